@@ -1,0 +1,132 @@
+/**
+ * An OAuth 2.0 provider: its endpoints, how clients authenticate, its scopes and scope rules, its
+ * default token lifetime, its rate limit, and how to read its non-standard error shapes.
+ * Presets live in `providers/Osu` and `providers/Spotify`; `discover` builds one for any
+ * RFC 8414 / OpenID server.
+ *
+ * @since 0.1.0
+ */
+import type * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import type { ScopeRules } from "./ScopeRules.js"
+import { permissive } from "./ScopeRules.js"
+
+/**
+ * How the client proves itself to the token endpoint.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ClientAuthentication = "client_secret_basic" | "client_secret_post" | "none"
+
+/**
+ * An RFC 6749 §5.2 error body, normalized.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ErrorBody {
+  readonly error: string
+  readonly description?: string | undefined
+  readonly uri?: string | undefined
+}
+
+/**
+ * A rate limit: at most `limit` requests per `interval`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RateLimit {
+  readonly limit: number
+  readonly interval: Duration.Duration
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Provider<S extends string = string> {
+  /** A short name for logs: `osu`, `spotify`, or the issuer's host. */
+  readonly name: string
+  readonly issuer: Option.Option<string>
+  readonly authorizationEndpoint: Option.Option<string>
+  readonly tokenEndpoint: string
+  readonly revocationEndpoint: Option.Option<string>
+  readonly deviceAuthorizationEndpoint: Option.Option<string>
+  /** The API that the provider's tokens are for, such as `https://osu.ppy.sh/api/v2`. */
+  readonly apiBaseUrl: Option.Option<string>
+  readonly clientAuthentication: ClientAuthentication
+  readonly scopes: ReadonlyArray<S>
+  readonly scopeRules: ScopeRules<S>
+  /** Used when a token response has no `expires_in`. */
+  readonly defaultTokenLifetime: Option.Option<Duration.Duration>
+  readonly rateLimit: Option.Option<RateLimit>
+  /** Whether the server sends `iss` in authorization responses (RFC 9207). */
+  readonly authorizationResponseIssParameterSupported: boolean
+  /** `http:` endpoints are refused unless the host is loopback or this is set. */
+  readonly allowInsecureHttp: boolean
+  /**
+   * Maps the provider's own error shapes onto RFC 6749 §5.2 error bodies (osu!'s 401
+   * `invalid_request` "The refresh token is invalid." is an `invalid_grant`). `None` falls back to
+   * the standard reading.
+   */
+  readonly classifyError: (status: number, body: Readonly<Record<string, unknown>>) => Option.Option<ErrorBody>
+}
+
+/**
+ * The options of {@link make}: only the token endpoint is required.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<S extends string> {
+  readonly name?: string | undefined
+  readonly issuer?: string | undefined
+  readonly authorizationEndpoint?: string | undefined
+  readonly tokenEndpoint: string
+  readonly revocationEndpoint?: string | undefined
+  readonly deviceAuthorizationEndpoint?: string | undefined
+  readonly apiBaseUrl?: string | undefined
+  readonly clientAuthentication?: ClientAuthentication | undefined
+  readonly scopes?: ReadonlyArray<S> | undefined
+  readonly scopeRules?: ScopeRules<S> | undefined
+  readonly defaultTokenLifetime?: Duration.Duration | undefined
+  readonly rateLimit?: RateLimit | undefined
+  readonly authorizationResponseIssParameterSupported?: boolean | undefined
+  readonly allowInsecureHttp?: boolean | undefined
+  readonly classifyError?: Provider<S>["classifyError"] | undefined
+}
+
+/**
+ * A provider from its options; defaults: `client_secret_basic`, the permissive scope policy, no
+ * default lifetime, no rate limit.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <S extends string = string>(options: Options<S>): Provider<S> => ({
+  name: options.name ?? hostOf(options.issuer ?? options.tokenEndpoint),
+  issuer: Option.fromNullable(options.issuer),
+  authorizationEndpoint: Option.fromNullable(options.authorizationEndpoint),
+  tokenEndpoint: options.tokenEndpoint,
+  revocationEndpoint: Option.fromNullable(options.revocationEndpoint),
+  deviceAuthorizationEndpoint: Option.fromNullable(options.deviceAuthorizationEndpoint),
+  apiBaseUrl: Option.fromNullable(options.apiBaseUrl),
+  clientAuthentication: options.clientAuthentication ?? "client_secret_basic",
+  scopes: options.scopes ?? [],
+  scopeRules: options.scopeRules ?? (permissive as ScopeRules<S>),
+  defaultTokenLifetime: Option.fromNullable(options.defaultTokenLifetime),
+  rateLimit: Option.fromNullable(options.rateLimit),
+  authorizationResponseIssParameterSupported: options.authorizationResponseIssParameterSupported ?? false,
+  allowInsecureHttp: options.allowInsecureHttp ?? false,
+  classifyError: options.classifyError ?? (() => Option.none())
+})
+
+const hostOf = (url: string): string => {
+  try {
+    return new URL(url).host
+  } catch {
+    return url
+  }
+}

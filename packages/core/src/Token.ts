@@ -1,0 +1,48 @@
+/**
+ * The domain token: what a successful token response becomes once validated. Tokens are
+ * `Redacted`, `expiresAt` is absolute (computed from Effect's `Clock` when the response arrived),
+ * and `version` counts the token's generation in its slot, so stores can refuse stale writes.
+ *
+ * @since 0.1.0
+ */
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { ScopeSetFromString } from "./Scopes.js"
+
+/**
+ * An access token with what came with it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class Token extends Schema.Class<Token>("@effect-oauth/core/Token")({
+  accessToken: Schema.Redacted(Schema.String),
+  tokenType: Schema.Literal("Bearer"),
+  refreshToken: Schema.OptionFromNullOr(Schema.Redacted(Schema.String)),
+  /** Epoch milliseconds; `None` when the server gave no lifetime and the provider has no default. */
+  expiresAt: Schema.OptionFromNullOr(Schema.Number),
+  /** Epoch milliseconds, from the Clock, when the response arrived. */
+  issuedAt: Schema.Number,
+  /** The granted scopes (the server's `scope`, else the requested ones). */
+  scopes: ScopeSetFromString,
+  /** The token's generation in its slot: 0 for a fresh token, one more for each replacement. */
+  version: Schema.Number
+}) {}
+
+/**
+ * Whether the token is expired at `now` (epoch milliseconds), counting `skewMillis` early.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isExpired = (token: Token, now: number, skewMillis = 0): boolean =>
+  Option.match(token.expiresAt, { onNone: () => false, onSome: (expiresAt) => now >= expiresAt - skewMillis })
+
+/**
+ * The token's lifetime in milliseconds as the server stated it, if it did.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const lifetimeMillis = (token: Token): Option.Option<number> =>
+  Option.map(token.expiresAt, (expiresAt) => expiresAt - token.issuedAt)
