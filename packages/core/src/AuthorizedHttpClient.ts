@@ -1,0 +1,230 @@
+/**
+ * An `HttpClient` that spends the tokens of an `OAuthClient`: it adds `Authorization: Bearer`,
+ * retries once after a 401 (refreshing only if the refused token is still the current one), turns a
+ * 403 `insufficient_scope` into a typed error, waits out 429s, checks required scopes before
+ * sending, and applies the provider's rate limit, shared by every fiber.
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import { dual, identity } from "effect/Function"
+import { globalValue } from "effect/GlobalValue"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as RateLimiter from "effect/RateLimiter"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type { OAuthClientError } from "./OAuthClient.js"
+import { OAuthClient } from "./OAuthClient.js"
+import { InsufficientScope, ReauthorizationRequired } from "./OAuthError.js"
+import type { ScopeSet } from "./Scopes.js"
+import { isSubset, make as makeScopes } from "./Scopes.js"
+import type { Token } from "./Token.js"
+
+/**
+ * What a request through the authorized client can fail with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Error = HttpClientError.HttpClientError | OAuthClientError | InsufficientScope
+
+/**
+ * The authorized client: an ordinary `HttpClient` whose requests carry the slot's token.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class AuthorizedHttpClient extends Context.Tag("@effect-oauth/core/AuthorizedHttpClient")<
+  AuthorizedHttpClient,
+  HttpClient.HttpClient.With<Error>
+>() {}
+
+/**
+ * The scopes that requests made in the current fiber need (see {@link requireScopes}).
+ *
+ * @since 0.1.0
+ * @category fiber refs
+ */
+export const currentRequiredScopes: FiberRef.FiberRef<ScopeSet<string>> = globalValue(
+  "@effect-oauth/core/AuthorizedHttpClient/currentRequiredScopes",
+  () => FiberRef.unsafeMake<ScopeSet<string>>(makeScopes())
+)
+
+/**
+ * Runs an effect whose authorized requests need `scopes`: each request checks the granted scopes
+ * first and fails with `InsufficientScope` (sending nothing) when one is missing.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const requireScopes: {
+  (scopes: ScopeSet<string>): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R>(self: Effect.Effect<A, E, R>, scopes: ScopeSet<string>): Effect.Effect<A, E, R>
+} = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, scopes: ScopeSet<string>): Effect.Effect<A, E, R> =>
+    Effect.locally(self, currentRequiredScopes, scopes)
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** How many times a 429 is waited out before the response is returned (default 3). */
+  readonly maxRateLimitRetries?: number | undefined
+  /** The longest single wait for a 429 (default 60 seconds); a longer `Retry-After` is returned as is. */
+  readonly maxRateLimitWait?: Duration.DurationInput | undefined
+  /** A pause before retrying a 401 a second time right after a refresh (Spotify's quirk); default none. */
+  readonly unauthorizedGracePeriod?: Duration.DurationInput | undefined
+}
+
+const bearer = (request: HttpClientRequest.HttpClientRequest, token: Token) =>
+  HttpClientRequest.setHeader(request, "authorization", `Bearer ${Redacted.value(token.accessToken)}`)
+
+// The body of a response we do not hand back is read and dropped so the connection is reused.
+const discard = (response: HttpClientResponse.HttpClientResponse) => Effect.ignore(response.arrayBuffer)
+
+/**
+ * Reads `Retry-After` (RFC 9110 §10.2.3): seconds, or an HTTP date.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const retryAfterMillis = (value: string | undefined, now: number): Option.Option<number> => {
+  if (value === undefined) return Option.none()
+  const trimmed = value.trim()
+  if (/^\d+$/.test(trimmed)) return Option.some(Number(trimmed) * 1000)
+  const date = Date.parse(trimmed)
+  return Number.isNaN(date) ? Option.none() : Option.some(Math.max(0, date - now))
+}
+
+const insufficientScope = (header: string | undefined): Option.Option<ReadonlyArray<string>> => {
+  if (header === undefined || !/error="?insufficient_scope/i.test(header)) return Option.none()
+  const scope = /scope="([^"]*)"/i.exec(header)
+  return Option.some(scope === null ? [] : scope[1].split(" ").filter((s) => s.length > 0))
+}
+
+/**
+ * Builds the authorized client from an `OAuthClient` service and a plain `HttpClient`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<
+  HttpClient.HttpClient.With<Error>,
+  never,
+  OAuthClient | HttpClient.HttpClient | Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const client = yield* OAuthClient
+    const base = yield* HttpClient.HttpClient
+    const maxRetries = options.maxRateLimitRetries ?? 3
+    const maxWait = Duration.toMillis(options.maxRateLimitWait ?? Duration.seconds(60))
+    const grace = Option.map(Option.fromNullable(options.unauthorizedGracePeriod), Duration.decode)
+    const limit: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = Option.isSome(
+        client.provider.rateLimit
+      )
+      ? yield* RateLimiter.make({
+        limit: client.provider.rateLimit.value.limit,
+        interval: client.provider.rateLimit.value.interval,
+        algorithm: "token-bucket"
+      })
+      : identity
+
+    const checkScopes = Effect.flatMap(FiberRef.get(currentRequiredScopes), (required) =>
+      required.size === 0 ? Effect.void : Effect.flatMap(client.scopes, (granted) =>
+        isSubset(required, granted)
+          ? Effect.void
+          : Effect.fail(new InsufficientScope({ required: required.values, granted: granted.values }))))
+
+    const sendWith = (request: HttpClientRequest.HttpClientRequest, token: Token) =>
+      limit(base.execute(bearer(request, token)))
+
+    // 401: one shared refresh (or the token another fiber already got), one retry.
+    const afterUnauthorized = (
+      request: HttpClientRequest.HttpClientRequest,
+      refused: Token,
+      response: HttpClientResponse.HttpClientResponse
+    ) =>
+      Effect.gen(function*() {
+        yield* discard(response)
+        const next = yield* client.invalidate(refused)
+        let retried = yield* sendWith(request, next)
+        if (retried.status === 401 && Option.isSome(grace)) {
+          yield* discard(retried)
+          yield* Effect.sleep(grace.value)
+          retried = yield* sendWith(request, next)
+        }
+        if (retried.status !== 401) {
+          return retried
+        }
+        yield* discard(retried)
+        return yield* new ReauthorizationRequired({
+          reason: "Revoked",
+          detail: "the API refused the token again after a refresh: the grant was probably revoked; sign in again"
+        })
+      })
+
+    const send = (
+      request: HttpClientRequest.HttpClientRequest
+    ): Effect.Effect<HttpClientResponse.HttpClientResponse, Error> =>
+      Effect.gen(function*() {
+        yield* checkScopes
+        for (let attempt = 0;; attempt++) {
+          const token = yield* client.token
+          const response = yield* sendWith(request, token)
+          switch (response.status) {
+            case 401:
+              return yield* afterUnauthorized(request, token, response)
+            case 403: {
+              const missing = insufficientScope(response.headers["www-authenticate"])
+              if (Option.isNone(missing)) {
+                return response
+              }
+              yield* discard(response)
+              return yield* new InsufficientScope({ required: missing.value, granted: token.scopes.values })
+            }
+            case 429: {
+              const now = yield* Clock.currentTimeMillis
+              const wait = Option.getOrElse(
+                retryAfterMillis(response.headers["retry-after"], now),
+                () =>
+                  1000 * 2 ** attempt
+              )
+              if (attempt >= maxRetries || wait > maxWait) {
+                return response
+              }
+              yield* discard(response)
+              yield* Effect.sleep(Duration.millis(wait))
+              continue
+            }
+            default:
+              return response
+          }
+        }
+      })
+
+    return HttpClient.makeWith<never, never, Error, never>((request) =>
+      Effect.flatMap(request, send), Effect.succeed)
+  })
+
+/**
+ * The authorized client as a layer, over the `OAuthClient` and a plain `HttpClient`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options?: Options
+): Layer.Layer<AuthorizedHttpClient, never, OAuthClient | HttpClient.HttpClient> =>
+  Layer.scoped(AuthorizedHttpClient, make(options))

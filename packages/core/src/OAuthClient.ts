@@ -1,0 +1,613 @@
+/**
+ * The stateful heart of effect-oauth: one `OAuthClient` keeps the token of one slot (a client, or a
+ * client and a user), hands out a valid token to any number of fibers, refreshes it in a
+ * background fiber before it expires, persists every new token to the `TokenStore` before anyone
+ * uses it, and reports what changed.
+ *
+ * How a refresh works:
+ * - `token` returns the cached token while it is usable. When it is not, the caller joins the one
+ *   refresh in flight for the slot (or starts it): concurrent callers share one request, and a
+ *   failed refresh is not cached.
+ * - The refresh fiber, forked into the layer's scope, sleeps until `expiresAt − skew − jitter`
+ *   (skew = min(60 s, 10% of the lifetime)) and then runs the same shared refresh, so callers
+ *   normally never wait. It retries transient failures with backoff and stops on fatal ones until
+ *   a new token is handed to the client.
+ * - A client-credentials slot re-runs its grant; a user slot spends its refresh token, keeps the
+ *   old refresh token when the response has none, and on `invalid_grant` re-reads the store (another
+ *   process may have rotated the token) before declaring that the user must sign in again.
+ *
+ * @since 0.1.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as Random from "effect/Random"
+import * as RcMap from "effect/RcMap"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import type { ClientConfig } from "./ClientConfig.js"
+import * as Grant from "./Grant.js"
+import type {
+  ClientAuthenticationFailed,
+  ErrorResponse,
+  InvalidConfiguration,
+  InvalidScopeRequest,
+  TokenRequestError,
+  TokenStoreError
+} from "./OAuthError.js"
+import { ReauthorizationRequired } from "./OAuthError.js"
+import type { Provider } from "./Provider.js"
+import * as ScopeRules from "./ScopeRules.js"
+import type { ScopeSet } from "./Scopes.js"
+import { format as formatScopes } from "./Scopes.js"
+import { Token } from "./Token.js"
+import * as TokenEndpoint from "./TokenEndpoint.js"
+import { expectationOf, TokenStore } from "./TokenStore.js"
+
+/**
+ * Every error a caller of an `OAuthClient` can see.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type OAuthClientError = TokenRequestError | ReauthorizationRequired | InvalidScopeRequest | TokenStoreError
+
+/**
+ * The errors after which the slot stops refreshing until it is given a new token: retrying them
+ * cannot help.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FatalError =
+  | ClientAuthenticationFailed
+  | ReauthorizationRequired
+  | InvalidConfiguration
+  | InvalidScopeRequest
+  | ErrorResponse
+
+const fatalTags = new Set([
+  "ClientAuthenticationFailed",
+  "ReauthorizationRequired",
+  "InvalidConfiguration",
+  "InvalidScopeRequest",
+  "ErrorResponse"
+])
+
+/**
+ * Whether an error stops the slot's refreshing (see {@link FatalError}).
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isFatal = (error: OAuthClientError): error is FatalError => fatalTags.has(error._tag)
+
+/**
+ * What a slot holds: the client's own token (client credentials, re-run on expiry), or a user's
+ * token (from an interactive login, renewed with its refresh token).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Session =
+  | { readonly _tag: "ClientCredentials"; readonly scopes: ScopeSet<string> }
+  | { readonly _tag: "User"; readonly userId: string }
+
+/**
+ * A client-credentials session asking for `scopes`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const clientCredentials = (scopes: ScopeSet<string>): Session => ({ _tag: "ClientCredentials", scopes })
+
+/**
+ * A user's session; `userId` names the slot in the store (default `"default"`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const user = (userId = "default"): Session => ({ _tag: "User", userId })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly provider: Provider<string>
+  readonly client: ClientConfig
+  readonly session: Session
+  /** The slot's key in the `TokenStore`; by default derived from the provider, client and session. */
+  readonly key?: string | undefined
+  /** The most a refresh is moved ahead of expiry (default 60 seconds; at most 10% of the lifetime is used). */
+  readonly maxSkew?: Duration.DurationInput | undefined
+  /** The least time between two refreshes of the slot, which bounds the refresh rate (default 500 ms). */
+  readonly minRefreshInterval?: Duration.DurationInput | undefined
+  /** Options of the token requests. */
+  readonly attemptTimeout?: Duration.DurationInput | undefined
+  readonly deadline?: Duration.DurationInput | undefined
+}
+
+/**
+ * The service of one token slot.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  readonly key: string
+  readonly provider: Provider<string>
+  /** A usable token: the cached one, or the result of the one refresh in flight. */
+  readonly token: Effect.Effect<Token, OAuthClientError>
+  /** Refreshes now (joining a refresh already in flight). */
+  readonly refresh: Effect.Effect<Token, OAuthClientError>
+  /**
+   * Reports a token the server refused (a 401). If it is still the current token, one shared
+   * refresh runs; if another fiber already replaced it, the current token is returned.
+   */
+  readonly invalidate: (stale: Token) => Effect.Effect<Token, OAuthClientError>
+  /** The current token (or none) now and after every change: the on-token-update hook. */
+  readonly changes: Stream.Stream<Option.Option<Token>>
+  /** The scopes of a usable token. */
+  readonly scopes: Effect.Effect<ScopeSet<string>, OAuthClientError>
+  /** Hands the slot a token from an interactive login: persisted, clears a fatal failure, scheduled. */
+  readonly setToken: (token: Token) => Effect.Effect<void, TokenStoreError>
+  /**
+   * Revokes the tokens at the provider (RFC 7009, where it has an endpoint) and always deletes them
+   * locally.
+   */
+  readonly revoke: Effect.Effect<void, TokenRequestError | TokenStoreError>
+}
+
+/**
+ * One token slot. See the module's header for how it refreshes.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class OAuthClient extends Context.Tag("@effect-oauth/core/OAuthClient")<OAuthClient, Service>() {}
+
+interface State {
+  readonly token: Option.Option<Token>
+  /** When the refresh fiber should refresh the current token (epoch ms). */
+  readonly refreshAt: Option.Option<number>
+  readonly failure: Option.Option<FatalError>
+  readonly inflight: Option.Option<Deferred.Deferred<Token, OAuthClientError>>
+  /** When the last refresh finished (epoch ms): with `minRefreshInterval`, it bounds the refresh rate. */
+  readonly lastRefreshAt: number
+}
+
+/**
+ * Token requests by grant and outcome.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const tokenRequests = Metric.counter("effect_oauth_token_requests", {
+  description: "Token requests sent, by grant type and outcome"
+})
+
+/**
+ * Refreshes that failed, by error.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const refreshFailures = Metric.counter("effect_oauth_refresh_failures", {
+  description: "Refreshes that failed, by error tag"
+})
+
+const maxSleepMillis = Duration.toMillis(Duration.hours(24))
+const backoffBaseMillis = 1_000
+const backoffMaxMillis = 5 * 60_000
+
+/**
+ * The default store key of a slot.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const defaultKey = (provider: Provider<string>, client: ClientConfig, session: Session): string =>
+  session._tag === "ClientCredentials"
+    ? `${provider.name}/${client.clientId}/client_credentials/${formatScopes(session.scopes)}`
+    : `${provider.name}/${client.clientId}/user/${session.userId}`
+
+/**
+ * Builds the service of one slot and forks its refresh fiber into the current scope: closing the
+ * scope interrupts the fiber and every request it started.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<Service, InvalidScopeRequest, HttpClient.HttpClient | TokenStore | Scope.Scope> =>
+  Effect.gen(function*() {
+    const { client, provider, session } = options
+    const key = options.key ?? defaultKey(provider, client, session)
+    const store = yield* TokenStore
+    const endpoint = yield* TokenEndpoint.make({
+      provider,
+      client,
+      attemptTimeout: options.attemptTimeout,
+      deadline: options.deadline
+    })
+    const scope = yield* Effect.scope
+    const maxSkewMillis = Duration.toMillis(options.maxSkew ?? Duration.seconds(60))
+    const minIntervalMillis = Duration.toMillis(options.minRefreshInterval ?? Duration.millis(500))
+    const requested = session._tag === "ClientCredentials"
+      ? Option.some(yield* ScopeRules.validate(provider.scopeRules, "ClientCredentials", session.scopes))
+      : Option.none()
+    const annotate = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.annotateLogs(effect, { "oauth.provider": provider.name, "oauth.slot": key })
+
+    const readStore = store.get(key).pipe(
+      Effect.catchAll((error) =>
+        Effect.logWarning("token store read failed; continuing without it", error.message).pipe(
+          Effect.as(Option.none<Token>())
+        )
+      )
+    )
+
+    // When the fiber refreshes a token: skew ahead of expiry, minus jitter so that many processes
+    // started together do not refresh in the same instant, never sooner than the floor.
+    const scheduleFor = (token: Token, now: number): Effect.Effect<Option.Option<number>> =>
+      Option.match(token.expiresAt, {
+        onNone: () => Effect.succeedNone,
+        onSome: (expiresAt) =>
+          Effect.map(Random.next, (random) => {
+            const lifetime = Math.max(0, expiresAt - token.issuedAt)
+            const skew = Math.min(maxSkewMillis, lifetime / 10)
+            return Option.some(Math.max(expiresAt - skew - random * skew * 0.5, now + minIntervalMillis))
+          })
+      })
+
+    const initial = yield* readStore
+    const now0 = yield* Clock.currentTimeMillis
+    const ref = yield* SubscriptionRef.make<State>({
+      token: initial,
+      refreshAt: Option.isSome(initial) ? yield* scheduleFor(initial.value, now0) : Option.none(),
+      failure: Option.none(),
+      inflight: Option.none(),
+      lastRefreshAt: Number.NEGATIVE_INFINITY
+    })
+
+    const isUsable = (state: State, now: number): boolean =>
+      Option.match(state.token, {
+        onNone: () => false,
+        onSome: (token) =>
+          Option.match(token.expiresAt, {
+            onNone: () => true,
+            // An expired token is still handed out right after a refresh: with `expires_in: 0`
+            // this keeps callers from refreshing in a hot loop.
+            onSome: (expiresAt) => now < expiresAt || now < state.lastRefreshAt + minIntervalMillis
+          })
+      })
+
+    // Persistence failed: the new token stays in memory (the old refresh token is already spent)
+    // and its write is retried with backoff until it lands or a newer token supersedes it.
+    const persistLater = (token: Token) =>
+      Effect.gen(function*() {
+        for (let attempt = 0;; attempt++) {
+          yield* Effect.sleep(Duration.millis(Math.min(backoffBaseMillis * 2 ** attempt, backoffMaxMillis)))
+          const state = yield* SubscriptionRef.get(ref)
+          if (Option.isNone(state.token) || state.token.value.version !== token.version) return
+          const written = yield* Effect.either(store.set(key, token))
+          if (written._tag === "Right") return
+        }
+      }).pipe(annotate, Effect.forkIn(scope), Effect.asVoid)
+
+    const persist = (token: Token, previous: Option.Option<Token>) =>
+      store.set(key, token, expectationOf(previous)).pipe(
+        Effect.flatMap((written) =>
+          written
+            ? Effect.void
+            // Someone else wrote the slot meanwhile; ours is a token the server just issued, so it
+            // is valid: store it rather than lose it.
+            : Effect.logDebug("token store changed during refresh; overwriting").pipe(
+              Effect.zipRight(store.set(key, token)),
+              Effect.asVoid
+            )
+        ),
+        Effect.catchAll((error) =>
+          Effect.logWarning("could not persist the new token; keeping it in memory and retrying", error.message).pipe(
+            Effect.zipRight(persistLater(token))
+          )
+        )
+      )
+
+    const newer = (candidate: Token, current: Option.Option<Token>) =>
+      Option.match(current, {
+        onNone: () => true,
+        onSome: (token) => candidate.version > token.version
+      })
+
+    const request = (grant: Grant.Grant, previous: Option.Option<Token>) =>
+      endpoint.request(grant, {
+        ...(Option.isSome(requested) ? { requested: requested.value } : {}),
+        ...(Option.isSome(previous) ? { previous: previous.value } : {})
+      }).pipe(
+        Effect.tapBoth({
+          onFailure: (error) =>
+            Metric.increment(Metric.tagged(Metric.tagged(tokenRequests, "grant", grant._tag), "outcome", error._tag)),
+          onSuccess: () =>
+            Metric.increment(Metric.tagged(Metric.tagged(tokenRequests, "grant", grant._tag), "outcome", "ok"))
+        })
+      )
+
+    // One refresh: runs at most once at a time per slot (see `shared`).
+    const fetchToken = (current: Option.Option<Token>): Effect.Effect<Token, OAuthClientError> =>
+      Effect.gen(function*() {
+        // Another process sharing the store may have refreshed already: adopt its token.
+        const stored = yield* readStore
+        const now = yield* Clock.currentTimeMillis
+        if (
+          Option.isSome(stored) && newer(stored.value, current) &&
+          Option.match(stored.value.expiresAt, { onNone: () => true, onSome: (at) => now < at })
+        ) {
+          return stored.value
+        }
+        if (session._tag === "ClientCredentials") {
+          const token = yield* request(Grant.ClientCredentials(requested.pipe(Option.getOrThrow)), current)
+          yield* persist(token, current)
+          return token
+        }
+        const refreshToken = Option.flatMap(current, (token) => token.refreshToken)
+        if (Option.isNone(refreshToken)) {
+          return yield* new ReauthorizationRequired({
+            reason: Option.isNone(current) ? "NoToken" : "NoRefreshToken",
+            detail: Option.isNone(current)
+              ? "no token is stored for this user: sign in first"
+              : "the token expired and came without a refresh token: sign in again"
+          })
+        }
+        const token = yield* request(Grant.RefreshToken(refreshToken.value), current).pipe(
+          Effect.catchIf(
+            (error): error is ErrorResponse =>
+              Predicate.isTagged(error, "ErrorResponse") && error.error === "invalid_grant",
+            () =>
+              // The refresh token was refused: if another process rotated it and stored the result,
+              // that token is ours too; otherwise the session is over.
+              Effect.flatMap(readStore, (latest) =>
+                Option.isSome(latest) && newer(latest.value, current)
+                  ? Effect.succeed(latest.value)
+                  : store.remove(key).pipe(
+                    Effect.ignore,
+                    Effect.zipRight(
+                      new ReauthorizationRequired({
+                        reason: "RefreshRejected",
+                        detail: "the server refused the refresh token: sign in again"
+                      })
+                    )
+                  ))
+          )
+        )
+        if (newer(token, stored)) yield* persist(token, current)
+        return token
+      }).pipe(
+        (refresh) => store.withRefreshLock === undefined ? refresh : store.withRefreshLock(key, refresh),
+        Effect.withSpan("OAuthClient.refresh", {
+          attributes: { "oauth.provider": provider.name, "oauth.session": session._tag }
+        }),
+        annotate
+      )
+
+    // The single flight: the first caller to find no usable token forks the refresh into the
+    // layer's scope (so an interrupted caller does not abort it for the others); everyone awaits it.
+    const shared = (observed: Option.Option<Token>): Effect.Effect<Token, OAuthClientError> =>
+      Effect.flatten(SubscriptionRef.modifyEffect(ref, (state) =>
+        Effect.gen(function*() {
+          if (Option.isSome(state.inflight)) return [Deferred.await(state.inflight.value), state] as const
+          if (Option.isSome(state.failure)) return [Effect.fail(state.failure.value), state] as const
+          const current = state.token
+          if (Option.isSome(current) && !sameToken(current, observed)) {
+            return [Effect.succeed(current.value), state] as const
+          }
+          const deferred = yield* Deferred.make<Token, OAuthClientError>()
+          yield* fetchToken(current).pipe(
+            Effect.exit,
+            Effect.flatMap((exit) =>
+              Effect.gen(function*() {
+                const now = yield* Clock.currentTimeMillis
+                if (exit._tag === "Success") {
+                  const refreshAt = yield* scheduleFor(exit.value, now)
+                  yield* SubscriptionRef.update(ref, (s) => ({
+                    ...s,
+                    token: Option.some(exit.value),
+                    refreshAt,
+                    failure: Option.none(),
+                    inflight: Option.none(),
+                    lastRefreshAt: now
+                  }))
+                } else {
+                  const failure = exit.cause
+                  yield* SubscriptionRef.update(ref, (s) => {
+                    const error = Cause.failureOption(failure)
+                    const fatal = Option.filter(error, isFatal)
+                    return {
+                      ...s,
+                      inflight: Option.none(),
+                      failure: fatal,
+                      token: Option.isSome(fatal) && fatal.value._tag === "ReauthorizationRequired"
+                        ? Option.none()
+                        : s.token
+                    }
+                  })
+                  const error = Cause.failureOption(failure)
+                  if (Option.isSome(error)) {
+                    yield* Metric.increment(Metric.tagged(refreshFailures, "error", error.value._tag))
+                  }
+                }
+                yield* Deferred.done(deferred, exit)
+              })
+            ),
+            Effect.forkIn(scope)
+          )
+          return [Deferred.await(deferred), { ...state, inflight: Option.some(deferred) }] as const
+        })))
+
+    const token: Effect.Effect<Token, OAuthClientError> = Effect.gen(function*() {
+      const state = yield* SubscriptionRef.get(ref)
+      const now = yield* Clock.currentTimeMillis
+      if (isUsable(state, now)) return Option.getOrThrow(state.token)
+      if (Option.isSome(state.failure)) return yield* state.failure.value
+      return yield* shared(state.token)
+    })
+
+    const setToken = (next: Token) =>
+      Effect.gen(function*() {
+        const current = (yield* SubscriptionRef.get(ref)).token
+        // Versions only grow in a slot, so stores can refuse stale writes.
+        const adopted = Option.isSome(current) && current.value.version >= next.version
+          ? new Token({ ...next, version: current.value.version + 1 })
+          : next
+        yield* store.set(key, adopted)
+        const now = yield* Clock.currentTimeMillis
+        const refreshAt = yield* scheduleFor(adopted, now)
+        yield* SubscriptionRef.update(ref, (s) => ({
+          ...s,
+          token: Option.some(adopted),
+          refreshAt,
+          failure: Option.none()
+        }))
+      }).pipe(annotate)
+
+    const revoke = Effect.gen(function*() {
+      const state = yield* SubscriptionRef.get(ref)
+      yield* SubscriptionRef.update(ref, (s) => ({ ...s, token: Option.none(), refreshAt: Option.none() }))
+      const local = store.remove(key)
+      if (Option.isNone(state.token)) return yield* local
+      const current = state.token.value
+      yield* Effect.ensuring(
+        endpoint.revoke(Option.getOrElse(current.refreshToken, () => current.accessToken), {
+          hint: Option.isSome(current.refreshToken) ? "refresh_token" : "access_token"
+        }),
+        Effect.ignore(local)
+      )
+      yield* local
+    }).pipe(Effect.withSpan("OAuthClient.revoke", { attributes: { "oauth.provider": provider.name } }), annotate)
+
+    // The refresh fiber. Each turn reads the state and either sleeps until the current token's
+    // refresh time (waking early if the state changes), or refreshes it. Closing the layer's scope
+    // interrupts it.
+    const waitForChange = (state: State) =>
+      ref.changes.pipe(Stream.filter((next) => next !== state), Stream.take(1), Stream.runDrain)
+
+    const refresher = Effect.gen(function*() {
+      let failures = 0
+      while (true) {
+        const state = yield* SubscriptionRef.get(ref)
+        const idle = Option.isSome(state.failure) || Option.isNone(state.refreshAt) || Option.isSome(state.inflight)
+        if (idle) {
+          yield* waitForChange(state)
+          continue
+        }
+        const now = yield* Clock.currentTimeMillis
+        const delay = Math.min(Option.getOrThrow(state.refreshAt) - now, maxSleepMillis)
+        if (delay > 0) {
+          yield* Effect.raceFirst(Effect.sleep(Duration.millis(delay)), waitForChange(state))
+          continue
+        }
+        const result = yield* Effect.either(shared(state.token))
+        if (result._tag === "Left" && !isFatal(result.left)) {
+          yield* Effect.logWarning("background refresh failed; retrying", result.left.message)
+          const backoff = Math.min(backoffBaseMillis * 2 ** failures++, backoffMaxMillis)
+          const jitter = yield* Random.next
+          yield* Effect.sleep(Duration.millis(backoff * (0.75 + jitter * 0.5)))
+        } else {
+          failures = 0
+        }
+      }
+    }).pipe(annotate, Effect.withSpan("OAuthClient.refresher", { root: true }), Effect.interruptible)
+
+    yield* Effect.forkIn(refresher, scope)
+
+    return {
+      key,
+      provider,
+      token,
+      refresh: Effect.flatMap(SubscriptionRef.get(ref), (state) => shared(state.token)),
+      invalidate: (stale: Token) =>
+        Effect.flatMap(
+          SubscriptionRef.get(ref),
+          (state) =>
+            Option.isSome(state.token) && state.token.value.version === stale.version &&
+              state.token.value.accessToken === stale.accessToken
+              ? shared(state.token)
+              : token
+        ),
+      changes: ref.changes.pipe(
+        Stream.map((state) => state.token),
+        Stream.changesWith((a, b) => sameToken(a, b))
+      ),
+      scopes: Effect.map(token, (t) => t.scopes),
+      setToken,
+      revoke
+    } satisfies Service
+  })
+
+const sameToken = (a: Option.Option<Token>, b: Option.Option<Token>): boolean =>
+  Option.isNone(a) ? Option.isNone(b) : Option.isSome(b) && a.value === b.value
+
+/**
+ * A layer of one slot; its refresh fiber lives as long as the layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<OAuthClient, InvalidScopeRequest, HttpClient.HttpClient | TokenStore> =>
+  Layer.scoped(OAuthClient, make(options))
+
+/**
+ * Like {@link layer}, with the client read from configuration (see `ClientConfig.config`, which
+ * reads the secret with `Config.redacted`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Omit<Options, "client"> & { readonly client: Config.Config<ClientConfig> }
+): Layer.Layer<OAuthClient, InvalidScopeRequest | ConfigError.ConfigError, HttpClient.HttpClient | TokenStore> =>
+  Layer.scoped(OAuthClient, Effect.flatMap(options.client, (client) => make({ ...options, client })))
+
+/**
+ * One `OAuthClient` per user id, for servers with many users. A user's client (and its refresh
+ * fiber) lives while it is in use and is released after `idleTimeToLive` unused.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Registry {
+  readonly get: (userId: string) => Effect.Effect<Service, InvalidScopeRequest, Scope.Scope>
+}
+
+/**
+ * Builds a {@link Registry} in the current scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeRegistry = (
+  options: Omit<Options, "session" | "key"> & { readonly idleTimeToLive?: Duration.DurationInput | undefined }
+): Effect.Effect<Registry, never, HttpClient.HttpClient | TokenStore | Scope.Scope> =>
+  Effect.gen(function*() {
+    const context = yield* Effect.context<HttpClient.HttpClient | TokenStore>()
+    const map = yield* RcMap.make({
+      lookup: (userId: string) => make({ ...options, session: user(userId) }).pipe(Effect.provide(context)),
+      idleTimeToLive: options.idleTimeToLive ?? Duration.minutes(5)
+    })
+    return { get: (userId) => RcMap.get(map, userId) }
+  })

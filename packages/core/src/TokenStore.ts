@@ -1,0 +1,557 @@
+/**
+ * Where tokens are kept between runs, by key (one key per token slot). The `TokenStore` service reads,
+ * writes and removes tokens; a write can be made conditional on the version it replaces, so two
+ * processes sharing one store refresh once between them: the loser of the race sees `false`, re-reads
+ * and adopts the winner's token instead of spending its own (already rotated) refresh token.
+ *
+ * Drivers: `layerMemory` (the default, tokens live as long as the process), `layerKeyValueStore` (on
+ * `@effect/platform`'s `KeyValueStore`, in a versioned JSON format) and `layerCallbacks` (the
+ * application's own persistence, e.g. its database: the token-provider and on-token-update hooks of
+ * other OAuth SDKs).
+ *
+ * @since 0.1.0
+ */
+import type * as PlatformError from "@effect/platform/Error"
+import * as KeyValueStore from "@effect/platform/KeyValueStore"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Equal from "effect/Equal"
+import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
+import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
+import { TokenStoreError } from "./OAuthError.js"
+import { Token } from "./Token.js"
+
+/**
+ * What a conditional write expects to replace: nothing (`Absent`), or a stored token of the given
+ * `version`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Expectation =
+  | { readonly _tag: "Absent" }
+  | { readonly _tag: "Version"; readonly version: number }
+
+/**
+ * Persistent token storage, by key.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class TokenStore extends Context.Tag("@effect-oauth/core/TokenStore")<TokenStore, TokenStore.Service>() {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace TokenStore {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /** The token stored under `key`; a stored value that cannot be read is absent. */
+    readonly get: (key: string) => Effect.Effect<Option.Option<Token>, TokenStoreError>
+    /**
+     * Writes `token` under `key`. With `expected`, the write happens only if the stored value is as
+     * expected: `{ _tag: "Absent" }` (nothing stored) or `{ _tag: "Version", version }` (the stored
+     * token has that version). Returns true when written, false on a conflict (the caller re-reads).
+     * The previous value is replaced atomically.
+     */
+    readonly set: (key: string, token: Token, expected?: Expectation) => Effect.Effect<boolean, TokenStoreError>
+    /** Removes the token under `key`; removing a missing key succeeds. */
+    readonly remove: (key: string) => Effect.Effect<void, TokenStoreError>
+    /**
+     * Runs a refresh of the slot `key` while holding a lock that other processes (or browser tabs)
+     * sharing the store respect, so they refresh once between them and never spend a rotated
+     * refresh token twice. Stores shared by one process only leave it out: `OAuthClient` already
+     * runs one refresh at a time per slot.
+     */
+    readonly withRefreshLock?: <A, E>(
+      key: string,
+      refresh: Effect.Effect<A, E>
+    ) => Effect.Effect<A, E | TokenStoreError>
+  }
+}
+
+/**
+ * The expectation that holds for `current`: `Absent` for none, else its version.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const expectationOf = (current: Option.Option<Token>): Expectation =>
+  Option.match(current, {
+    onNone: () => ({ _tag: "Absent" }),
+    onSome: (token) => ({ _tag: "Version", version: token.version })
+  })
+
+/**
+ * Whether `current` is what `expected` describes.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const matches = (current: Option.Option<Token>, expected: Expectation): boolean =>
+  expected._tag === "Absent"
+    ? Option.isNone(current)
+    : Option.isSome(current) && current.value.version === expected.version
+
+// -----------------------------------------------------------------------------
+// stored format
+// -----------------------------------------------------------------------------
+
+/**
+ * The `format` tag of a stored token.
+ *
+ * @since 0.1.0
+ * @category stored format
+ */
+export const storedFormat = "effect-oauth/token" as const
+
+/**
+ * The version of the stored format this release writes and reads.
+ *
+ * @since 0.1.0
+ * @category stored format
+ */
+export const storedVersion = 1 as const
+
+/**
+ * The stored form of a token: `{ "format": "effect-oauth/token", "v": 1, "token": <Token encoded> }`,
+ * serialized as JSON. The encoded token holds its secrets as plain strings, so whatever holds this
+ * value must be protected like the tokens themselves.
+ *
+ * @since 0.1.0
+ * @category stored format
+ */
+export const StoredToken = Schema.Struct({
+  format: Schema.Literal(storedFormat),
+  v: Schema.Literal(storedVersion),
+  token: Token
+})
+
+/**
+ * Why a stored value could not be read (or a token could not be stored). `detail` names the problem
+ * and, for an invalid token, the paths of the offending fields; it never holds any stored value, so
+ * it is safe to log.
+ *
+ * @since 0.1.0
+ * @category stored format
+ */
+export interface StoredTokenProblem {
+  readonly reason: "NotJson" | "UnknownFormat" | "UnknownVersion" | "InvalidToken"
+  readonly detail: string
+}
+
+const issueWords: Record<ParseResult.ParseIssue["_tag"], string> = {
+  Missing: "missing",
+  Unexpected: "unexpected",
+  Forbidden: "forbidden",
+  Type: "of the wrong type or value",
+  Refinement: "invalid",
+  Transformation: "invalid",
+  Composite: "invalid",
+  Pointer: "invalid"
+}
+
+const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
+  path.map((segment) => typeof segment === "number" ? `[${segment}]` : `.${String(segment)}`).join("")
+
+// Only the issue kinds and paths (field names of the schema) leave here: a ParseError's message
+// quotes the actual input, which for a token includes its secrets.
+const describeParseError = (error: ParseResult.ParseError, root: string): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const described = issues.slice(0, 8).map((issue) => `${root}${formatPath(issue.path)} is ${issueWords[issue._tag]}`)
+  return described.join("; ") +
+    (issues.length > described.length ? `; and ${issues.length - described.length} more` : "")
+}
+
+const decodeToken = Schema.decodeUnknownEither(Token, { errors: "all" })
+const encodeToken = Schema.encodeEither(Token)
+
+/**
+ * Reads a stored value (the JSON text {@link encodeStored} wrote). A value that is not JSON, not in
+ * this format, of an unknown format version, or whose token is partial or invalid, is a problem
+ * rather than a token; callers treat it as absent and log the problem's `detail`.
+ *
+ * @since 0.1.0
+ * @category stored format
+ */
+export const decodeStored = (text: string): Either.Either<Token, StoredTokenProblem> => {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    // The SyntaxError's message quotes the input: it is dropped.
+    return Either.left({ reason: "NotJson", detail: "not JSON" })
+  }
+  if (!Predicate.isRecord(json) || json.format !== storedFormat) {
+    return Either.left({
+      reason: "UnknownFormat",
+      detail: `not a stored token (the "format" is not "${storedFormat}")`
+    })
+  }
+  if (json.v !== storedVersion) {
+    const version = Number.isSafeInteger(json.v) ? ` ${String(json.v)}` : ""
+    return Either.left({
+      reason: "UnknownVersion",
+      detail: `unknown format version${version} (this release reads version ${storedVersion})`
+    })
+  }
+  if (json.token === undefined) return Either.left({ reason: "InvalidToken", detail: "token is missing" })
+  return Either.mapLeft(
+    decodeToken(json.token),
+    (error): StoredTokenProblem => ({ reason: "InvalidToken", detail: describeParseError(error, "token") })
+  )
+}
+
+/**
+ * The stored form of a token, as JSON text (see {@link StoredToken}). A token that would not read
+ * back as itself (say, one holding a number JSON cannot represent, such as `NaN`) is a problem
+ * rather than a value, so a store never writes what it cannot read back.
+ *
+ * @since 0.1.0
+ * @category stored format
+ */
+export const encodeStored = (token: Token): Either.Either<string, StoredTokenProblem> =>
+  Either.flatMap(
+    Either.mapLeft(encodeToken(token), (error): StoredTokenProblem => ({
+      reason: "InvalidToken",
+      detail: describeParseError(error, "token")
+    })),
+    (encoded) => {
+      const text = JSON.stringify({ format: storedFormat, v: storedVersion, token: encoded })
+      const decoded = decodeStored(text)
+      return Either.isRight(decoded) && Equal.equals(decoded.right, token)
+        ? Either.right(text)
+        : Either.left({
+          reason: "InvalidToken",
+          detail: "the token does not survive a round trip through JSON (a number that is not finite?)"
+        })
+    }
+  )
+
+/**
+ * The warning a store logs when the value under `key` cannot be read (and is treated as absent).
+ *
+ * @since 0.1.0
+ * @category stored format
+ */
+export const logCorrupt = (key: string, problem: StoredTokenProblem): Effect.Effect<void> =>
+  Effect.logWarning(`corrupt value under key ${JSON.stringify(key)} ignored: ${problem.detail}`)
+
+// -----------------------------------------------------------------------------
+// in-process locking
+// -----------------------------------------------------------------------------
+
+interface KeyedLock {
+  readonly withLock: (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+}
+
+// One permit per key, created on first use and dropped when the last user leaves, so the lock
+// table stays as small as the set of keys being written right now.
+const makeKeyedLock = (): KeyedLock => {
+  const entries = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
+  return {
+    withLock: (key) => (self) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => {
+          let entry = entries.get(key)
+          if (entry === undefined) {
+            entry = { semaphore: Effect.unsafeMakeSemaphore(1), users: 0 }
+            entries.set(key, entry)
+          }
+          entry.users++
+          return entry
+        }),
+        (entry) => entry.semaphore.withPermits(1)(self),
+        (entry) =>
+          Effect.sync(() => {
+            entry.users--
+            if (entry.users === 0) entries.delete(key)
+          })
+      )
+  }
+}
+
+// -----------------------------------------------------------------------------
+// memory
+// -----------------------------------------------------------------------------
+
+/**
+ * A store in memory: tokens live as long as the service. Every operation is a single atomic `Ref`
+ * update, so conditional writes are exact between fibers.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory: Effect.Effect<TokenStore.Service> = Effect.map(
+  Ref.make(HashMap.empty<string, Token>()),
+  (ref) =>
+    TokenStore.of({
+      get: (key) => Effect.map(Ref.get(ref), HashMap.get(key)),
+      set: (key, token, expected) =>
+        Ref.modify(ref, (map) =>
+          expected === undefined || matches(HashMap.get(map, key), expected)
+            ? [true, HashMap.set(map, key, token)]
+            : [false, map]),
+      remove: (key) => Ref.update(ref, HashMap.remove(key))
+    })
+)
+
+/**
+ * The in-memory store.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<TokenStore> = Layer.effect(TokenStore, makeMemory)
+
+// -----------------------------------------------------------------------------
+// KeyValueStore
+// -----------------------------------------------------------------------------
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeyValueStoreOptions {
+  /** Prepended to every key in the `KeyValueStore`; default `"effect-oauth/token/"`. */
+  readonly prefix?: string | undefined
+}
+
+// Locks are shared by every TokenStore built over the same KeyValueStore instance, so two layers
+// over one store (say, two clients built separately) still write atomically between them.
+const keyValueStoreLocks = new WeakMap<KeyValueStore.KeyValueStore, KeyedLock>()
+
+const lockFor = (store: KeyValueStore.KeyValueStore): KeyedLock => {
+  let lock = keyValueStoreLocks.get(store)
+  if (lock === undefined) {
+    lock = makeKeyedLock()
+    keyValueStoreLocks.set(store, lock)
+  }
+  return lock
+}
+
+// A PlatformError's message names the module, method, reason and path, never the value written.
+const platformFailure = (operation: TokenStoreError["operation"]) => (error: PlatformError.PlatformError) =>
+  new TokenStoreError({ operation, detail: `the key-value store failed: ${error.message}` })
+
+const unstorable = (problem: StoredTokenProblem) =>
+  new TokenStoreError({ operation: "set", detail: `the token cannot be stored: ${problem.detail}` })
+
+/**
+ * A store on `@effect/platform`'s `KeyValueStore` (a directory, `localStorage`, …), one entry per
+ * key in the {@link StoredToken} JSON format. A value that cannot be read (corrupt, partial, another
+ * format or an unknown format version) is absent, with a warning that never shows the value.
+ *
+ * Each write is one `KeyValueStore.set`, so a value is replaced as atomically as the underlying store
+ * replaces it. Conditional writes read, compare and write under a per-key lock, which makes them
+ * atomic within this process only: a `KeyValueStore` has no compare-and-set. Stores shared between processes
+ * need their own locking (the Node file store takes a lock file, the browser store a Web Lock).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeKeyValueStore = (
+  options?: KeyValueStoreOptions
+): Effect.Effect<TokenStore.Service, never, KeyValueStore.KeyValueStore> =>
+  Effect.map(KeyValueStore.KeyValueStore, (store) => {
+    const prefix = options?.prefix ?? "effect-oauth/token/"
+    const lock = lockFor(store)
+
+    const read = (operation: TokenStoreError["operation"], key: string) =>
+      store.get(key).pipe(
+        Effect.mapError(platformFailure(operation)),
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.succeedNone,
+          onSome: (text) =>
+            Either.match(decodeStored(text), {
+              onLeft: (problem) => Effect.as(logCorrupt(key, problem), Option.none<Token>()),
+              onRight: (token) => Effect.succeedSome(token)
+            })
+        }))
+      )
+
+    return TokenStore.of({
+      get: (key) => read("get", prefix + key),
+      set: (key, token, expected) =>
+        Either.match(encodeStored(token), {
+          onLeft: (problem) => Effect.fail(unstorable(problem)),
+          onRight: (text) => {
+            const fullKey = prefix + key
+            const write = Effect.as(Effect.mapError(store.set(fullKey, text), platformFailure("set")), true)
+            return lock.withLock(fullKey)(
+              expected === undefined
+                ? write
+                : Effect.flatMap(read("set", fullKey), (current) =>
+                  matches(current, expected) ? write : Effect.succeed(false))
+            )
+          }
+        }),
+      remove: (key) => {
+        const fullKey = prefix + key
+        return lock.withLock(fullKey)(Effect.mapError(store.remove(fullKey), platformFailure("remove")))
+      }
+    })
+  })
+
+/**
+ * The store on `@effect/platform`'s `KeyValueStore` (see {@link makeKeyValueStore}).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerKeyValueStore = (
+  options?: KeyValueStoreOptions
+): Layer.Layer<TokenStore, never, KeyValueStore.KeyValueStore> => Layer.effect(TokenStore, makeKeyValueStore(options))
+
+// -----------------------------------------------------------------------------
+// callbacks
+// -----------------------------------------------------------------------------
+
+/**
+ * What a `load` callback may return: the token (as an `Option`, or the token itself, or `null` /
+ * `undefined` for none), or the JSON text {@link encodeStored} made, for applications that keep it in
+ * a text column. Text that cannot be read is absent, with a warning.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Loaded = Option.Option<Token> | Token | string | null | undefined
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface CallbacksOptions<E = never, R = never> {
+  /** Reads the token stored under `key` (the token-provider hook). */
+  readonly load: (key: string) => Effect.Effect<Loaded, E, R>
+  /** Stores `token` under `key`, or deletes it for `Option.none()` (the on-token-update hook). */
+  readonly save: (key: string, token: Option.Option<Token>) => Effect.Effect<void, E, R>
+  /**
+   * Optional: a compare-and-set in the application's own storage (e.g. `UPDATE … WHERE version = ?`
+   * in one transaction), returning whether it wrote. Without it, conditional writes load, compare
+   * and save under a per-key lock, which is atomic within this process only; give it when several
+   * processes share the storage.
+   */
+  readonly saveIf?: ((key: string, token: Token, expected: Expectation) => Effect.Effect<boolean, E, R>) | undefined
+}
+
+// The callback's error may quote what it was given (a database error echoing a row), so only its
+// tag, a class name, goes into the message. Interruption passes through.
+const guardCallback =
+  (operation: TokenStoreError["operation"], callback: string) =>
+  <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, TokenStoreError> =>
+    self.pipe(
+      Effect.catchAll((error) =>
+        Effect.fail(
+          new TokenStoreError({
+            operation,
+            detail: Predicate.hasProperty(error, "_tag") && typeof error._tag === "string"
+              ? `the ${callback} callback failed with ${error._tag}`
+              : `the ${callback} callback failed`
+          })
+        )
+      ),
+      Effect.catchAllDefect(() =>
+        Effect.fail(new TokenStoreError({ operation, detail: `the ${callback} callback failed with a defect` }))
+      )
+    )
+
+const normalizeLoaded = (key: string, loaded: Loaded): Effect.Effect<Option.Option<Token>> => {
+  if (loaded === null || loaded === undefined) return Effect.succeedNone
+  if (loaded instanceof Token) return Effect.succeedSome(loaded)
+  if (typeof loaded === "string") {
+    return Either.match(decodeStored(loaded), {
+      onLeft: (problem) => Effect.as(logCorrupt(key, problem), Option.none<Token>()),
+      onRight: (token) => Effect.succeedSome(token)
+    })
+  }
+  if (Option.isOption(loaded)) return Effect.succeed(loaded)
+  // Only reachable from untyped callers (say, a plain object from a JSON column).
+  return Effect.as(
+    logCorrupt(key, { reason: "UnknownFormat", detail: "the load callback returned neither a Token nor stored text" }),
+    Option.none<Token>()
+  )
+}
+
+/**
+ * A store on the application's own persistence. Failures of the callbacks (errors and defects)
+ * become `TokenStoreError`s whose messages carry no token.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeCallbacks = <E = never, R = never>(
+  options: CallbacksOptions<E, R>
+): Effect.Effect<TokenStore.Service, never, R> =>
+  Effect.map(Effect.context<R>(), (context) => {
+    const lock = makeKeyedLock()
+    const load = (operation: TokenStoreError["operation"], key: string) =>
+      Effect.suspend(() => options.load(key)).pipe(
+        Effect.provide(context),
+        guardCallback(operation, "load"),
+        Effect.flatMap((loaded) => normalizeLoaded(key, loaded))
+      )
+    const save = (operation: TokenStoreError["operation"], key: string, token: Option.Option<Token>) =>
+      Effect.suspend(() => options.save(key, token)).pipe(
+        Effect.provide(context),
+        guardCallback(operation, "save")
+      )
+    const saveIf = options.saveIf
+    return TokenStore.of({
+      get: (key) => load("get", key),
+      set: (key, token, expected) => {
+        if (expected === undefined) return lock.withLock(key)(Effect.as(save("set", key, Option.some(token)), true))
+        if (saveIf !== undefined) {
+          return Effect.suspend(() => saveIf(key, token, expected)).pipe(
+            Effect.provide(context),
+            guardCallback("set", "saveIf")
+          )
+        }
+        return lock.withLock(key)(
+          Effect.flatMap(load("set", key), (current) =>
+            matches(current, expected)
+              ? Effect.as(save("set", key, Option.some(token)), true)
+              : Effect.succeed(false))
+        )
+      },
+      remove: (key) => lock.withLock(key)(save("remove", key, Option.none()))
+    })
+  })
+
+/**
+ * The store on the application's own persistence (see {@link makeCallbacks}).
+ *
+ * @example
+ * ```ts
+ * import { TokenStore } from "@effect-oauth/core"
+ * import { Effect, Either, Option } from "effect"
+ *
+ * const rows = new Map<string, string>() // stands for a database table
+ * const layer = TokenStore.layerCallbacks({
+ *   load: (key) => Effect.sync(() => rows.get(key)),
+ *   save: (key, token) =>
+ *     Effect.sync(() =>
+ *       Option.match(token, {
+ *         onNone: () => rows.delete(key),
+ *         onSome: (token) => rows.set(key, TokenStore.encodeStored(token).pipe(Either.getOrThrow))
+ *       })
+ *     )
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerCallbacks = <E = never, R = never>(
+  options: CallbacksOptions<E, R>
+): Layer.Layer<TokenStore, never, R> => Layer.effect(TokenStore, makeCallbacks(options))
