@@ -1,0 +1,433 @@
+/**
+ * The token endpoint, stateless: one grant in, a `Token` or a typed error out, over
+ * `@effect/platform`'s `HttpClient`. It authenticates the client per the provider's method, never
+ * follows redirects, caps the body at 1 MiB, times out each attempt and the whole request, and
+ * retries what is transient (never a code exchange). Revocation (RFC 7009) shares its client
+ * authentication.
+ *
+ * @since 0.1.0
+ */
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import type { ClientConfig } from "./ClientConfig.js"
+import type { Grant } from "./Grant.js"
+import { toForm } from "./Grant.js"
+import type { TokenRequestError } from "./OAuthError.js"
+import {
+  ClientAuthenticationFailed,
+  ErrorResponse,
+  InvalidConfiguration,
+  InvalidTokenResponse,
+  isTransient,
+  RateLimited,
+  TransientServerError,
+  TransportError
+} from "./OAuthError.js"
+import type { ErrorBody, Provider } from "./Provider.js"
+import type { ScopeSet } from "./Scopes.js"
+import type { Token } from "./Token.js"
+import { toToken } from "./TokenResponse.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly provider: Provider<string>
+  readonly client: ClientConfig
+  /** The longest one attempt may take (default 10 seconds). */
+  readonly attemptTimeout?: Duration.DurationInput | undefined
+  /** The longest a request may take over all its attempts (default 60 seconds). */
+  readonly deadline?: Duration.DurationInput | undefined
+  /** Attempts for transient failures (default 4). */
+  readonly maxAttempts?: number | undefined
+}
+
+/**
+ * The token endpoint of one client at one provider.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TokenEndpoint {
+  readonly provider: Provider<string>
+  readonly client: ClientConfig
+  /**
+   * Sends one grant. `requested` is recorded as granted when the response has no `scope`;
+   * `previous` is the token being replaced (its refresh token is kept when the response has none).
+   */
+  readonly request: (
+    grant: Grant,
+    options?: { readonly requested?: ScopeSet<string> | undefined; readonly previous?: Token | undefined }
+  ) => Effect.Effect<Token, TokenRequestError>
+  /** RFC 7009 revocation; succeeds without a request when the provider has no revocation endpoint. */
+  readonly revoke: (
+    token: Redacted.Redacted<string>,
+    options?: { readonly hint?: "access_token" | "refresh_token" | undefined }
+  ) => Effect.Effect<void, TokenRequestError>
+  /**
+   * Posts a form to one of the provider's endpoints with the client's authentication, and reads a
+   * JSON object back (used by device authorization).
+   */
+  readonly postForm: (
+    url: string,
+    form: ReadonlyArray<readonly [string, string]>
+  ) => Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError>
+}
+
+/**
+ * The largest response body read (1 MiB).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxBodyBytes = 1024 * 1024
+
+const loopbackHost = (hostname: string) =>
+  hostname === "localhost" || hostname === "[::1]" || hostname === "::1" || /^127(\.\d{1,3}){3}$/.test(hostname)
+
+/**
+ * Checks that an endpoint is `https:`, or `http:` on a loopback host, or that insecure HTTP was
+ * allowed explicitly.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const checkEndpoint = (
+  url: string,
+  allowInsecureHttp: boolean
+): Either.Either<URL, InvalidConfiguration> => {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return Either.left(new InvalidConfiguration({ detail: `${url} is not a valid URL` }))
+  }
+  if (parsed.protocol === "https:") return Either.right(parsed)
+  if (parsed.protocol === "http:" && (loopbackHost(parsed.hostname) || allowInsecureHttp)) return Either.right(parsed)
+  return Either.left(
+    new InvalidConfiguration({
+      detail: `${parsed.origin} is not https: use an https endpoint (http is allowed only on loopback, or with ` +
+        "allowInsecureHttp)"
+    })
+  )
+}
+
+// RFC 6749 §2.3.1: the client id and secret are form-encoded before they are joined for Basic.
+const formEncode = (value: string) => new URLSearchParams([["", value]]).toString().slice(1)
+
+const base64 = (text: string) => {
+  const bytes = new TextEncoder().encode(text)
+  let binary = ""
+  for (const byte of bytes) binary += String.fromCharCode(byte)
+  return btoa(binary)
+}
+
+/**
+ * Adds the client's authentication to a form: `client_secret_basic` (an `Authorization: Basic`
+ * header of the form-encoded id and secret), `client_secret_post` (both in the body) or `none`
+ * (the id in the body). A client without a secret always sends its id in the body.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const authenticate = (
+  provider: Provider<string>,
+  client: ClientConfig,
+  form: ReadonlyArray<readonly [string, string]>
+): { readonly headers: Record<string, string>; readonly form: ReadonlyArray<readonly [string, string]> } => {
+  if (Option.isNone(client.clientSecret) || provider.clientAuthentication === "none") {
+    return { headers: {}, form: [...form, ["client_id", client.clientId]] }
+  }
+  const secret = Redacted.value(client.clientSecret.value)
+  if (provider.clientAuthentication === "client_secret_post") {
+    return { headers: {}, form: [...form, ["client_id", client.clientId], ["client_secret", secret]] }
+  }
+  return {
+    headers: { authorization: `Basic ${base64(`${formEncode(client.clientId)}:${formEncode(secret)}`)}` },
+    form
+  }
+}
+
+/**
+ * Reads a body, stopping at `maxBodyBytes`.
+ *
+ * @since 0.1.0
+ * @category internals
+ */
+export const readCapped = (
+  response: HttpClientResponse.HttpClientResponse
+): Effect.Effect<string, InvalidTokenResponse | TransportError> => {
+  const tooLarge = new InvalidTokenResponse({
+    reason: "BodyTooLarge",
+    status: response.status,
+    detail: `the body is larger than ${maxBodyBytes} bytes`
+  })
+  const length = Number(response.headers["content-length"])
+  if (Number.isFinite(length) && length > maxBodyBytes) return Effect.fail(tooLarge)
+  return response.stream.pipe(
+    Stream.mapError((error) => new TransportError({ reason: "Network", detail: error.message })),
+    Stream.runFoldEffect(
+      { size: 0, chunks: Chunk.empty<Uint8Array>() },
+      (acc, chunk: Uint8Array) =>
+        acc.size + chunk.length > maxBodyBytes
+          ? Effect.fail(tooLarge)
+          : Effect.succeed({ size: acc.size + chunk.length, chunks: Chunk.append(acc.chunks, chunk) })
+    ),
+    Effect.map(({ chunks, size }) => {
+      const bytes = new Uint8Array(size)
+      let offset = 0
+      for (const chunk of chunks) {
+        bytes.set(chunk, offset)
+        offset += chunk.length
+      }
+      return new TextDecoder().decode(bytes)
+    })
+  )
+}
+
+const rfcCodes = new Set(["server_error", "temporarily_unavailable"])
+
+/**
+ * A short, tag-free preview of a non-JSON body for error messages.
+ *
+ * @since 0.1.0
+ * @category internals
+ */
+export const preview = (body: string): string =>
+  body.replace(/<(script|style)[\s\S]*?<\/\1>/gi, " ").replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim().slice(
+    0,
+    100
+  )
+
+const parseJson = (text: string): Option.Option<unknown> => {
+  try {
+    return Option.some(JSON.parse(text))
+  } catch {
+    return Option.none()
+  }
+}
+
+const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
+
+const errorBodyOf = (
+  provider: Provider<string>,
+  status: number,
+  body: Readonly<Record<string, unknown>>
+): Option.Option<ErrorBody> =>
+  Option.orElse(provider.classifyError(status, body), () =>
+    typeof body.error === "string"
+      ? Option.some({
+        error: body.error,
+        description: typeof body.error_description === "string" ? body.error_description : undefined,
+        uri: typeof body.error_uri === "string" ? body.error_uri : undefined
+      })
+      : Option.none())
+
+const fromErrorBody = (status: number, error: ErrorBody, retryAfter: Option.Option<number>): TokenRequestError => {
+  if (error.error === "invalid_client") {
+    return new ClientAuthenticationFailed({ status, ...(error.description ? { description: error.description } : {}) })
+  }
+  if (status === 429) return rateLimited(status, retryAfter)
+  if (rfcCodes.has(error.error) || status >= 500) {
+    return new TransientServerError({ status, preview: error.description ?? error.error })
+  }
+  return new ErrorResponse({
+    error: error.error,
+    status,
+    ...(error.description !== undefined ? { description: error.description } : {}),
+    ...(error.uri !== undefined ? { uri: error.uri } : {})
+  })
+}
+
+const rateLimited = (status: number, retryAfter: Option.Option<number>) =>
+  new RateLimited({ status, ...(Option.isSome(retryAfter) ? { retryAfterMillis: retryAfter.value } : {}) })
+
+const retryAfterOf = (value: string | undefined, now: number): Option.Option<number> => {
+  if (value === undefined) return Option.none()
+  const trimmed = value.trim()
+  if (/^\d+$/.test(trimmed)) return Option.some(Number(trimmed) * 1000)
+  const date = Date.parse(trimmed)
+  return Number.isNaN(date) ? Option.none() : Option.some(Math.max(0, date - now))
+}
+
+/**
+ * Reads a token endpoint's answer as JSON, or the typed error it stands for.
+ *
+ * @since 0.1.0
+ * @category internals
+ */
+export const readResponse = (
+  provider: Provider<string>,
+  response: HttpClientResponse.HttpClientResponse
+): Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError> =>
+  Effect.gen(function*() {
+    const status = response.status
+    if (status >= 300 && status < 400) {
+      return yield* new InvalidTokenResponse({
+        reason: "Redirect",
+        status,
+        detail: "the endpoint redirected; redirects are never followed from a token endpoint"
+      })
+    }
+    const now = yield* Clock.currentTimeMillis
+    const retryAfter = retryAfterOf(response.headers["retry-after"], now)
+    const text = yield* readCapped(response)
+    const json = parseJson(text)
+    if (status >= 200 && status < 300) {
+      if (Option.isNone(json)) {
+        return yield* new InvalidTokenResponse({ reason: "NotJson", status, detail: "the body is not JSON" })
+      }
+      if (!isRecord(json.value)) {
+        return yield* new InvalidTokenResponse({ reason: "NotObject", status, detail: "the body is not a JSON object" })
+      }
+      if (json.value.access_token === undefined) {
+        const error = errorBodyOf(provider, status, json.value)
+        if (Option.isSome(error)) return yield* fromErrorBody(status, error.value, retryAfter)
+      }
+      return json.value
+    }
+    const error = Option.flatMap(Option.filter(json, isRecord), (body) => errorBodyOf(provider, status, body))
+    if (Option.isSome(error)) return yield* fromErrorBody(status, error.value, retryAfter)
+    if (status === 429) return yield* rateLimited(status, retryAfter)
+    if (status >= 500) return yield* new TransientServerError({ status, preview: preview(text) })
+    return yield* new InvalidTokenResponse({
+      reason: "UnexpectedStatus",
+      status,
+      detail: "the server answered with an error status and no OAuth error body"
+    })
+  })
+
+/**
+ * The token endpoint of one client at one provider.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<TokenEndpoint, never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const { client, provider } = options
+    const http = yield* HttpClient.HttpClient
+    const attemptTimeout = Duration.decode(options.attemptTimeout ?? Duration.seconds(10))
+    const deadline = Duration.decode(options.deadline ?? Duration.seconds(60))
+    const maxAttempts = Math.max(1, options.maxAttempts ?? 4)
+
+    const attempt = (url: URL, form: ReadonlyArray<readonly [string, string]>) => {
+      const authenticated = authenticate(provider, client, form)
+      const request = HttpClientRequest.post(url).pipe(
+        HttpClientRequest.setHeaders({ accept: "application/json", ...authenticated.headers }),
+        HttpClientRequest.bodyUrlParams(authenticated.form)
+      )
+      return http.execute(request).pipe(
+        Effect.mapError((error) =>
+          new TransportError({
+            reason: "Network",
+            detail: error._tag === "RequestError" ? `${error.reason} error` : `unexpected ${error.reason}`
+          })
+        ),
+        Effect.flatMap((response) => readResponse(provider, response)),
+        Effect.scoped,
+        // A fetch-based client would follow redirects by itself.
+        Effect.provideService(FetchHttpClient.RequestInit, { redirect: "manual" }),
+        Effect.timeoutFail({
+          duration: attemptTimeout,
+          onTimeout: () =>
+            new TransportError({ reason: "Timeout", detail: `no answer within ${Duration.format(attemptTimeout)}` })
+        })
+      )
+    }
+
+    // Transient failures are retried with exponential backoff and jitter, at least Retry-After.
+    const withRetries = <A>(
+      send: Effect.Effect<A, TokenRequestError>,
+      retryable: (error: TokenRequestError, attempt: number) => boolean
+    ): Effect.Effect<A, TokenRequestError> => {
+      const loop = (n: number): Effect.Effect<A, TokenRequestError> =>
+        Effect.catchAll(send, (error) => {
+          if (n + 1 >= maxAttempts || !retryable(error, n)) return Effect.fail(error)
+          return Effect.flatMap(Random.next, (random) => {
+            const backoff = 500 * 2 ** n * (0.5 + random)
+            const wait = error._tag === "RateLimited" && error.retryAfterMillis !== undefined
+              ? Math.max(error.retryAfterMillis, backoff)
+              : backoff
+            return Effect.zipRight(Effect.sleep(Duration.millis(wait)), loop(n + 1))
+          })
+        })
+      return loop(0).pipe(
+        Effect.timeoutFail({
+          duration: deadline,
+          onTimeout: () =>
+            new TransportError({ reason: "Deadline", detail: `no token within ${Duration.format(deadline)}` })
+        })
+      )
+    }
+
+    const endpointUrl = (url: string) => Effect.mapError(checkEndpoint(url, provider.allowInsecureHttp), (e) => e)
+
+    const request: TokenEndpoint["request"] = (grant, requestOptions) =>
+      Effect.gen(function*() {
+        const url = yield* endpointUrl(provider.tokenEndpoint)
+        const send = attempt(url, toForm(grant))
+        const body = yield* withRetries(send, (error, n) => {
+          // A code or device code is single-use: its exchange is never repeated.
+          if (grant._tag === "AuthorizationCode" || grant._tag === "DeviceCode") return false
+          // A garbled answer to a refresh leaves its outcome unknown: one more try with the same token.
+          if (grant._tag === "RefreshToken" && error._tag === "InvalidTokenResponse") {
+            return n === 0 && error.reason === "NotJson"
+          }
+          return isTransient(error)
+        })
+        const now = yield* Clock.currentTimeMillis
+        return yield* toToken(body, {
+          provider,
+          status: 200,
+          now,
+          requested: requestOptions?.requested,
+          previous: requestOptions?.previous
+        })
+      }).pipe(
+        Effect.withSpan("TokenEndpoint.request", {
+          attributes: { "oauth.grant_type": grant._tag, "oauth.provider": provider.name }
+        })
+      )
+
+    const postForm: TokenEndpoint["postForm"] = (url, form) =>
+      Effect.flatMap(endpointUrl(url), (parsed) => withRetries(attempt(parsed, form), isTransient))
+
+    const revoke: TokenEndpoint["revoke"] = (token, revokeOptions) =>
+      Option.match(provider.revocationEndpoint, {
+        onNone: () => Effect.void,
+        onSome: (url) =>
+          Effect.flatMap(endpointUrl(url), (parsed) =>
+            withRetries(
+              attempt(parsed, [
+                ["token", Redacted.value(token)],
+                ...(revokeOptions?.hint ? [["token_type_hint", revokeOptions.hint] as const] : [])
+              ]).pipe(
+                // RFC 7009 §2.2: a successful revocation may answer with an empty body.
+                Effect.catchIf(
+                  (error) => error._tag === "InvalidTokenResponse" && (error.reason === "NotJson"),
+                  () => Effect.succeed({})
+                ),
+                Effect.asVoid
+              ),
+              isTransient
+            )).pipe(
+              Effect.withSpan("TokenEndpoint.revoke", { attributes: { "oauth.provider": provider.name } })
+            )
+      })
+
+    return { provider, client, request, revoke, postForm }
+  })
