@@ -269,7 +269,7 @@ export const make = (
           Effect.map(Random.next, (random) => {
             const lifetime = Math.max(0, expiresAt - token.issuedAt)
             const skew = Math.min(maxSkewMillis, lifetime / 10)
-            return Option.some(Math.max(expiresAt - skew - random * skew * 0.5, now + minIntervalMillis))
+            return Option.some(Math.ceil(Math.max(expiresAt - skew - random * skew * 0.5, now + minIntervalMillis)))
           })
       })
 
@@ -515,7 +515,8 @@ export const make = (
         }
         const now = yield* Clock.currentTimeMillis
         const delay = Math.min(Option.getOrThrow(state.refreshAt) - now, maxSleepMillis)
-        if (delay > 0) {
+        // Timers count whole milliseconds: a fraction left would wake at once, again and again.
+        if (delay >= 1) {
           yield* Effect.raceFirst(Effect.sleep(Duration.millis(delay)), waitForChange(state))
           continue
         }

@@ -1,32 +1,64 @@
 /**
  * @since 0.1.0
  */
+export * as AuthorizedHttpClient from "./AuthorizedHttpClient.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ClientConfig from "./ClientConfig.js"
+
 /**
  * @since 0.1.0
  */
 export * as Grant from "./Grant.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as OAuthClient from "./OAuthClient.js"
+
 /**
  * @since 0.1.0
  */
 export * as OAuthError from "./OAuthError.js"
+
 /**
  * @since 0.1.0
  */
 export * as PasswordGrant from "./PasswordGrant.js"
+
 /**
  * @since 0.1.0
  */
 export * as Provider from "./Provider.js"
+
 /**
  * @since 0.1.0
  */
 export * as ScopeRules from "./ScopeRules.js"
+
 /**
  * @since 0.1.0
  */
 export * as Scopes from "./Scopes.js"
+
 /**
  * @since 0.1.0
  */
 export * as Token from "./Token.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TokenEndpoint from "./TokenEndpoint.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TokenResponse from "./TokenResponse.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TokenStore from "./TokenStore.js"

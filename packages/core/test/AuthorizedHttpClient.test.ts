@@ -1,0 +1,156 @@
+import { AuthorizedHttpClient, OAuthClient, Scopes, TokenStore } from "@effect-oauth/core"
+import { TestServer } from "@effect-oauth/testing"
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Fiber, Layer, Option, TestClock } from "effect"
+
+const scopes = Scopes.make("read")
+
+const Env = (options?: TestServer.Options, clientOptions?: AuthorizedHttpClient.Options) => {
+  const server = TestServer.layerInMemory(options)
+  const client = Layer.unwrapEffect(
+    Effect.map(TestServer.TestServer, (s) =>
+      OAuthClient.layer({
+        provider: s.provider(),
+        client: s.client,
+        session: OAuthClient.clientCredentials(scopes)
+      }))
+  )
+  const stack = AuthorizedHttpClient.layer(clientOptions).pipe(
+    Layer.provideMerge(client),
+    Layer.provideMerge(TokenStore.layerMemory),
+    Layer.provideMerge(server)
+  )
+  return stack
+}
+
+const me = Effect.gen(function*() {
+  const server = yield* TestServer.TestServer
+  const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
+  return yield* http.get(server.meEndpoint)
+})
+
+const apiStatus = (status: number) =>
+  Effect.map(TestServer.TestServer, (server) => server).pipe(
+    Effect.flatMap((server) => server.counters),
+    Effect.map((counters) => counters.resourceRequests[String(status)] ?? 0)
+  )
+
+const tokenRequests = Effect.flatMap(TestServer.TestServer, (server) => server.counters).pipe(
+  Effect.map((counters) => counters.tokenRequests["client_credentials"]?.ok ?? 0)
+)
+
+describe("AuthorizedHttpClient", () => {
+  it.effect("sends the token in the Authorization header", () =>
+    Effect.gen(function*() {
+      const response = yield* me
+      assert.strictEqual(response.status, 200)
+      const body = (yield* response.json) as { readonly username: string }
+      assert.strictEqual(body.username, "test-user")
+    }).pipe(Effect.provide(Env())))
+
+  it.effect("a 401 causes one shared refresh and one retry with the new token", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      yield* me
+      yield* server.revokeAll()
+      const responses = yield* Effect.all(Array.from({ length: 20 }, () => me), { concurrency: "unbounded" })
+      assert.isTrue(responses.every((r) => r.status === 200))
+      assert.strictEqual(yield* tokenRequests, 2)
+    }).pipe(Effect.provide(Env())))
+
+  it.effect("a second 401 after the refresh is a typed error", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      yield* me
+      yield* server.injectFaults([
+        { path: "/me", status: 401, body: "{}" },
+        { path: "/me", status: 401, body: "{}" }
+      ])
+      const error = yield* Effect.flip(me)
+      assert.strictEqual(error._tag, "ReauthorizationRequired")
+    }).pipe(Effect.provide(Env())))
+
+  it.effect("after a client secret reset: one refresh attempt for a burst, then a fatal error, no loop", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      yield* me
+      yield* server.resetSecret()
+      const results = yield* Effect.all(Array.from({ length: 10 }, () => Effect.flip(me)), {
+        concurrency: "unbounded"
+      })
+      assert.isTrue(results.every((e) => e._tag === "ClientAuthenticationFailed"))
+      const counters = yield* server.counters
+      assert.strictEqual(counters.tokenRequests["client_credentials"]?.error ?? 0, 1)
+    }).pipe(Effect.provide(Env())))
+
+  it.effect("403 insufficient_scope is a typed error naming the required scopes, without a refresh", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
+      const error = yield* Effect.flip(http.get(`${server.meEndpoint}?scope=admin`))
+      assert.strictEqual(error._tag, "InsufficientScope")
+      if (error._tag === "InsufficientScope") assert.deepStrictEqual(error.required, ["admin"])
+      assert.strictEqual(yield* tokenRequests, 1)
+    }).pipe(Effect.provide(Env())))
+
+  it.effect("requireScopes fails before sending when a scope is not granted", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(me.pipe(AuthorizedHttpClient.requireScopes(Scopes.make("write"))))
+      assert.strictEqual(error._tag, "InsufficientScope")
+      assert.strictEqual(yield* apiStatus(200), 0)
+      const ok = yield* me.pipe(AuthorizedHttpClient.requireScopes(Scopes.make("read")))
+      assert.strictEqual(ok.status, 200)
+    }).pipe(Effect.provide(Env())))
+
+  it.effect("a 429 is waited out for Retry-After seconds", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      yield* me
+      yield* server.injectFaults([{ path: "/me", status: 429, headers: { "retry-after": "7" }, body: "" }])
+      const fiber = yield* Effect.fork(me)
+      yield* TestClock.adjust(Duration.seconds(6))
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+      yield* TestClock.adjust(Duration.seconds(1))
+      const response = yield* Fiber.join(fiber)
+      assert.strictEqual(response.status, 200)
+    }).pipe(Effect.provide(Env())))
+
+  it.effect("a 429 asking for a longer wait than allowed is returned to the caller", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      yield* server.injectFaults([{ path: "/me", status: 429, headers: { "retry-after": "3600" }, body: "" }])
+      const response = yield* me
+      assert.strictEqual(response.status, 429)
+    }).pipe(Effect.provide(Env())))
+
+  it.effect("5xx is returned to the caller as a response", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      yield* server.injectFaults([{ path: "/me", status: 503, body: "busy" }])
+      const response = yield* me
+      assert.strictEqual(response.status, 503)
+      assert.strictEqual(yield* tokenRequests, 1)
+    }).pipe(Effect.provide(Env())))
+
+  it.effect("WWW-Authenticate on a 2xx is ignored", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      yield* server.injectFaults([
+        { path: "/me", status: 200, headers: { "www-authenticate": "Bearer error=\"invalid_token\"" }, body: "{}" }
+      ])
+      const response = yield* me
+      assert.strictEqual(response.status, 200)
+      assert.strictEqual(yield* tokenRequests, 1)
+    }).pipe(Effect.provide(Env())))
+
+  it("reads Retry-After as seconds or as an HTTP date", () => {
+    const now = Date.parse("2026-01-01T00:00:00Z")
+    assert.deepStrictEqual(AuthorizedHttpClient.retryAfterMillis("12", now), Option.some(12_000))
+    assert.deepStrictEqual(
+      AuthorizedHttpClient.retryAfterMillis("Thu, 01 Jan 2026 00:00:30 GMT", now),
+      Option.some(30_000)
+    )
+    assert.deepStrictEqual(AuthorizedHttpClient.retryAfterMillis("soon", now), Option.none())
+    assert.deepStrictEqual(AuthorizedHttpClient.retryAfterMillis(undefined, now), Option.none())
+  })
+})

@@ -1,0 +1,361 @@
+import { OAuthClient, OAuthError, Scopes, Token, TokenStore } from "@effect-oauth/core"
+import { TestServer } from "@effect-oauth/testing"
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Stream, Supervisor, TestClock } from "effect"
+
+const cc = Scopes.make("read")
+
+const counts = (grant: string) =>
+  Effect.map(TestServer.TestServer, (server) => server).pipe(
+    Effect.flatMap((server) => server.counters),
+    Effect.map((counters) => {
+      const entry = counters.tokenRequests[grant]
+      return { ok: entry?.ok ?? 0, error: entry?.error ?? 0 }
+    })
+  )
+
+/**
+ * A clock whose wall time can jump ahead of its timers, as after a suspend or an NTP correction:
+ * `TestClock.adjust` would instead fire every timer on the way.
+ */
+const JumpingClock = Effect.map(Effect.clock, (base) => {
+  let offset = 0
+  const clock: Clock.Clock & { jump: (by: Duration.DurationInput) => void } = {
+    [Clock.ClockTypeId]: Clock.ClockTypeId,
+    unsafeCurrentTimeMillis: () => base.unsafeCurrentTimeMillis() + offset,
+    unsafeCurrentTimeNanos: () => base.unsafeCurrentTimeNanos() + BigInt(offset) * 1_000_000n,
+    currentTimeMillis: Effect.sync(() => base.unsafeCurrentTimeMillis() + offset),
+    currentTimeNanos: Effect.sync(() => base.unsafeCurrentTimeNanos() + BigInt(offset) * 1_000_000n),
+    sleep: (duration) => base.sleep(duration),
+    jump: (by) => {
+      offset += Duration.toMillis(by)
+    }
+  }
+  return clock
+})
+
+/** A server and an in-memory store; the client under test is built in the test's scope. */
+const Env = (options?: TestServer.Options) => Layer.merge(TestServer.layerInMemory(options), TokenStore.layerMemory)
+
+const makeClient = (session: OAuthClient.Session = OAuthClient.clientCredentials(cc), key?: string) =>
+  Effect.flatMap(
+    TestServer.TestServer,
+    (server) =>
+      OAuthClient.make({ provider: server.provider(), client: server.client, session, ...(key ? { key } : {}) })
+  )
+
+/** Signs a user in through the server's authorize endpoint and hands the token to the client. */
+const login = (client: OAuthClient.Service) =>
+  Effect.gen(function*() {
+    const server = yield* TestServer.TestServer
+    const token = yield* server.issueToken({ scopes: ["read"], lifetimeSeconds: 3600, withRefreshToken: true })
+    const now = yield* TestClock.currentTimeMillis
+    yield* client.setToken(
+      new Token.Token({
+        accessToken: Redacted.make(token.accessToken),
+        tokenType: "Bearer",
+        refreshToken: Option.fromNullable(token.refreshToken).pipe(Option.map(Redacted.make)),
+        expiresAt: Option.some(now + 3600_000),
+        issuedAt: now,
+        scopes: Scopes.make("read"),
+        version: 0
+      })
+    )
+  })
+
+describe("OAuthClient", () => {
+  it.scoped("1,000 concurrent callers of a cold client share one token request", () =>
+    Effect.gen(function*() {
+      const client = yield* makeClient()
+      const tokens = yield* Effect.all(Array.from({ length: 1000 }, () => client.token), { concurrency: "unbounded" })
+      assert.strictEqual(new Set(tokens.map((t) => Redacted.value(t.accessToken))).size, 1)
+      assert.deepStrictEqual(yield* counts("client_credentials"), { ok: 1, error: 0 })
+    }).pipe(Effect.provide(Env())))
+
+  it.scoped("a failed fetch is not cached: the next caller tries again", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const client = yield* makeClient()
+      // Every attempt of the first fetch fails with a transient error.
+      yield* server.injectFaults(Array.from({ length: 4 }, () => ({ status: 503, body: "<h1>busy</h1>" })))
+      const fiber = yield* Effect.fork(Effect.exit(client.token))
+      yield* TestClock.adjust(Duration.minutes(1))
+      const first = yield* Fiber.join(fiber)
+      assert.isTrue(Exit.isFailure(first))
+      const second = yield* client.token
+      assert.strictEqual(second.version, 0)
+    }).pipe(Effect.provide(Env())))
+
+  it.scoped("refreshes proactively before expiry, so callers never wait for it", () =>
+    Effect.gen(function*() {
+      const client = yield* makeClient()
+      const first = yield* client.token
+      // 3600 s tokens: skew is 60 s, jitter at most 30 s more.
+      yield* TestClock.adjust(Duration.seconds(3600 - 91))
+      assert.deepStrictEqual(yield* counts("client_credentials"), { ok: 1, error: 0 })
+      yield* TestClock.adjust(Duration.seconds(31))
+      assert.deepStrictEqual(yield* counts("client_credentials"), { ok: 2, error: 0 })
+      const second = yield* client.token
+      assert.notStrictEqual(Redacted.value(second.accessToken), Redacted.value(first.accessToken))
+      assert.strictEqual(second.version, first.version + 1)
+    }).pipe(Effect.provide(Env())))
+
+  it.scoped("24 simulated hours with 1-hour tokens: 24 refreshes and no failed call", () =>
+    Effect.gen(function*() {
+      const client = yield* makeClient()
+      yield* client.token
+      for (let minute = 0; minute < 24 * 60; minute += 5) {
+        yield* TestClock.adjust(Duration.minutes(5))
+        yield* client.token
+      }
+      const { error, ok } = yield* counts("client_credentials")
+      assert.strictEqual(error, 0)
+      assert.isAtLeast(ok, 24)
+      assert.isAtMost(ok, 26)
+    }).pipe(Effect.provide(Env())))
+
+  it.scoped("the clock jumping 10 hours forward causes one refresh, not a storm", () =>
+    Effect.gen(function*() {
+      const clock = yield* JumpingClock
+      const client = yield* Effect.withClock(makeClient(), clock)
+      yield* Effect.withClock(client.token, clock)
+      clock.jump(Duration.hours(10))
+      yield* Effect.withClock(
+        Effect.all(Array.from({ length: 50 }, () => client.token), { concurrency: "unbounded" }),
+        clock
+      )
+      // The refresh fiber reschedules for the new token: nothing more for the next half hour.
+      yield* TestClock.adjust(Duration.minutes(30))
+      assert.deepStrictEqual(yield* counts("client_credentials"), { ok: 2, error: 0 })
+    }).pipe(Effect.provide(Env())))
+
+  it.scoped("after 10 hours asleep (timers late, wall clock ahead) the client refreshes once", () =>
+    Effect.gen(function*() {
+      const clock = yield* JumpingClock
+      const client = yield* Effect.withClock(makeClient(), clock)
+      yield* Effect.withClock(client.token, clock)
+      yield* TestClock.adjust(Duration.minutes(30))
+      clock.jump(Duration.hours(10))
+      // The overdue timer fires on waking.
+      yield* TestClock.adjust(Duration.minutes(30))
+      yield* Effect.withClock(client.token, clock)
+      assert.deepStrictEqual(yield* counts("client_credentials"), { ok: 2, error: 0 })
+    }).pipe(Effect.provide(Env())))
+
+  it.scoped("expires_in 0 is accepted without a hot refresh loop", () =>
+    Effect.gen(function*() {
+      const client = yield* makeClient()
+      for (let i = 0; i < 600; i++) {
+        yield* client.token
+        yield* TestClock.adjust(Duration.millis(100))
+      }
+      const { error, ok } = yield* counts("client_credentials")
+      assert.strictEqual(error, 0)
+      // 60 simulated seconds, at most one refresh per 500 ms.
+      assert.isAtMost(ok, 121)
+    }).pipe(Effect.provide(Env({ accessTokenLifetimeSeconds: 0 }))))
+
+  it.scoped("a 10-year expires_in neither refreshes at once nor overflows the timer", () =>
+    Effect.gen(function*() {
+      const client = yield* makeClient()
+      yield* client.token
+      for (let day = 0; day < 40; day++) yield* TestClock.adjust(Duration.days(1))
+      yield* client.token
+      assert.deepStrictEqual(yield* counts("client_credentials"), { ok: 1, error: 0 })
+    }).pipe(Effect.provide(Env({ accessTokenLifetimeSeconds: 10 * 365 * 86400 }))))
+
+  it.effect("closing the layer leaves no fiber running", () =>
+    Effect.gen(function*() {
+      const supervisor = yield* Supervisor.track
+      yield* Effect.scoped(
+        Effect.gen(function*() {
+          const client = yield* makeClient()
+          yield* client.token
+          yield* TestClock.adjust(Duration.hours(2))
+        }).pipe(Effect.supervised(supervisor))
+      )
+      const fibers = yield* supervisor.value
+      for (const fiber of fibers) {
+        assert.isTrue(Option.isSome(yield* Fiber.poll(fiber)), "a fiber is still running")
+      }
+    }).pipe(Effect.provide(Env())))
+
+  it.scoped("a transient failure of the background refresh is retried with backoff", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const client = yield* makeClient()
+      yield* client.token
+      // Every attempt of the first background refresh fails.
+      yield* server.injectFaults(Array.from({ length: 4 }, () => ({ status: 503, body: "<html>down</html>" })))
+      yield* TestClock.adjust(Duration.seconds(3600 - 30))
+      yield* TestClock.adjust(Duration.seconds(120))
+      const token = yield* client.token
+      assert.strictEqual(token.version, 1)
+      assert.strictEqual((yield* counts("client_credentials")).ok, 2)
+    }).pipe(Effect.provide(Env())))
+
+  it.scoped("a fatal error stops the slot: later callers get it without a request", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const client = yield* makeClient()
+      yield* client.token
+      yield* server.resetSecret()
+      const failure = yield* Effect.flip(client.refresh)
+      assert.strictEqual(failure._tag, "ClientAuthenticationFailed")
+      const before = yield* counts("client_credentials")
+      for (let i = 0; i < 5; i++) {
+        yield* TestClock.adjust(Duration.hours(1))
+        const again = yield* Effect.flip(client.token)
+        assert.strictEqual(again._tag, "ClientAuthenticationFailed")
+      }
+      assert.deepStrictEqual(yield* counts("client_credentials"), before)
+    }).pipe(Effect.provide(Env())))
+
+  it.scoped("invalidate: a stale token another fiber replaced is not refreshed again", () =>
+    Effect.gen(function*() {
+      const client = yield* makeClient()
+      const first = yield* client.token
+      const second = yield* client.invalidate(first)
+      const third = yield* client.invalidate(first)
+      assert.strictEqual(second.version, 1)
+      assert.strictEqual(third, second)
+      assert.strictEqual((yield* counts("client_credentials")).ok, 2)
+    }).pipe(Effect.provide(Env())))
+
+  it.scoped("changes reports every new token", () =>
+    Effect.gen(function*() {
+      const client = yield* makeClient()
+      const seen = yield* client.changes.pipe(Stream.take(3), Stream.runCollect, Effect.fork)
+      yield* Effect.yieldNow()
+      yield* client.token
+      yield* client.refresh
+      const tokens = Array.from(yield* Fiber.join(seen))
+      assert.isTrue(Option.isNone(tokens[0]))
+      assert.deepStrictEqual(tokens.slice(1).map((t) => Option.map(t, (x) => x.version)), [
+        Option.some(0),
+        Option.some(1)
+      ])
+    }).pipe(Effect.provide(Env())))
+
+  describe("user sessions", () => {
+    it.scoped("a user slot without a token asks for a sign-in", () =>
+      Effect.gen(function*() {
+        const client = yield* makeClient(OAuthClient.user("alice"))
+        const error = yield* Effect.flip(client.token)
+        assert.strictEqual(error._tag, "ReauthorizationRequired")
+      }).pipe(Effect.provide(Env())))
+
+    it.scoped("refresh rotates the refresh token and persists before releasing callers", () =>
+      Effect.gen(function*() {
+        const store = yield* TokenStore.TokenStore
+        const client = yield* makeClient(OAuthClient.user("alice"), "alice")
+        yield* login(client)
+        const before = yield* client.token
+        const after = yield* client.refresh
+        assert.notStrictEqual(
+          Redacted.value(Option.getOrThrow(after.refreshToken)),
+          Redacted.value(Option.getOrThrow(before.refreshToken))
+        )
+        const stored = Option.getOrThrow(yield* store.get("alice"))
+        assert.strictEqual(stored.version, after.version)
+        assert.strictEqual(Redacted.value(stored.accessToken), Redacted.value(after.accessToken))
+      }).pipe(Effect.provide(Env())))
+
+    it.scoped("a refresh response without refresh_token keeps the old one", () =>
+      Effect.gen(function*() {
+        const client = yield* makeClient(OAuthClient.user("bob"))
+        yield* login(client)
+        const before = yield* client.token
+        const after = yield* client.refresh
+        assert.strictEqual(
+          Redacted.value(Option.getOrThrow(after.refreshToken)),
+          Redacted.value(Option.getOrThrow(before.refreshToken))
+        )
+      }).pipe(Effect.provide(Env({ flavour: "spotify" }))))
+
+    it.scoped("invalid_grant with no newer stored token clears the slot and asks for a sign-in", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.TestServer
+        const store = yield* TokenStore.TokenStore
+        const client = yield* makeClient(OAuthClient.user("carol"), "carol")
+        yield* login(client)
+        yield* server.revokeAll()
+        const error = yield* Effect.flip(client.refresh)
+        assert.strictEqual(error._tag, "ReauthorizationRequired")
+        assert.isTrue(Option.isNone(yield* store.get("carol")))
+        // Fatal: no further request.
+        const before = yield* counts("refresh_token")
+        const again = yield* Effect.flip(client.token)
+        assert.strictEqual(again._tag, "ReauthorizationRequired")
+        assert.deepStrictEqual(yield* counts("refresh_token"), before)
+      }).pipe(Effect.provide(Env())))
+
+    it.scoped("invalid_grant after another process rotated the token adopts the stored token", () =>
+      Effect.gen(function*() {
+        const client = yield* makeClient(OAuthClient.user("dave"), "dave")
+        yield* login(client)
+        const other = yield* makeClient(OAuthClient.user("dave"), "dave")
+        const original = yield* client.token
+        // The other process (sharing the store) refreshes first and rotates the refresh token.
+        const rotated = yield* Effect.flatMap(other.refresh, () => other.token)
+        const adopted = yield* client.invalidate(original)
+        assert.strictEqual(Redacted.value(adopted.accessToken), Redacted.value(rotated.accessToken))
+        assert.strictEqual((yield* counts("refresh_token")).error, 0)
+      }).pipe(Effect.provide(Env())))
+
+    it.scoped("if persisting fails the new token stays in memory and is written later", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.TestServer
+        const memory = yield* TokenStore.makeMemory
+        let failing = true
+        const flaky: TokenStore.TokenStore.Service = {
+          ...memory,
+          set: (key, token, expected) =>
+            failing
+              ? Effect.fail(new OAuthError.TokenStoreError({ operation: "set", detail: "disk full" }))
+              : memory.set(key, token, expected)
+        }
+        const client = yield* OAuthClient.make({
+          provider: server.provider(),
+          client: server.client,
+          session: OAuthClient.user("erin"),
+          key: "erin"
+        }).pipe(Effect.provideService(TokenStore.TokenStore, flaky))
+        failing = false
+        yield* login(client)
+        failing = true
+        const before = yield* client.token
+        const after = yield* client.refresh
+        assert.strictEqual(after.version, before.version + 1)
+        // The spent refresh token is never used again: a second refresh uses the new one.
+        const third = yield* client.refresh
+        assert.strictEqual(third.version, after.version + 1)
+        assert.strictEqual((yield* counts("refresh_token")).error, 0)
+        failing = false
+        yield* TestClock.adjust(Duration.minutes(10))
+        const stored = Option.getOrThrow(yield* memory.get("erin"))
+        assert.strictEqual(stored.version, third.version)
+      }).pipe(Effect.provide(Env())))
+  })
+
+  describe("Registry", () => {
+    it.scoped("hands out one client per user and releases idle ones", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.TestServer
+        const registry = yield* OAuthClient.makeRegistry({
+          provider: server.provider(),
+          client: server.client,
+          idleTimeToLive: Duration.minutes(1)
+        })
+        const [a1, a2, b] = yield* Effect.scoped(
+          Effect.all([registry.get("a"), registry.get("a"), registry.get("b")])
+        )
+        assert.strictEqual(a1, a2)
+        assert.notStrictEqual(a1, b)
+        assert.strictEqual(a1.key.endsWith("/user/a"), true)
+        yield* TestClock.adjust(Duration.minutes(2))
+        const a3 = yield* Effect.scoped(registry.get("a"))
+        assert.notStrictEqual(a3, a1)
+      }).pipe(Effect.provide(Env())))
+  })
+})
