@@ -1,0 +1,164 @@
+/**
+ * The osu! API v2 (osu-web, Laravel Passport): endpoints, scopes as literal types, the scope rules
+ * of its documentation as data (delegation included), its error shapes, its lifetime and rate
+ * limit.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import type { ErrorBody } from "../Provider.js"
+import * as Provider from "../Provider.js"
+import type { ScopeRules } from "../ScopeRules.js"
+import { forbidden, onlyForGrants, onlyWithin, requiresWhenAny } from "../ScopeRules.js"
+
+/**
+ * Every osu! scope.
+ *
+ * @since 0.1.0
+ * @category scopes
+ */
+export const scopes = [
+  "public",
+  "identify",
+  "friends.read",
+  "forum.write",
+  "forum.write_manage",
+  "chat.read",
+  "chat.write",
+  "chat.write_manage",
+  "delegate",
+  "group_permissions",
+  "multiplayer.write_manage",
+  "*"
+] as const
+
+/**
+ * @since 0.1.0
+ * @category scopes
+ */
+export type OsuScope = typeof scopes[number]
+
+/**
+ * The scopes a client-credentials token may carry when it acts for the client's owner (a bot).
+ *
+ * @since 0.1.0
+ * @category scopes
+ */
+export const delegableScopes = [
+  "chat.write",
+  "chat.write_manage",
+  "delegate",
+  "forum.write",
+  "forum.write_manage",
+  "group_permissions",
+  "multiplayer.write_manage"
+] as const
+
+/**
+ * osu!'s scope rules (BEHAVIOUR.md §7).
+ *
+ * @since 0.1.0
+ * @category scopes
+ */
+export const rules: ScopeRules<OsuScope> = {
+  known: scopes,
+  grants: {
+    AuthorizationCode: { defaults: ["identify"], implied: ["identify"] },
+    ClientCredentials: { explicit: true }
+  },
+  constraints: [
+    forbidden<OsuScope>("osu.client-credentials-no-star", ["ClientCredentials"], ["*"]),
+    onlyForGrants<OsuScope>("osu.client-credentials-only", ["delegate", "forum.write_manage", "group_permissions"], [
+      "ClientCredentials"
+    ]),
+    requiresWhenAny<OsuScope>("osu.delegation-requires-delegate", ["ClientCredentials"], delegableScopes, "delegate"),
+    onlyWithin<OsuScope>("osu.delegation-only-delegable", ["ClientCredentials"], delegableScopes, delegableScopes)
+  ]
+}
+
+const rfcCodes = new Set([
+  "invalid_request",
+  "invalid_client",
+  "invalid_grant",
+  "unauthorized_client",
+  "unsupported_grant_type",
+  "invalid_scope",
+  "access_denied",
+  "server_error",
+  "temporarily_unavailable"
+])
+
+const text = (value: unknown): string | undefined => typeof value === "string" ? value : undefined
+
+/**
+ * Reads osu!'s error shapes: a refused refresh token is a 401 `invalid_request` ("The refresh token
+ * is invalid."), which means `invalid_grant`; a scope-rule violation is a 400 whose `error` is a
+ * sentence, which means `invalid_scope`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const classifyError = (
+  status: number,
+  body: Readonly<Record<string, unknown>>
+): Option.Option<ErrorBody> => {
+  const error = text(body.error)
+  const description = text(body.error_description) ?? text(body.message) ?? text(body.hint)
+  if (error === "invalid_request" && description !== undefined && /refresh token is invalid/i.test(description)) {
+    return Option.some({ error: "invalid_grant", description })
+  }
+  if (status === 400 && error !== undefined && !rfcCodes.has(error)) {
+    return Option.some({ error: "invalid_scope", description: error })
+  }
+  return Option.none()
+}
+
+/**
+ * osu!'s own revocation of the token in use (`DELETE` with the token as bearer); osu! has no
+ * RFC 7009 endpoint.
+ *
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const currentTokenRevocationUrl = "https://osu.ppy.sh/api/v2/oauth/tokens/current"
+
+/**
+ * osu! checks the redirect URI exactly, port included: a loopback login must listen on the port
+ * registered with the application.
+ *
+ * @since 0.1.0
+ * @category endpoints
+ */
+export const requiresRegisteredRedirectPort = true
+
+/**
+ * The osu! provider; the overrides point it elsewhere (tests point it at `@effect-oauth/testing`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  overrides: Partial<Omit<Provider.Options<OsuScope>, "scopes" | "scopeRules">> = {}
+): Provider.Provider<OsuScope> =>
+  Provider.make<OsuScope>({
+    name: "osu",
+    authorizationEndpoint: "https://osu.ppy.sh/oauth/authorize",
+    tokenEndpoint: "https://osu.ppy.sh/oauth/token",
+    apiBaseUrl: "https://osu.ppy.sh/api/v2",
+    clientAuthentication: "client_secret_post",
+    defaultTokenLifetime: Duration.seconds(86400),
+    rateLimit: { limit: 60, interval: Duration.minutes(1) },
+    classifyError,
+    ...overrides,
+    scopes,
+    scopeRules: rules
+  })
+
+/**
+ * The osu! provider at osu.ppy.sh.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const provider: Provider.Provider<OsuScope> = make()

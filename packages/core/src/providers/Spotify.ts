@@ -1,0 +1,101 @@
+/**
+ * The Spotify Web API: endpoints, scopes as literal types, its scope rule (client credentials
+ * carries no user scopes), lifetime and redirect-URI rules.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Provider from "../Provider.js"
+import type { ScopeRules } from "../ScopeRules.js"
+import { forbidden } from "../ScopeRules.js"
+
+/**
+ * Every Spotify scope.
+ *
+ * @since 0.1.0
+ * @category scopes
+ */
+export const scopes = [
+  "ugc-image-upload",
+  "user-read-playback-state",
+  "user-modify-playback-state",
+  "user-read-currently-playing",
+  "app-remote-control",
+  "streaming",
+  "playlist-read-private",
+  "playlist-read-collaborative",
+  "playlist-modify-private",
+  "playlist-modify-public",
+  "user-follow-modify",
+  "user-follow-read",
+  "user-read-playback-position",
+  "user-top-read",
+  "user-read-recently-played",
+  "user-library-modify",
+  "user-library-read",
+  "user-read-email",
+  "user-read-private"
+] as const
+
+/**
+ * @since 0.1.0
+ * @category scopes
+ */
+export type SpotifyScope = typeof scopes[number]
+
+/**
+ * Spotify's scope rules: every scope is a user scope, so client credentials asks for none.
+ *
+ * @since 0.1.0
+ * @category scopes
+ */
+export const rules: ScopeRules<SpotifyScope> = {
+  known: scopes,
+  grants: {},
+  constraints: [forbidden<SpotifyScope>("spotify.client-credentials-no-user-scopes", ["ClientCredentials"], "all")]
+}
+
+/**
+ * Whether Spotify accepts a redirect URI: `https`, or `http` on a literal loopback IP
+ * (`127.0.0.1` or `[::1]`); `localhost` is refused.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const isAllowedRedirectUri = (uri: string): boolean => {
+  try {
+    const url = new URL(uri)
+    return url.protocol === "https:" || (url.protocol === "http:" && ["127.0.0.1", "[::1]"].includes(url.hostname))
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The Spotify provider; the overrides point it elsewhere.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  overrides: Partial<Omit<Provider.Options<SpotifyScope>, "scopes" | "scopeRules">> = {}
+): Provider.Provider<SpotifyScope> =>
+  Provider.make<SpotifyScope>({
+    name: "spotify",
+    authorizationEndpoint: "https://accounts.spotify.com/authorize",
+    tokenEndpoint: "https://accounts.spotify.com/api/token",
+    apiBaseUrl: "https://api.spotify.com/v1",
+    clientAuthentication: "client_secret_basic",
+    defaultTokenLifetime: Duration.seconds(3600),
+    ...overrides,
+    scopes,
+    scopeRules: rules
+  })
+
+/**
+ * The Spotify provider at accounts.spotify.com.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const provider: Provider.Provider<SpotifyScope> = make()

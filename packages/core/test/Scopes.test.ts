@@ -1,0 +1,56 @@
+import { OAuthError, Scopes } from "@effect-oauth/core"
+import { assert, describe, it } from "@effect/vitest"
+import { Either, Equal, FastCheck as fc, Hash, Schema } from "effect"
+
+const token = fc.stringMatching(/^[\x21\x23-\x5B\x5D-\x7E]{1,12}$/)
+const scopeSet = fc.array(token, { maxLength: 8 }).map((tokens) => Scopes.make(...tokens))
+
+describe("Scopes", () => {
+  it.prop("parse(format(s)) equals s", [scopeSet], ([s]) => {
+    const parsed = Scopes.parse(Scopes.format(s))
+    return Either.isRight(parsed) && Equal.equals(parsed.right, s)
+  })
+
+  it.prop("union and intersection are commutative, associative and idempotent", [scopeSet, scopeSet, scopeSet], ([a, b, c]) =>
+    Equal.equals(Scopes.union(a, b), Scopes.union(b, a)) &&
+    Equal.equals(Scopes.intersection(a, b), Scopes.intersection(b, a)) &&
+    Equal.equals(Scopes.union(Scopes.union(a, b), c), Scopes.union(a, Scopes.union(b, c))) &&
+    Equal.equals(Scopes.intersection(Scopes.intersection(a, b), c), Scopes.intersection(a, Scopes.intersection(b, c))) &&
+    Equal.equals(Scopes.union(a, a), a) &&
+    Equal.equals(Scopes.intersection(a, a), a))
+
+  it.prop("difference and intersection agree with isSubset", [scopeSet, scopeSet], ([a, b]) =>
+    (Scopes.difference(a, b).size === 0) === Scopes.isSubset(a, b) &&
+    Equal.equals(Scopes.intersection(a, b), a) === Scopes.isSubset(a, b) &&
+    Scopes.isSubset(a, Scopes.union(a, b)))
+
+  it.prop("parse never throws", [fc.string({ unit: "binary" })], ([input]) => {
+    const result = Scopes.parse(input)
+    return Either.isLeft(result) || Either.isRight(result)
+  })
+
+  it("rejects tokens outside the RFC 6749 grammar with a typed error", () => {
+    for (const bad of ["a\"b", "a\\b", "a\tb", "café", "a\u0000"]) {
+      const result = Scopes.parse(bad)
+      assert.isTrue(Either.isLeft(result), bad)
+      if (Either.isLeft(result)) assert.instanceOf(result.left, OAuthError.InvalidScopeToken)
+    }
+  })
+
+  it("formats sorted and without duplicates; tolerates runs of spaces", () => {
+    const set = Either.getOrThrow(Scopes.parse("  identify public  identify "))
+    assert.strictEqual(Scopes.format(set), "identify public")
+    assert.isTrue(Scopes.has(set, "public"))
+    assert.isFalse(Scopes.has(set, "delegate"))
+    assert.strictEqual(String(set), "ScopeSet(identify public)")
+    assert.strictEqual(Hash.hash(set), Hash.hash(Scopes.make("public", "identify")))
+    assert.isTrue(Equal.equals(set, Scopes.make("public", "identify")))
+  })
+
+  it("has a schema for the wire form", () => {
+    const decoded = Schema.decodeUnknownSync(Scopes.ScopeSetFromString)("b a")
+    assert.isTrue(Equal.equals(decoded, Scopes.make("a", "b")))
+    assert.strictEqual(Schema.encodeSync(Scopes.ScopeSetFromString)(decoded), "a b")
+    assert.isTrue(Either.isLeft(Schema.decodeUnknownEither(Scopes.ScopeSetFromString)("a\"b")))
+  })
+})
