@@ -151,7 +151,9 @@ const violation = <S extends string>(
     }
     case "Forbidden": {
       if (!constraint.grants.includes(grant)) return
-      const bad = constraint.scopes === "all" ? requested : requested.filter((scope) => constraint.scopes.includes(scope))
+      const bad = constraint.scopes === "all"
+        ? requested
+        : requested.filter((scope) => constraint.scopes.includes(scope))
       if (bad.length === 0) return
       return `${bad.join(" ")} cannot be requested with the ${grant} grant: remove it`
     }
@@ -204,7 +206,10 @@ export const validate = <S extends string>(
   }
   const base = values.length === 0 ? fromIterable(policy.defaults ?? []) : Either.right(requested)
   return Either.map(
-    Either.mapLeft(base, (error) => new InvalidScopeRequest({ rule: "scope-grammar", grant, requested: values, detail: error.message })),
+    Either.mapLeft(
+      base,
+      (error) => new InvalidScopeRequest({ rule: "scope-grammar", grant, requested: values, detail: error.message })
+    ),
     (set) => union(set, Either.getOrThrow(fromIterable(policy.implied ?? [])))
   )
 }

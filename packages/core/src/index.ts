@@ -1,6 +1,11 @@
 /**
  * @since 0.1.0
  */
+export * as Authorization from "./Authorization.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as AuthorizedHttpClient from "./AuthorizedHttpClient.js"
 
 /**
@@ -27,6 +32,11 @@ export * as OAuthError from "./OAuthError.js"
  * @since 0.1.0
  */
 export * as PasswordGrant from "./PasswordGrant.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Pkce from "./Pkce.js"
 
 /**
  * @since 0.1.0

@@ -1,4 +1,5 @@
-import { OAuthError, ScopeRules, Scopes } from "@effect-oauth/core"
+import type { OAuthError } from "@effect-oauth/core"
+import { ScopeRules, Scopes } from "@effect-oauth/core"
 import * as Osu from "@effect-oauth/core/providers/Osu"
 import * as Spotify from "@effect-oauth/core/providers/Spotify"
 import { assert, describe, it } from "@effect/vitest"
@@ -16,7 +17,8 @@ const rule = (result: Either.Either<Scopes.ScopeSet<string>, OAuthError.InvalidS
 
 describe("ScopeRules", () => {
   describe("osu!", () => {
-    const cc = (...scopes: Array<Osu.OsuScope>) => ScopeRules.validate(Osu.rules, "ClientCredentials", Scopes.make(...scopes))
+    const cc = (...scopes: Array<Osu.OsuScope>) =>
+      ScopeRules.validate(Osu.rules, "ClientCredentials", Scopes.make(...scopes))
     const code = (...scopes: Array<Osu.OsuScope>) =>
       ScopeRules.validate(Osu.rules, "AuthorizationCode", Scopes.make(...scopes))
 
@@ -58,7 +60,10 @@ describe("ScopeRules", () => {
         rule(ScopeRules.validate(Osu.rules, "AuthorizationCode", Scopes.make("publik" as Osu.OsuScope))),
         "unknown-scope"
       )
-      assert.strictEqual(rule(ScopeRules.validate(ScopeRules.permissive, "ClientCredentials", Scopes.make("a b"))), "scope-grammar")
+      assert.strictEqual(
+        rule(ScopeRules.validate(ScopeRules.permissive, "ClientCredentials", Scopes.make("a b"))),
+        "scope-grammar"
+      )
     })
   })
 
@@ -107,7 +112,10 @@ describe("providers", () => {
     assert.strictEqual(Osu.provider.tokenEndpoint, "https://osu.ppy.sh/oauth/token")
     assert.strictEqual(Osu.provider.clientAuthentication, "client_secret_post")
     assert.deepStrictEqual(Option.map(Osu.provider.rateLimit, (r) => r.limit), Option.some(60))
-    assert.strictEqual(Osu.make({ tokenEndpoint: "http://127.0.0.1:1/token" }).tokenEndpoint, "http://127.0.0.1:1/token")
+    assert.strictEqual(
+      Osu.make({ tokenEndpoint: "http://127.0.0.1:1/token" }).tokenEndpoint,
+      "http://127.0.0.1:1/token"
+    )
   })
 
   it("Spotify allows https and literal loopback redirect URIs, not localhost", () => {

@@ -11,18 +11,29 @@ describe("Scopes", () => {
     return Either.isRight(parsed) && Equal.equals(parsed.right, s)
   })
 
-  it.prop("union and intersection are commutative, associative and idempotent", [scopeSet, scopeSet, scopeSet], ([a, b, c]) =>
-    Equal.equals(Scopes.union(a, b), Scopes.union(b, a)) &&
-    Equal.equals(Scopes.intersection(a, b), Scopes.intersection(b, a)) &&
-    Equal.equals(Scopes.union(Scopes.union(a, b), c), Scopes.union(a, Scopes.union(b, c))) &&
-    Equal.equals(Scopes.intersection(Scopes.intersection(a, b), c), Scopes.intersection(a, Scopes.intersection(b, c))) &&
-    Equal.equals(Scopes.union(a, a), a) &&
-    Equal.equals(Scopes.intersection(a, a), a))
+  it.prop(
+    "union and intersection are commutative, associative and idempotent",
+    [scopeSet, scopeSet, scopeSet],
+    ([a, b, c]) =>
+      Equal.equals(Scopes.union(a, b), Scopes.union(b, a)) &&
+      Equal.equals(Scopes.intersection(a, b), Scopes.intersection(b, a)) &&
+      Equal.equals(Scopes.union(Scopes.union(a, b), c), Scopes.union(a, Scopes.union(b, c))) &&
+      Equal.equals(
+        Scopes.intersection(Scopes.intersection(a, b), c),
+        Scopes.intersection(a, Scopes.intersection(b, c))
+      ) &&
+      Equal.equals(Scopes.union(a, a), a) &&
+      Equal.equals(Scopes.intersection(a, a), a)
+  )
 
-  it.prop("difference and intersection agree with isSubset", [scopeSet, scopeSet], ([a, b]) =>
-    (Scopes.difference(a, b).size === 0) === Scopes.isSubset(a, b) &&
-    Equal.equals(Scopes.intersection(a, b), a) === Scopes.isSubset(a, b) &&
-    Scopes.isSubset(a, Scopes.union(a, b)))
+  it.prop(
+    "difference and intersection agree with isSubset",
+    [scopeSet, scopeSet],
+    ([a, b]) =>
+      (Scopes.difference(a, b).size === 0) === Scopes.isSubset(a, b) &&
+      Equal.equals(Scopes.intersection(a, b), a) === Scopes.isSubset(a, b) &&
+      Scopes.isSubset(a, Scopes.union(a, b))
+  )
 
   it.prop("parse never throws", [fc.string({ unit: "binary" })], ([input]) => {
     const result = Scopes.parse(input)
