@@ -84,6 +84,8 @@ export interface TokenEndpoint {
     url: string,
     form: ReadonlyArray<readonly [string, string]>
   ) => Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError>
+  /** Reads a JSON object from one of the provider's URLs with the same caps (used by discovery). */
+  readonly getJson: (url: string) => Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError>
 }
 
 /**
@@ -324,13 +326,18 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
     const deadline = Duration.decode(options.deadline ?? Duration.seconds(60))
     const maxAttempts = Math.max(1, options.maxAttempts ?? 4)
 
-    const attempt = (url: URL, form: ReadonlyArray<readonly [string, string]>) => {
+    const post = (url: URL, form: ReadonlyArray<readonly [string, string]>) => {
       const authenticated = authenticate(provider, client, form)
-      const request = HttpClientRequest.post(url).pipe(
-        HttpClientRequest.setHeaders({ accept: "application/json", ...authenticated.headers }),
-        HttpClientRequest.bodyUrlParams(authenticated.form)
+      return send(
+        HttpClientRequest.post(url).pipe(
+          HttpClientRequest.setHeaders({ accept: "application/json", ...authenticated.headers }),
+          HttpClientRequest.bodyUrlParams(authenticated.form)
+        )
       )
-      return http.execute(request).pipe(
+    }
+
+    const send = (request: HttpClientRequest.HttpClientRequest) =>
+      http.execute(request).pipe(
         Effect.mapError((error) =>
           new TransportError({
             reason: "Network",
@@ -347,7 +354,6 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
             new TransportError({ reason: "Timeout", detail: `no answer within ${Duration.format(attemptTimeout)}` })
         })
       )
-    }
 
     // Transient failures are retried with exponential backoff and jitter, at least Retry-After.
     const withRetries = <A>(
@@ -379,7 +385,7 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
     const request: TokenEndpoint["request"] = (grant, requestOptions) =>
       Effect.gen(function*() {
         const url = yield* endpointUrl(provider.tokenEndpoint)
-        const send = attempt(url, toForm(grant))
+        const send = post(url, toForm(grant))
         const body = yield* withRetries(send, (error, n) => {
           // A code or device code is single-use: its exchange is never repeated.
           if (grant._tag === "AuthorizationCode" || grant._tag === "DeviceCode") return false
@@ -404,7 +410,7 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
       )
 
     const postForm: TokenEndpoint["postForm"] = (url, form) =>
-      Effect.flatMap(endpointUrl(url), (parsed) => withRetries(attempt(parsed, form), isTransient))
+      Effect.flatMap(endpointUrl(url), (parsed) => withRetries(post(parsed, form), isTransient))
 
     const revoke: TokenEndpoint["revoke"] = (token, revokeOptions) =>
       Option.match(provider.revocationEndpoint, {
@@ -412,7 +418,7 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
         onSome: (url) =>
           Effect.flatMap(endpointUrl(url), (parsed) =>
             withRetries(
-              attempt(parsed, [
+              post(parsed, [
                 ["token", Redacted.value(token)],
                 ...(revokeOptions?.hint ? [["token_type_hint", revokeOptions.hint] as const] : [])
               ]).pipe(
@@ -429,5 +435,11 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
             )
       })
 
-    return { provider, client, request, revoke, postForm }
+    const getJson: TokenEndpoint["getJson"] = (url) =>
+      Effect.flatMap(
+        endpointUrl(url),
+        (parsed) => withRetries(send(HttpClientRequest.get(parsed).pipe(HttpClientRequest.acceptJson)), isTransient)
+      )
+
+    return { provider, client, request, revoke, postForm, getJson }
   })
