@@ -179,7 +179,11 @@ export const readCapped = (
   const length = Number(response.headers["content-length"])
   if (Number.isFinite(length) && length > maxBodyBytes) return Effect.fail(tooLarge)
   return response.stream.pipe(
-    Stream.mapError((error) => new TransportError({ reason: "Network", detail: error.message })),
+    Stream.catchAll((error) =>
+      error.reason === "EmptyBody"
+        ? Stream.empty
+        : Stream.fail(new TransportError({ reason: "Network", detail: `${error.reason} while reading the body` }))
+    ),
     Stream.runFoldEffect(
       { size: 0, chunks: Chunk.empty<Uint8Array>() },
       (acc, chunk: Uint8Array) =>
