@@ -34,18 +34,21 @@ export default tseslint.config(
   {
     files: ["packages/*/src/**/*.ts"],
     rules: {
-      "no-restricted-imports": ["error", { paths: [
-        { name: "effect", message: "Import modules by path (effect/Effect) so bundles tree-shake." },
-        { name: "@effect/platform", message: "Import modules by path (@effect/platform/HttpClient)." }
-      ] }],
-      "no-restricted-globals": ["error",
-        { name: "setTimeout", message: "Use Effect.sleep or a Schedule." },
-        { name: "setInterval", message: "Use a Schedule." }
-      ],
-      "no-restricted-properties": ["error",
-        { object: "Date", property: "now", message: "Use Effect's Clock." },
-        { object: "Math", property: "random", message: "Use crypto.getRandomValues." }
-      ]
+      "no-restricted-imports": ["error", {
+        paths: [
+          { name: "effect", message: "Import modules by path (effect/Effect) so bundles tree-shake." },
+          { name: "@effect/platform", message: "Import modules by path (@effect/platform/HttpClient)." }
+        ]
+      }],
+      "no-restricted-globals": ["error", { name: "setTimeout", message: "Use Effect.sleep or a Schedule." }, {
+        name: "setInterval",
+        message: "Use a Schedule."
+      }],
+      "no-restricted-properties": ["error", { object: "Date", property: "now", message: "Use Effect's Clock." }, {
+        object: "Math",
+        property: "random",
+        message: "Use crypto.getRandomValues."
+      }]
     }
   },
   {

@@ -1,4 +1,5 @@
-import { Authorization, Grant, OAuthError, Scopes, TokenEndpoint } from "@effect-oauth/core"
+import type { OAuthError } from "@effect-oauth/core"
+import { Authorization, Grant, Scopes, TokenEndpoint } from "@effect-oauth/core"
 import * as Osu from "@effect-oauth/core/providers/Osu"
 import { TestServer } from "@effect-oauth/testing"
 import { HttpClient, HttpClientRequest } from "@effect/platform"
@@ -29,9 +30,14 @@ const login = Effect.gen(function*() {
 })
 
 const getMe = (accessToken: string, query = "") =>
-  Effect.flatMap(TestServer.TestServer, (server) =>
-    Effect.flatMap(HttpClient.HttpClient, (http) =>
-      http.execute(HttpClientRequest.get(`${server.meEndpoint}${query}`).pipe(HttpClientRequest.bearerToken(accessToken)))))
+  Effect.flatMap(
+    TestServer.TestServer,
+    (server) =>
+      Effect.flatMap(HttpClient.HttpClient, (http) =>
+        http.execute(
+          HttpClientRequest.get(`${server.meEndpoint}${query}`).pipe(HttpClientRequest.bearerToken(accessToken))
+        ))
+  )
 
 describe("TestServer", () => {
   it.effect("client credentials with Basic (form-encoded secret) and with post", () =>
@@ -45,7 +51,11 @@ describe("TestServer", () => {
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer
       const token = yield* endpoint()
-      const started = yield* Authorization.start({ provider: server.provider(), client: server.client, redirectUri: "http://127.0.0.1:9/cb" })
+      const started = yield* Authorization.start({
+        provider: server.provider(),
+        client: server.client,
+        redirectUri: "http://127.0.0.1:9/cb"
+      })
       const callback = yield* server.authorize(started.url)
       yield* Authorization.complete(token, started.transaction, callback)
       const again = yield* Effect.flip(Authorization.complete(token, started.transaction, callback))
@@ -121,7 +131,9 @@ describe("TestServer", () => {
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer
       yield* server.resetSecret()
-      const error = yield* Effect.flip(Effect.flatMap(endpoint(), (e) => e.request(Grant.ClientCredentials(Scopes.make()))))
+      const error = yield* Effect.flip(
+        Effect.flatMap(endpoint(), (e) => e.request(Grant.ClientCredentials(Scopes.make())))
+      )
       assert.strictEqual(error._tag, "ClientAuthenticationFailed")
     }).pipe(Effect.provide(TestServer.layerInMemory())))
 
@@ -159,7 +171,9 @@ describe("TestServer", () => {
       const token = yield* login
       assert.strictEqual((yield* getMe(Redacted.value(token.accessToken))).status, 200)
       yield* server.injectFaults([{ dropConnection: true }])
-      const error = yield* Effect.flip(Effect.flatMap(endpoint(), (e) => e.request(Grant.ClientCredentials(Scopes.make()))))
+      const error = yield* Effect.flip(
+        Effect.flatMap(endpoint(), (e) => e.request(Grant.ClientCredentials(Scopes.make())))
+      )
       assert.strictEqual(error._tag, "TransportError")
     }).pipe(Effect.provide([TestServer.layer(), NodeHttpClient.layerUndici])))
 })
