@@ -17,8 +17,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type { ClientConfig } from "./ClientConfig.js"
 import type { Grant } from "./Grant.js"
@@ -52,6 +52,8 @@ export interface Options {
   readonly deadline?: Duration.DurationInput | undefined
   /** Attempts for transient failures (default 4). */
   readonly maxAttempts?: number | undefined
+  /** The first backoff delay, doubled at each retry, with jitter (default 500 milliseconds). */
+  readonly backoff?: Duration.DurationInput | undefined
 }
 
 /**
@@ -176,8 +178,20 @@ export const readCapped = (
     status: response.status,
     detail: `the body is larger than ${maxBodyBytes} bytes`
   })
-  const length = Number(response.headers["content-length"])
+  const length = Number(response.headers["content-length"] ?? Number.NaN)
   if (Number.isFinite(length) && length > maxBodyBytes) return Effect.fail(tooLarge)
+  // A declared length within the cap is read whole (cheaper); otherwise the stream is counted.
+  if (Number.isFinite(length)) {
+    return response.text.pipe(
+      Effect.catchAll((error) =>
+        error.reason === "EmptyBody"
+          ? Effect.succeed("")
+          : Effect.fail(new TransportError({ reason: "Network", detail: `${error.reason} while reading the body` }))
+      ),
+      // A client that does not enforce the declared length must not smuggle a larger body in.
+      Effect.filterOrFail((text) => text.length <= maxBodyBytes, () => tooLarge)
+    )
+  }
   return response.stream.pipe(
     Stream.catchAll((error) =>
       error.reason === "EmptyBody"
@@ -242,13 +256,25 @@ const errorBodyOf = (
       })
       : Option.none())
 
+// A `Retry-After` sent with a 5xx is honoured by the retries without becoming part of the error.
+const retryAfterHints = new WeakMap<TokenRequestError, number>()
+
+const transient = (status: number, preview: string, retryAfter: Option.Option<number>) => {
+  const error = new TransientServerError({ status, preview })
+  if (Option.isSome(retryAfter)) retryAfterHints.set(error, retryAfter.value)
+  return error
+}
+
+const retryAfterMillisOf = (error: TokenRequestError): number =>
+  error._tag === "RateLimited" ? error.retryAfterMillis ?? 0 : retryAfterHints.get(error) ?? 0
+
 const fromErrorBody = (status: number, error: ErrorBody, retryAfter: Option.Option<number>): TokenRequestError => {
   if (error.error === "invalid_client") {
     return new ClientAuthenticationFailed({ status, ...(error.description ? { description: error.description } : {}) })
   }
   if (status === 429) return rateLimited(status, retryAfter)
   if (rfcCodes.has(error.error) || status >= 500) {
-    return new TransientServerError({ status, preview: error.description ?? error.error })
+    return transient(status, preview(error.description ?? error.error), retryAfter)
   }
   return new ErrorResponse({
     error: error.error,
@@ -281,7 +307,8 @@ export const readResponse = (
 ): Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError> =>
   Effect.gen(function*() {
     const status = response.status
-    if (status >= 300 && status < 400) {
+    // Status 0 is what a browser's fetch shows of a redirect it was told not to follow.
+    if (status === 0 || (status >= 300 && status < 400)) {
       return yield* new InvalidTokenResponse({
         reason: "Redirect",
         status,
@@ -308,7 +335,8 @@ export const readResponse = (
     const error = Option.flatMap(Option.filter(json, isRecord), (body) => errorBodyOf(provider, status, body))
     if (Option.isSome(error)) return yield* fromErrorBody(status, error.value, retryAfter)
     if (status === 429) return yield* rateLimited(status, retryAfter)
-    if (status >= 500) return yield* new TransientServerError({ status, preview: preview(text) })
+    // Only a body that is not JSON is previewed: a JSON body might echo a credential.
+    if (status >= 500) return yield* transient(status, Option.isSome(json) ? "" : preview(text), retryAfter)
     return yield* new InvalidTokenResponse({
       reason: "UnexpectedStatus",
       status,

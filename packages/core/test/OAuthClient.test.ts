@@ -1,7 +1,20 @@
-import { OAuthClient, OAuthError, Scopes, Token, TokenStore } from "@effect-oauth/core"
+import { ClientConfig, OAuthClient, OAuthError, Scopes, Token, TokenStore } from "@effect-oauth/core"
 import { TestServer } from "@effect-oauth/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Stream, Supervisor, TestClock } from "effect"
+import {
+  Clock,
+  ConfigProvider,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Redacted,
+  Stream,
+  Supervisor,
+  TestClock
+} from "effect"
 
 const cc = Scopes.make("read")
 
@@ -358,4 +371,63 @@ describe("OAuthClient", () => {
         assert.notStrictEqual(a3, a1)
       }).pipe(Effect.provide(Env())))
   })
+})
+
+describe("OAuthClient over many cycles", () => {
+  // Each cycle is a real token request through the in-memory server, and TestClock keeps every
+  // timer it was ever given (interrupted ones too), so cycles get slower as they add up: CI runs
+  // 5,000; OAUTH_SOAK_CYCLES=100000 runs the full soak.
+  const cycles = Number(process.env.OAUTH_SOAK_CYCLES ?? 5_000)
+  it.scoped(`${cycles} simulated refresh cycles keep memory and the fiber count flat`, () =>
+    Effect.gen(function*() {
+      const supervisor = yield* Supervisor.track
+      const client = yield* makeClient().pipe(Effect.supervised(supervisor))
+      yield* client.token
+      const alive = Effect.flatMap(supervisor.value, (fibers) =>
+        Effect.map(Effect.forEach(fibers, Fiber.poll), (polls) => polls.filter(Option.isNone).length))
+      const heap = () =>
+        process.memoryUsage().heapUsed
+      let fibersAt10k = 0
+      let heapAt10k = 0
+      for (let cycle = 1; cycle <= cycles; cycle++) {
+        // Each cycle replaces the token and re-arms the refresh fiber's timer; every 100th cycle the
+        // TestClock moves past the refresh time (10-second tokens, 1 s skew), so the fiber's own
+        // timer refreshes too. (TestClock wakes cost a real timer tick each, so not every cycle.)
+        if (cycle % 100 === 0) yield* TestClock.adjust(Duration.seconds(10))
+        else yield* client.refresh
+        if (cycle === cycles / 10) {
+          fibersAt10k = yield* alive
+          heapAt10k = heap()
+        }
+      }
+      const { error, ok } = yield* counts("client_credentials")
+      assert.strictEqual(error, 0)
+      assert.isAtLeast(ok, cycles)
+      assert.isAtMost(ok, cycles + 1)
+      assert.isAtMost(yield* alive, fibersAt10k + 2)
+      // Retained memory does not grow with the number of cycles (generous bound for GC timing).
+      assert.isBelow(heap() - heapAt10k, 64 * 1024 * 1024)
+    }).pipe(Effect.provide(Env({ accessTokenLifetimeSeconds: 10 }))), { timeout: 600_000 })
+
+  it.effect("layerConfig reads the secret with Config.redacted", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const layer = OAuthClient.layerConfig({
+        provider: server.provider(),
+        client: ClientConfig.config("TEST"),
+        session: OAuthClient.clientCredentials(cc)
+      })
+      const token = yield* Effect.flatMap(OAuthClient.OAuthClient, (client) => client.token).pipe(
+        Effect.provide(layer),
+        Effect.withConfigProvider(
+          ConfigProvider.fromMap(
+            new Map([["TEST_CLIENT_ID", server.client.clientId], [
+              "TEST_CLIENT_SECRET",
+              Redacted.value(Option.getOrThrow(server.client.clientSecret))
+            ]])
+          )
+        )
+      )
+      assert.strictEqual(token.version, 0)
+    }).pipe(Effect.provide(Env())))
 })

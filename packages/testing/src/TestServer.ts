@@ -280,7 +280,10 @@ export const makeInMemory = (
                   request,
                   new Response(response.status === 204 || response.body === "" ? null : response.body, {
                     status: response.status,
-                    headers: response.headers
+                    headers: {
+                      ...response.headers,
+                      "content-length": String(new TextEncoder().encode(response.body).length)
+                    }
                   })
                 )
               )
