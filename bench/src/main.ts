@@ -1,0 +1,268 @@
+/**
+ * The benchmark: the same scenarios, in one process, against one loopback token and resource
+ * server (`@effect-oauth/testing` on 127.0.0.1), for
+ *
+ * - `effect-oauth`: `OAuthClient` + `AuthorizedHttpClient` over the undici `HttpClient`;
+ * - `badgateway`: `@badgateway/oauth2-client`'s `OAuth2Fetch` over Node's `fetch`;
+ * - `raw`: the bare undici `HttpClient` with a static bearer header (one token fetched up front).
+ *
+ * Scenarios (see issue 3 and DESIGN.md §7): stampede, expiry, overhead, rotation. Prints a table
+ * and writes bench/results.json (the "bundle" entry, written by another tool, is kept).
+ */
+import { OAuth2Client, OAuth2Fetch } from "@badgateway/oauth2-client"
+import { AuthorizedHttpClient, Grant, OAuthClient, Scopes, Token, TokenEndpoint, TokenStore } from "@effect-oauth/core"
+import { TestServer } from "@effect-oauth/testing"
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
+import { Effect, Layer, ManagedRuntime, Option, Redacted } from "effect"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+
+type Impl = "effect-oauth" | "badgateway" | "raw"
+const impls: ReadonlyArray<Impl> = ["effect-oauth", "badgateway", "raw"]
+
+/** What a scenario drives: one GET of the resource, resolving to a status (0 for an error). */
+interface Driver {
+  readonly get: () => Promise<number>
+  readonly dispose: () => Promise<void>
+}
+
+const server = await ManagedRuntime.make(Layer.merge(TestServer.layer(), NodeHttpClient.layerUndici)).runtime()
+const run = <A, E>(effect: Effect.Effect<A, E, TestServer.TestServer | HttpClient.HttpClient>) =>
+  Effect.runPromise(Effect.provide(effect, server))
+const info = await run(TestServer.TestServer)
+const provider = info.provider({ clientAuthentication: "client_secret_post" })
+const secret = Redacted.value(Option.getOrThrow(info.client.clientSecret))
+const scopes = Scopes.make("read")
+
+const counters = () => run(info.counters)
+const configure = (patch: Partial<TestServer.Switches>) => run(info.configure(patch))
+
+/** A user token with a refresh token, as a login would leave it. */
+const seedUser = async () => {
+  const issued = await run(info.issueToken({ scopes: ["read"], withRefreshToken: true }))
+  const now = Date.now()
+  return { issued, now }
+}
+
+const makeDriver = async (impl: Impl, session: "client" | "user"): Promise<Driver> => {
+  if (impl === "badgateway") {
+    const client = new OAuth2Client({
+      clientId: info.client.clientId,
+      clientSecret: secret,
+      tokenEndpoint: info.tokenEndpoint,
+      authenticationMethod: "client_secret_post"
+    })
+    let stored: Awaited<ReturnType<typeof client.clientCredentials>> | null = null
+    if (session === "user") {
+      const { issued, now } = await seedUser()
+      stored = {
+        accessToken: issued.accessToken,
+        refreshToken: issued.refreshToken ?? null,
+        expiresAt: issued.lifetime === null ? null : now + issued.lifetime * 1000
+      }
+    }
+    const wrapper = new OAuth2Fetch({
+      client,
+      getNewToken: () => session === "client" ? client.clientCredentials({ scope: ["read"] }) : null,
+      getStoredToken: () => stored,
+      storeToken: (token) => {
+        stored = token
+      },
+      onError: () => {}
+    })
+    return {
+      get: async () => {
+        try {
+          const response = await wrapper.fetch(info.meEndpoint)
+          await response.arrayBuffer()
+          return response.status
+        } catch {
+          return 0
+        }
+      },
+      dispose: async () => {}
+    }
+  }
+  const base = NodeHttpClient.layerUndici
+  if (impl === "raw") {
+    const token = await run(
+      Effect.flatMap(
+        TokenEndpoint.make({ provider, client: info.client }),
+        (endpoint) => endpoint.request(Grant.ClientCredentials(scopes))
+      )
+    )
+    const runtime = ManagedRuntime.make(base)
+    const http = await runtime.runPromise(HttpClient.HttpClient)
+    const authorized = http.pipe(
+      HttpClient.mapRequest(HttpClientRequest.bearerToken(Redacted.value(token.accessToken)))
+    )
+    return {
+      get: () =>
+        runtime.runPromise(
+          authorized.get(info.meEndpoint).pipe(
+            Effect.tap((response) => response.arrayBuffer),
+            Effect.map((response) => response.status),
+            Effect.orElseSucceed(() => 0)
+          )
+        ),
+      dispose: () => runtime.dispose()
+    }
+  }
+  const oauthClient = OAuthClient.layer({
+    provider,
+    client: info.client,
+    session: session === "client" ? OAuthClient.clientCredentials(scopes) : OAuthClient.user("bench")
+  })
+  const layer = AuthorizedHttpClient.layer().pipe(
+    Layer.provideMerge(oauthClient),
+    Layer.provide(TokenStore.layerMemory),
+    Layer.provideMerge(base)
+  )
+  const runtime = ManagedRuntime.make(layer)
+  if (session === "user") {
+    const { issued, now } = await seedUser()
+    await runtime.runPromise(
+      Effect.flatMap(OAuthClient.OAuthClient, (client) =>
+        client.setToken(
+          new Token.Token({
+            accessToken: Redacted.make(issued.accessToken),
+            tokenType: "Bearer",
+            refreshToken: Option.map(Option.fromNullable(issued.refreshToken), Redacted.make),
+            expiresAt: Option.some(now + (issued.lifetime ?? 3600) * 1000),
+            issuedAt: now,
+            scopes,
+            version: 0
+          })
+        ))
+    )
+  }
+  const http = await runtime.runPromise(AuthorizedHttpClient.AuthorizedHttpClient)
+  return {
+    get: () =>
+      runtime.runPromise(
+        http.get(info.meEndpoint).pipe(
+          Effect.tap((response) => response.arrayBuffer),
+          Effect.map((response) => response.status),
+          Effect.orElseSucceed(() => 0)
+        )
+      ),
+    dispose: () => runtime.dispose()
+  }
+}
+
+const tokenRequestCount = async () => {
+  const c = await counters()
+  return Object.values(c.tokenRequests).reduce((sum, entry) => sum + entry.ok + entry.error, 0)
+}
+
+/** Runs `workers` loops of GETs for `millis`; returns failures and the longest single request. */
+const load = async (driver: Driver, workers: number, millis: number) => {
+  const end = performance.now() + millis
+  let failed = 0
+  let longest = 0
+  let requests = 0
+  await Promise.all(Array.from({ length: workers }, async () => {
+    // Bounded in time, and in count as a guard.
+    for (let i = 0; i < 1_000_000 && performance.now() < end; i++) {
+      const start = performance.now()
+      const status = await driver.get()
+      longest = Math.max(longest, performance.now() - start)
+      requests++
+      if (status !== 200) failed++
+    }
+  }))
+  return { failed, longestStallMs: Math.round(longest), requests }
+}
+
+const results: Record<string, Record<string, unknown>> = {}
+const record = (scenario: string, impl: Impl, figures: Record<string, unknown>) => {
+  results[scenario] = { ...results[scenario], [impl]: figures }
+}
+
+// stampede: 1,000 concurrent requests from a fresh client.
+for (const impl of impls) {
+  await configure({ accessTokenLifetimeSeconds: 3600 })
+  const before = await tokenRequestCount()
+  const driver = await makeDriver(impl, "client")
+  const statuses = await Promise.all(Array.from({ length: 1000 }, () => driver.get()))
+  record("stampede", impl, {
+    tokenRequests: (await tokenRequestCount()) - before,
+    failed: statuses.filter((s) => s !== 200).length
+  })
+  await driver.dispose()
+}
+
+// expiry: 2-second tokens, 50 workers for 7 seconds.
+for (const impl of impls) {
+  await configure({ accessTokenLifetimeSeconds: 2 })
+  const driver = await makeDriver(impl, "client")
+  await driver.get()
+  const before = await counters()
+  const beforeTokens = await tokenRequestCount()
+  const outcome = await load(driver, 50, 7000)
+  const after = await counters()
+  record("expiry", impl, {
+    tokenRequests: (await tokenRequestCount()) - beforeTokens,
+    failed: outcome.failed,
+    serverSaw401: (after.resourceRequests["401"] ?? 0) - (before.resourceRequests["401"] ?? 0),
+    longestStallMs: outcome.longestStallMs,
+    requests: outcome.requests
+  })
+  await driver.dispose()
+}
+
+// overhead: 5,000 sequential requests with a long-lived token, median of 5 alternating repetitions.
+{
+  await configure({ accessTokenLifetimeSeconds: 86400 })
+  const drivers = Object.fromEntries(
+    await Promise.all(impls.map(async (impl) => [impl, await makeDriver(impl, "client")] as const))
+  ) as Record<Impl, Driver>
+  for (const impl of impls) for (let i = 0; i < 200; i++) await drivers[impl].get() // warm-up
+  const times: Record<Impl, Array<number>> = { "effect-oauth": [], badgateway: [], raw: [] }
+  for (let rep = 0; rep < 5; rep++) {
+    for (const impl of rep % 2 === 0 ? impls : [...impls].reverse()) {
+      const start = performance.now()
+      for (let i = 0; i < 5000; i++) await drivers[impl].get()
+      times[impl].push((performance.now() - start) / 5000)
+    }
+  }
+  const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  const raw = median(times.raw)
+  for (const impl of impls) {
+    const perRequest = median(times[impl])
+    record("overhead", impl, {
+      ratioVsRaw: Math.round((perRequest / raw) * 1000) / 1000,
+      microsPerRequest: Math.round(perRequest * 1000)
+    })
+    await drivers[impl].dispose()
+  }
+}
+
+// rotation: rotating refresh tokens with reuse detection, 1-second tokens, 20 workers for 4 seconds.
+for (const impl of impls) {
+  await configure({ accessTokenLifetimeSeconds: 1, rotateRefreshTokens: true })
+  const driver = await makeDriver(impl, impl === "raw" ? "client" : "user")
+  const before = (await counters()).invalidGrant
+  const outcome = await load(driver, 20, 4000)
+  const lastStatus = await driver.get()
+  record("rotation", impl, {
+    invalidGrant: (await counters()).invalidGrant - before,
+    lostSession: lastStatus !== 200,
+    failed: outcome.failed
+  })
+  await driver.dispose()
+}
+
+const here = Path.dirname(fileURLToPath(import.meta.url))
+const file = Path.join(here, "..", "results.json")
+const previous = Fs.existsSync(file) ? JSON.parse(Fs.readFileSync(file, "utf8")) : {}
+Fs.writeFileSync(file, JSON.stringify({ ...previous, ...results }, null, 2) + "\n")
+
+for (const [scenario, byImpl] of Object.entries(results)) {
+  console.log(`\n${scenario}`)
+  console.table(byImpl)
+}
+console.log(`\nwritten to ${Path.relative(process.cwd(), file)}`)
+process.exit(0)
