@@ -1,4 +1,5 @@
 import { AuthorizedHttpClient, OAuthClient, Scopes, TokenStore } from "@effect-oauth/core"
+import * as Osu from "@effect-oauth/core/providers/Osu"
 import { TestServer } from "@effect-oauth/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Option, TestClock } from "effect"
@@ -153,4 +154,35 @@ describe("AuthorizedHttpClient", () => {
     assert.deepStrictEqual(AuthorizedHttpClient.retryAfterMillis("soon", now), Option.none())
     assert.deepStrictEqual(AuthorizedHttpClient.retryAfterMillis(undefined, now), Option.none())
   })
+})
+
+describe("AuthorizedHttpClient rate limit", () => {
+  it.effect("osu!: at most 60 requests a minute, shared by every fiber", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const layer = AuthorizedHttpClient.layer().pipe(
+        Layer.provideMerge(
+          OAuthClient.layer({
+            provider: Osu.make({ tokenEndpoint: server.tokenEndpoint, name: "osu-test" }),
+            client: server.client,
+            session: OAuthClient.clientCredentials(Scopes.make("public"))
+          })
+        ),
+        Layer.provide(TokenStore.layerMemory)
+      )
+      yield* Effect.gen(function*() {
+        const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
+        const fibers = yield* Effect.forEach(
+          Array.from({ length: 61 }),
+          () => Effect.fork(http.get(server.meEndpoint)),
+          { concurrency: "unbounded" }
+        )
+        yield* TestClock.adjust(Duration.millis(10))
+        const done = yield* Effect.forEach(fibers, Fiber.poll)
+        assert.strictEqual(done.filter(Option.isSome).length, 60)
+        yield* TestClock.adjust(Duration.seconds(2))
+        const all = yield* Effect.forEach(fibers, Fiber.join)
+        assert.isTrue(all.every((response) => response.status === 200))
+      }).pipe(Effect.provide(layer))
+    }).pipe(Effect.provide(TestServer.layerInMemory({ flavour: "osu" }))))
 })
