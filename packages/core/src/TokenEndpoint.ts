@@ -256,17 +256,21 @@ const errorBodyOf = (
       })
       : Option.none())
 
-// A `Retry-After` sent with a 5xx is honoured by the retries without becoming part of the error.
-const retryAfterHints = new WeakMap<TokenRequestError, number>()
+// A `Retry-After` sent with a 5xx is honoured by the retries without becoming part of the error;
+// a non-enumerable symbol (not a WeakMap) because Effect may hand the error on behind a proxy.
+const retryAfterHint = Symbol.for("@effect-oauth/core/TokenEndpoint/retryAfterHint")
 
 const transient = (status: number, preview: string, retryAfter: Option.Option<number>) => {
   const error = new TransientServerError({ status, preview })
-  if (Option.isSome(retryAfter)) retryAfterHints.set(error, retryAfter.value)
+  if (Option.isSome(retryAfter)) Object.defineProperty(error, retryAfterHint, { value: retryAfter.value })
   return error
 }
 
-const retryAfterMillisOf = (error: TokenRequestError): number =>
-  error._tag === "RateLimited" ? error.retryAfterMillis ?? 0 : retryAfterHints.get(error) ?? 0
+const retryAfterMillisOf = (error: TokenRequestError): number => {
+  if (error._tag === "RateLimited") return error.retryAfterMillis ?? 0
+  const hint: unknown = Reflect.get(error, retryAfterHint)
+  return typeof hint === "number" ? hint : 0
+}
 
 const fromErrorBody = (status: number, error: ErrorBody, retryAfter: Option.Option<number>): TokenRequestError => {
   if (error.error === "invalid_client") {
@@ -356,7 +360,8 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
     const http = yield* HttpClient.HttpClient
     const attemptTimeout = Duration.decode(options.attemptTimeout ?? Duration.seconds(10))
     const deadline = Duration.decode(options.deadline ?? Duration.seconds(60))
-    const maxAttempts = Math.max(1, options.maxAttempts ?? 4)
+    const maxAttempts = Math.max(1, Math.floor(options.maxAttempts ?? 4))
+    const backoff = Duration.decode(options.backoff ?? Duration.millis(500))
 
     const post = (url: URL, form: ReadonlyArray<readonly [string, string]>) => {
       const authenticated = authenticate(provider, client, form)
@@ -369,62 +374,89 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
     }
 
     const send = (request: HttpClientRequest.HttpClientRequest) =>
-      http.execute(request).pipe(
-        Effect.mapError((error) =>
-          new TransportError({
-            reason: "Network",
-            detail: error._tag === "RequestError" ? `${error.reason} error` : `unexpected ${error.reason}`
+      Effect.flatMap(Effect.serviceOption(FetchHttpClient.RequestInit), (requestInit) =>
+        http.execute(request).pipe(
+          // A client piped through `filterStatusOk` hands error statuses over as failures: read them anyway.
+          Effect.catchTag("ResponseError", (error) =>
+            error.reason === "StatusCode" ? Effect.succeed(error.response) : Effect.fail(error)),
+          Effect.mapError((error) =>
+            new TransportError({
+              reason: "Network",
+              detail: error._tag === "RequestError" ? `${error.reason} error` : `unexpected ${error.reason}`
+            })
+          ),
+          Effect.flatMap((response) =>
+            readResponse(provider, response)
+          ),
+          Effect.scoped,
+          // A fetch-based client would follow redirects by itself; the caller's other fetch options stay.
+          Effect.provideService(FetchHttpClient.RequestInit, {
+            ...Option.getOrElse(requestInit, () => ({})),
+            redirect: "manual"
+          }),
+          Effect.timeoutFail({
+            duration: attemptTimeout,
+            onTimeout: () =>
+              new TransportError({ reason: "Timeout", detail: `no answer within ${Duration.format(attemptTimeout)}` })
           })
-        ),
-        Effect.flatMap((response) => readResponse(provider, response)),
-        Effect.scoped,
-        // A fetch-based client would follow redirects by itself.
-        Effect.provideService(FetchHttpClient.RequestInit, { redirect: "manual" }),
-        Effect.timeoutFail({
-          duration: attemptTimeout,
-          onTimeout: () =>
-            new TransportError({ reason: "Timeout", detail: `no answer within ${Duration.format(attemptTimeout)}` })
-        })
-      )
+        ))
 
-    // Transient failures are retried with exponential backoff and jitter, at least Retry-After.
+    /**
+     * Transient failures are retried with exponential backoff and jitter, waiting at least
+     * `Retry-After`; a wait that would end after the deadline is not started, so the caller gets
+     * the server's own error (with its `Retry-After`) rather than a bare deadline.
+     */
     const withRetries = <A>(
-      send: Effect.Effect<A, TokenRequestError>,
-      retryable: (error: TokenRequestError, attempt: number) => boolean
-    ): Effect.Effect<A, TokenRequestError> => {
-      const loop = (n: number): Effect.Effect<A, TokenRequestError> =>
-        Effect.catchAll(send, (error) => {
-          if (n + 1 >= maxAttempts || !retryable(error, n)) return Effect.fail(error)
-          return Effect.flatMap(Random.next, (random) => {
-            const backoff = 500 * 2 ** n * (0.5 + random)
-            const wait = error._tag === "RateLimited" && error.retryAfterMillis !== undefined
-              ? Math.max(error.retryAfterMillis, backoff)
-              : backoff
-            return Effect.zipRight(Effect.sleep(Duration.millis(wait)), loop(n + 1))
+      attempt: Effect.Effect<A, TokenRequestError>,
+      retryable: (error: TokenRequestError) => boolean
+    ): Effect.Effect<A, TokenRequestError> =>
+      Effect.flatMap(Clock.currentTimeMillis, (start) => {
+        const deadlineAt = start + Duration.toMillis(deadline)
+        const waitFor = (delay: Duration.Duration, error: TokenRequestError) =>
+          Duration.max(delay, Duration.millis(retryAfterMillisOf(error)))
+        const policy = Schedule.exponential(backoff).pipe(
+          Schedule.jittered,
+          Schedule.delays,
+          Schedule.intersect(Schedule.identity<TokenRequestError>()),
+          Schedule.intersect(Schedule.count),
+          Schedule.modifyDelay(([[delay, error]]) => waitFor(delay, error)),
+          Schedule.checkEffect((_, [[delay, error], retries]) =>
+            retries + 1 >= maxAttempts || !retryable(error)
+              ? Effect.succeed(false)
+              : Effect.map(
+                Clock.currentTimeMillis,
+                (now) => now + Duration.toMillis(waitFor(delay, error)) <= deadlineAt
+              )
+          ),
+          Schedule.tapInput((error: TokenRequestError) =>
+            Effect.logDebug("token endpoint attempt failed").pipe(
+              Effect.annotateLogs({ "oauth.error": error._tag, "oauth.status": "status" in error ? error.status : 0 })
+            )
+          )
+        )
+        return Effect.retry(attempt, policy).pipe(
+          Effect.timeoutFail({
+            duration: deadline,
+            onTimeout: () =>
+              new TransportError({ reason: "Deadline", detail: `no token within ${Duration.format(deadline)}` })
           })
-        })
-      return loop(0).pipe(
-        Effect.timeoutFail({
-          duration: deadline,
-          onTimeout: () =>
-            new TransportError({ reason: "Deadline", detail: `no token within ${Duration.format(deadline)}` })
-        })
-      )
-    }
+        )
+      })
 
     const endpointUrl = (url: string) => Effect.mapError(checkEndpoint(url, provider.allowInsecureHttp), (e) => e)
+
+    const annotations = (grantType: string) => ({ "oauth.grant_type": grantType, "oauth.provider": provider.name })
 
     const request: TokenEndpoint["request"] = (grant, requestOptions) =>
       Effect.gen(function*() {
         const url = yield* endpointUrl(provider.tokenEndpoint)
-        const send = post(url, toForm(grant))
-        const body = yield* withRetries(send, (error, n) => {
+        // A refresh whose answer was lost or garbled may have rotated the refresh token on the
+        // server: it is sent again once with the same token, and never more.
+        let unknownOutcomes = 0
+        const body = yield* withRetries(post(url, toForm(grant)), (error) => {
           // A code or device code is single-use: its exchange is never repeated.
           if (grant._tag === "AuthorizationCode" || grant._tag === "DeviceCode") return false
-          // A garbled answer to a refresh leaves its outcome unknown: one more try with the same token.
-          if (grant._tag === "RefreshToken" && error._tag === "InvalidTokenResponse") {
-            return n === 0 && error.reason === "NotJson"
-          }
+          if (grant._tag === "RefreshToken" && outcomeUnknown(error)) return unknownOutcomes++ === 0
           return isTransient(error)
         })
         const now = yield* Clock.currentTimeMillis
@@ -436,9 +468,8 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
           previous: requestOptions?.previous
         })
       }).pipe(
-        Effect.withSpan("TokenEndpoint.request", {
-          attributes: { "oauth.grant_type": grant._tag, "oauth.provider": provider.name }
-        })
+        Effect.withSpan("TokenEndpoint.request", { attributes: annotations(grant._tag) }),
+        Effect.annotateLogs(annotations(grant._tag))
       )
 
     const postForm: TokenEndpoint["postForm"] = (url, form) =>
@@ -463,7 +494,8 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
               ),
               isTransient
             )).pipe(
-              Effect.withSpan("TokenEndpoint.revoke", { attributes: { "oauth.provider": provider.name } })
+              Effect.withSpan("TokenEndpoint.revoke", { attributes: { "oauth.provider": provider.name } }),
+              Effect.annotateLogs({ "oauth.provider": provider.name })
             )
       })
 
@@ -475,3 +507,8 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
 
     return { provider, client, request, revoke, postForm, getJson }
   })
+
+// The answer to these never arrived whole, so the server may or may not have acted on the request.
+const outcomeUnknown = (error: TokenRequestError): boolean =>
+  (error._tag === "TransportError" && error.reason !== "Deadline") ||
+  (error._tag === "InvalidTokenResponse" && error.reason === "NotJson" && error.status >= 200 && error.status < 300)

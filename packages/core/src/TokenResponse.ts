@@ -7,7 +7,9 @@
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { InvalidTokenResponse } from "./OAuthError.js"
 import type { Provider } from "./Provider.js"
 import type { ScopeSet } from "./Scopes.js"
@@ -32,22 +34,67 @@ export interface Context {
 const invalid = (status: number, field: string, detail: string) =>
   Either.left(new InvalidTokenResponse({ reason: "InvalidField", status, field, detail }))
 
+const DigitString = Schema.String.pipe(Schema.pattern(/^\d+$/))
+
+/**
+ * `expires_in` on the wire: a non-negative finite number of seconds, or the same as a string of
+ * digits (some servers quote it).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ExpiresIn: Schema.Schema<number, number | string> = Schema.Union(
+  Schema.Number.pipe(Schema.finite(), Schema.nonNegative()),
+  Schema.transform(DigitString, Schema.Number, { strict: true, decode: Number, encode: String })
+)
+
+/**
+ * A successful token response on the wire (RFC 6749 §5.1). Unknown members are ignored; `null`
+ * stands for absent in `expires_in` and `scope`, but a `refresh_token` that is present must be a
+ * non-empty string.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TokenResponse = Schema.Struct({
+  access_token: Schema.NonEmptyString,
+  token_type: Schema.String.pipe(Schema.filter((type) => type.toLowerCase() === "bearer")),
+  expires_in: Schema.optionalWith(ExpiresIn, { nullable: true }),
+  refresh_token: Schema.optional(Schema.NonEmptyString),
+  scope: Schema.optionalWith(Schema.String, { nullable: true })
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type TokenResponse = typeof TokenResponse.Type
+
+// The schema's own messages quote the offending value, which could be a credential: each field
+// gets a fixed description instead.
+const fieldDetails: Record<string, string> = {
+  access_token: "access_token is missing, empty or not a string",
+  token_type: "token_type must be Bearer (other token types are not supported)",
+  expires_in: "expires_in must be a non-negative finite number of seconds, or a string of digits",
+  refresh_token: "refresh_token must be a non-empty string when present",
+  scope: "scope must be a space-delimited string of scope tokens"
+}
+
+const decode = Schema.decodeUnknownEither(TokenResponse)
+
 /**
  * Reads `expires_in`: a non-negative finite number, or a string of digits. `None` when absent.
  *
  * @since 0.1.0
  * @category parsing
  */
-export const parseExpiresIn = (value: unknown): Either.Either<Option.Option<number>, string> => {
-  if (value === undefined || value === null) return Either.right(Option.none())
-  if (typeof value === "number") {
-    return Number.isFinite(value) && value >= 0
-      ? Either.right(Option.some(value))
-      : Either.left("expires_in must be a non-negative finite number")
-  }
-  if (typeof value === "string" && /^\d+$/.test(value)) return Either.right(Option.some(Number(value)))
-  return Either.left("expires_in must be a number of seconds")
-}
+export const parseExpiresIn = (value: unknown): Either.Either<Option.Option<number>, string> =>
+  value === undefined || value === null
+    ? Either.right(Option.none())
+    : Either.match(Schema.decodeUnknownEither(ExpiresIn)(value), {
+      onLeft: () => Either.left(fieldDetails.expires_in),
+      onRight: (seconds) => Either.right(Option.some(seconds))
+    })
 
 /**
  * Validates a parsed JSON body of a 2xx token response into a `Token` (BEHAVIOUR.md §2).
@@ -60,38 +107,28 @@ export const toToken = (
   context: Context
 ): Either.Either<Token, InvalidTokenResponse> => {
   const { now, previous, provider, requested, status } = context
-  const accessToken = body.access_token
-  if (typeof accessToken !== "string" || accessToken.length === 0) {
-    return invalid(status, "access_token", "access_token is missing, empty or not a string")
+  const decoded = decode(body)
+  if (Either.isLeft(decoded)) {
+    const field = String(ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]?.path[0] ?? "body")
+    return invalid(status, field, fieldDetails[field] ?? `${field} is malformed`)
   }
-  const tokenType = body.token_type
-  if (typeof tokenType !== "string" || tokenType.toLowerCase() !== "bearer") {
-    return invalid(status, "token_type", "token_type must be Bearer (other token types are not supported)")
-  }
-  const expiresIn = parseExpiresIn(body.expires_in)
-  if (Either.isLeft(expiresIn)) return invalid(status, "expires_in", expiresIn.left)
-  let refreshToken: Option.Option<Redacted.Redacted<string>>
-  if (!("refresh_token" in body) || body.refresh_token === undefined) {
-    refreshToken = previous === undefined ? Option.none() : previous.refreshToken
-  } else if (typeof body.refresh_token === "string" && body.refresh_token.length > 0) {
-    refreshToken = Option.some(Redacted.make(body.refresh_token))
-  } else {
-    return invalid(status, "refresh_token", "refresh_token must be a non-empty string when present")
-  }
+  const response = decoded.right
+  const refreshToken = response.refresh_token === undefined
+    ? previous === undefined ? Option.none() : previous.refreshToken
+    : Option.some(Redacted.make(response.refresh_token))
   let scopes: ScopeSet<string> = requested ?? previous?.scopes ?? empty
-  if (body.scope !== undefined && body.scope !== null) {
-    if (typeof body.scope !== "string") return invalid(status, "scope", "scope must be a space-delimited string")
-    const parsed = parse(body.scope)
-    if (Either.isLeft(parsed)) return invalid(status, "scope", parsed.left.message)
+  if (response.scope !== undefined) {
+    const parsed = parse(response.scope)
+    if (Either.isLeft(parsed)) return invalid(status, "scope", fieldDetails.scope)
     scopes = parsed.right
   }
   const lifetimeMillis = Option.orElse(
-    Option.map(expiresIn.right, (seconds) => seconds * 1000),
+    Option.map(Option.fromNullable(response.expires_in), (seconds) => seconds * 1000),
     () => Option.map(provider.defaultTokenLifetime, Duration.toMillis)
   )
   return Either.right(
     new Token({
-      accessToken: Redacted.make(accessToken),
+      accessToken: Redacted.make(response.access_token),
       tokenType: "Bearer",
       refreshToken,
       // Clamp absurd lifetimes so that date arithmetic stays finite.

@@ -2,10 +2,23 @@ import type { OAuthError } from "@effect-oauth/core"
 import { ClientConfig, Grant, Provider, Scopes, TokenEndpoint } from "@effect-oauth/core"
 import * as Osu from "@effect-oauth/core/providers/Osu"
 import type { HttpClientRequest } from "@effect/platform"
-import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
+import { FetchHttpClient, HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Option, Redacted, TestClock } from "effect"
+import {
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  Logger,
+  LogLevel,
+  Option,
+  Redacted,
+  TestClock,
+  Tracer
+} from "effect"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 
@@ -478,12 +491,481 @@ describe("TokenEndpoint", () => {
         assert.isBelow(written, 8 * 1024 * 1024)
       }).pipe(Effect.scoped))
 
+    const readBody = (req: Http.IncomingMessage, f: (body: URLSearchParams) => void) => {
+      let data = ""
+      req.on("data", (chunk) => (data += chunk))
+      req.on("end", () => f(new URLSearchParams(data)))
+    }
+
+    const refreshAt = (url: string) =>
+      TokenEndpoint.make({
+        provider: { ...provider, tokenEndpoint: `${url}/token` },
+        client,
+        backoff: "10 millis"
+      }).pipe(
+        Effect.flatMap((endpoint) => Effect.either(endpoint.request(refresh))),
+        Effect.provide(NodeHttpClient.layerUndici)
+      )
+
+    it.live("a refresh whose connection dropped is sent again with the same refresh token", () =>
+      Effect.gen(function*() {
+        const seen: Array<string | null> = []
+        const origin = yield* serve((req, res) =>
+          readBody(req, (body) => {
+            seen.push(body.get("refresh_token"))
+            if (seen.length === 1) {
+              req.socket.destroy()
+            } else {
+              res.writeHead(200, { "content-type": "application/json" })
+              res.end(JSON.stringify({ ...bearer, refresh_token: "rt-2" }))
+            }
+          })
+        )
+        const result = yield* refreshAt(origin)
+        assert.deepStrictEqual(seen, [refreshToken, refreshToken])
+        const token = Either.getOrThrow(result)
+        assert.strictEqual(Redacted.value(Option.getOrThrow(token.refreshToken)), "rt-2")
+      }).pipe(Effect.scoped))
+
+    it.live("a refresh truncated twice is sent twice only", () =>
+      Effect.gen(function*() {
+        let hits = 0
+        const origin = yield* serve((req, res) =>
+          readBody(req, () => {
+            hits++
+            res.writeHead(200, { "content-type": "application/json", "content-length": "500" })
+            res.write("{\"access_token\":\"at-")
+            setTimeout(() => res.destroy(), 20)
+          })
+        )
+        const result = yield* refreshAt(origin)
+        assert.strictEqual(hits, 2)
+        const error = Option.getOrThrow(Either.getLeft(result))
+        assert.strictEqual(error._tag, "TransportError")
+        assert.notInclude(JSON.stringify(error) + error.message, secret)
+      }).pipe(Effect.scoped))
+
+    it.live("interruption aborts the request", () =>
+      Effect.gen(function*() {
+        const received = yield* Deferred.make<void>()
+        const closed = yield* Deferred.make<void>()
+        const origin = yield* serve((_, res) => {
+          res.on("close", () => Deferred.unsafeDone(closed, Exit.void))
+          Deferred.unsafeDone(received, Exit.void)
+        })
+        const fiber = yield* Effect.fork(request(origin))
+        yield* Deferred.await(received)
+        yield* Fiber.interrupt(fiber)
+        const aborted = yield* Deferred.await(closed).pipe(Effect.timeout("5 seconds"), Effect.either)
+        assert.isTrue(Either.isRight(aborted), "the server saw the connection close")
+      }).pipe(Effect.scoped))
+
+    it.live("a redirect is not followed by the fetch client either", () =>
+      Effect.gen(function*() {
+        let hits = 0
+        const target = yield* serve((_, res) => {
+          hits++
+          res.end(JSON.stringify(bearer))
+        })
+        const origin = yield* serve((_, res) => {
+          res.writeHead(302, { location: `${target}/token` })
+          res.end()
+        })
+        const error = yield* TokenEndpoint.make({
+          provider: { ...provider, tokenEndpoint: `${origin}/token` },
+          client,
+          maxAttempts: 1
+        }).pipe(
+          Effect.flatMap((endpoint) => Effect.flip(endpoint.request(Grant.ClientCredentials(Scopes.make())))),
+          Effect.provide(FetchHttpClient.layer)
+        )
+        assert.strictEqual(error._tag === "InvalidTokenResponse" ? error.reason : error._tag, "Redirect")
+        assert.strictEqual(hits, 0)
+      }).pipe(Effect.scoped))
+
     it.live("a dropped connection is a transport error", () =>
       Effect.gen(function*() {
         const origin = yield* serve((req) => req.socket.destroy())
         const error = yield* request(origin)
         assert.strictEqual(error._tag, "TransportError")
       }).pipe(Effect.scoped))
+  })
+
+  describe("more requests", () => {
+    it.effect("the body is form-encoded and no bearer token is sent", () =>
+      Effect.gen(function*() {
+        const { requests } = yield* run([ok(bearer)])
+        assert.strictEqual(requests[0].body.contentType, "application/x-www-form-urlencoded")
+        assert.isFalse(String(requests[0].headers["authorization"]).toLowerCase().startsWith("bearer"))
+        assert.strictEqual(requests[0].url, "https://auth.example/token")
+      }))
+
+    it.effect("a public client sends its id in the body even with client_secret_basic", () =>
+      Effect.gen(function*() {
+        const { httpClient, requests } = fake([ok(bearer)])
+        yield* TokenEndpoint.make({ provider, client: ClientConfig.make({ clientId: "public app" }) }).pipe(
+          Effect.flatMap((endpoint) => endpoint.request(Grant.ClientCredentials(Scopes.make()))),
+          Effect.provideService(HttpClient.HttpClient, httpClient)
+        )
+        assert.strictEqual(bodyOf(requests[0]).get("client_id"), "public app")
+        assert.isUndefined(requests[0].headers["authorization"])
+      }))
+
+    it.effect("http is allowed on loopback hosts and with allowInsecureHttp only", () =>
+      Effect.gen(function*() {
+        const accepted = [
+          "http://127.0.0.1:8080/token",
+          "http://127.9.8.7/token",
+          "http://[::1]:9/token",
+          "http://localhost/token"
+        ]
+        for (const tokenEndpoint of accepted) {
+          const { requests } = yield* run([ok(bearer)], undefined, { provider: { ...provider, tokenEndpoint } })
+          assert.strictEqual(requests.length, 1, tokenEndpoint)
+        }
+        const opted = yield* run([ok(bearer)], undefined, {
+          provider: { ...provider, tokenEndpoint: "http://auth.example/token", allowInsecureHttp: true }
+        })
+        assert.strictEqual(opted.requests.length, 1)
+        for (const tokenEndpoint of ["http://127.0.0.1.evil.example/token", "ftp://auth.example/token", "not a url"]) {
+          const { error, requests } = yield* Effect.flip(run([ok(bearer)], undefined, {
+            provider: { ...provider, tokenEndpoint }
+          }))
+          assert.strictEqual(error._tag, "InvalidConfiguration", tokenEndpoint)
+          assert.strictEqual(requests.length, 0)
+        }
+      }))
+  })
+
+  describe("retries, timeouts and the deadline", () => {
+    const runWith = (
+      answers: ReadonlyArray<Answer | "drop">,
+      grant: Grant.Grant,
+      options: Partial<TokenEndpoint.Options> = {}
+    ) => {
+      const { httpClient, requests } = fake(answers)
+      return TokenEndpoint.make({ provider, client, ...options }).pipe(
+        Effect.flatMap((endpoint) => Effect.either(endpoint.request(grant))),
+        Effect.provideService(HttpClient.HttpClient, httpClient),
+        Effect.map((result) => ({ result, requests }))
+      )
+    }
+    const cc = Grant.ClientCredentials(Scopes.make())
+
+    it.effect("transient failures stop after maxAttempts", () =>
+      Effect.gen(function*() {
+        const fiber = yield* Effect.fork(runWith([{ status: 503, body: "busy" }], cc, { maxAttempts: 2 }))
+        yield* TestClock.adjust(Duration.minutes(1))
+        const { requests, result } = yield* Fiber.join(fiber)
+        assert.strictEqual(requests.length, 2)
+        assert.strictEqual(Option.getOrThrow(Either.getLeft(result))._tag, "TransientServerError")
+      }))
+
+    it.effect("the backoff grows exponentially, with jitter", () =>
+      Effect.gen(function*() {
+        const { httpClient, requests } = fake([{ status: 503, body: "busy" }])
+        const fiber = yield* TokenEndpoint.make({ provider, client, backoff: "1 second" }).pipe(
+          Effect.flatMap((endpoint) => Effect.flip(endpoint.request(cc))),
+          Effect.provideService(HttpClient.HttpClient, httpClient),
+          Effect.fork
+        )
+        // Waits of 1 s, 2 s and 4 s, each within ±20%.
+        const at = function*(millis: number, expected: number) {
+          yield* TestClock.setTime(millis)
+          assert.strictEqual(requests.length, expected, `at ${millis} ms`)
+        }
+        yield* at(0, 1)
+        yield* at(700, 1)
+        yield* at(1300, 2)
+        yield* at(2300, 2)
+        yield* at(3700, 3)
+        yield* at(5500, 3)
+        yield* at(8500, 4)
+        yield* Fiber.join(fiber)
+      }))
+
+    it.effect("a Retry-After past the deadline fails at once with the rate limit", () =>
+      Effect.gen(function*() {
+        const { requests, result } = yield* runWith([{ status: 429, headers: { "retry-after": "3600" } }], cc)
+        assert.strictEqual(requests.length, 1)
+        const error = Option.getOrThrow(Either.getLeft(result))
+        assert.strictEqual(error._tag, "RateLimited")
+        if (error._tag === "RateLimited") assert.strictEqual(error.retryAfterMillis, 3_600_000)
+      }))
+
+    it.effect("a 503 with Retry-After waits at least that long", () =>
+      Effect.gen(function*() {
+        const fiber = yield* Effect.fork(runWith([
+          { status: 503, body: "busy", headers: { "retry-after": "30" } },
+          ok(bearer)
+        ], cc))
+        yield* TestClock.adjust(Duration.seconds(29))
+        assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+        yield* TestClock.adjust(Duration.seconds(2))
+        const { requests, result } = yield* Fiber.join(fiber)
+        assert.strictEqual(requests.length, 2)
+        assert.isTrue(Either.isRight(result))
+      }))
+
+    it.effect("a hung attempt times out and the next attempt may succeed", () =>
+      Effect.gen(function*() {
+        let attempts = 0
+        const httpClient = HttpClient.make((request) =>
+          Effect.suspend(() =>
+            attempts++ === 0
+              ? Effect.never
+              : Effect.succeed(HttpClientResponse.fromWeb(
+                request,
+                new Response(JSON.stringify(bearer), { headers: { "content-type": "application/json" } })
+              ))
+          )
+        )
+        const fiber = yield* TokenEndpoint.make({ provider, client, attemptTimeout: "5 seconds" }).pipe(
+          Effect.flatMap((endpoint) => endpoint.request(cc)),
+          Effect.provideService(HttpClient.HttpClient, httpClient),
+          Effect.fork
+        )
+        yield* TestClock.adjust(Duration.seconds(4))
+        assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+        yield* TestClock.adjust(Duration.seconds(5))
+        const token = yield* Fiber.join(fiber)
+        assert.strictEqual(Redacted.value(token.accessToken), "at-secret-value")
+        assert.strictEqual(attempts, 2)
+      }))
+
+    it.effect("a single hung attempt is a Timeout", () =>
+      Effect.gen(function*() {
+        const httpClient = HttpClient.make(() => Effect.never)
+        const fiber = yield* TokenEndpoint.make({ provider, client, attemptTimeout: "5 seconds", maxAttempts: 1 }).pipe(
+          Effect.flatMap((endpoint) => Effect.flip(endpoint.request(cc))),
+          Effect.provideService(HttpClient.HttpClient, httpClient),
+          Effect.fork
+        )
+        yield* TestClock.adjust(Duration.seconds(6))
+        const error = yield* Fiber.join(fiber)
+        assert.strictEqual(error._tag === "TransportError" ? error.reason : error._tag, "Timeout")
+      }))
+
+    it.effect("a refresh whose outcome is unknown is sent again once only", () =>
+      Effect.gen(function*() {
+        for (const answers of [["drop", "drop"], ["drop", { body: "{\"access" }], [{ body: "{" }, "drop"]] as const) {
+          const fiber = yield* Effect.fork(runWith([...answers, ok(bearer)], refresh))
+          yield* TestClock.adjust(Duration.minutes(1))
+          const { requests, result } = yield* Fiber.join(fiber)
+          assert.strictEqual(requests.length, 2)
+          assert.isTrue(Either.isLeft(result))
+          assert.deepStrictEqual(requests.map((r) => bodyOf(r).get("refresh_token")), [refreshToken, refreshToken])
+        }
+      }))
+
+    it.effect("a refresh still retries 5xx answers (the server did not act on them)", () =>
+      Effect.gen(function*() {
+        const fiber = yield* Effect.fork(
+          runWith([{ status: 502, body: "x" }, { status: 503, body: "x" }, "drop", ok(bearer)], refresh)
+        )
+        yield* TestClock.adjust(Duration.minutes(1))
+        const { requests, result } = yield* Fiber.join(fiber)
+        assert.strictEqual(requests.length, 4)
+        assert.isTrue(Either.isRight(result))
+      }))
+
+    it.effect("a device-code poll is never retried", () =>
+      Effect.gen(function*() {
+        for (const answer of ["drop", { status: 503, body: "busy" }, { status: 429 }] as const) {
+          const { requests, result } = yield* runWith([answer, ok(bearer)], Grant.DeviceCode(Redacted.make("dc")))
+          assert.strictEqual(requests.length, 1)
+          assert.isTrue(Either.isLeft(result))
+        }
+      }))
+
+    it.effect("a code exchange whose connection dropped is not retried", () =>
+      Effect.gen(function*() {
+        const { error, requests } = yield* failure(["drop", ok(bearer)], code)
+        assert.strictEqual(error._tag, "TransportError")
+        assert.strictEqual(requests.length, 1)
+      }))
+  })
+
+  describe("more responses", () => {
+    it.effect("a 5xx JSON body without error is not echoed in the preview", () =>
+      Effect.gen(function*() {
+        const { error } = yield* failure(
+          [{ status: 500, body: JSON.stringify({ leaked: "at-secret-value" }) }],
+          code
+        )
+        assert.strictEqual(error._tag, "TransientServerError")
+        if (error._tag === "TransientServerError") assert.strictEqual(error.preview, "")
+      }))
+
+    it.effect("an HTML preview is stripped of tags and scripts, collapsed and at most 100 characters", () =>
+      Effect.gen(function*() {
+        const html = `<html><head><style>p{}</style><script>var x = 1</script></head>` +
+          `<body><p>Service\n\n   Unavailable</p>${"<b>more</b> ".repeat(100)}</body></html>`
+        const { error } = yield* failure([{ status: 503, body: html, headers: { "content-type": "text/html" } }], code)
+        if (error._tag !== "TransientServerError") return assert.fail(error._tag)
+        assert.isTrue(error.preview.startsWith("Service Unavailable more more"))
+        assert.isAtMost(error.preview.length, 100)
+        assert.notInclude(error.preview, "<")
+        assert.notInclude(error.preview, "var x")
+      }))
+
+    it.effect("400 with an RFC error is an ErrorResponse carrying the status and description", () =>
+      Effect.gen(function*() {
+        const { error } = yield* failure([{
+          status: 400,
+          body: JSON.stringify({ error: "invalid_scope", error_description: "too wide", error_uri: "https://x/doc" })
+        }])
+        if (error._tag !== "ErrorResponse") return assert.fail(error._tag)
+        assert.strictEqual(error.status, 400)
+        assert.strictEqual(error.description, "too wide")
+        assert.strictEqual(error.uri, "https://x/doc")
+      }))
+
+    it.effect("a 4xx with a JSON body but no error member is an unexpected status", () =>
+      Effect.gen(function*() {
+        const { error } = yield* failure([{ status: 403, body: JSON.stringify({ message: "no" }) }])
+        assert.strictEqual(error._tag === "InvalidTokenResponse" ? error.reason : error._tag, "UnexpectedStatus")
+      }))
+
+    it.effect("the provider's classifier runs before the standard reading", () =>
+      Effect.gen(function*() {
+        const { httpClient } = fake([{ status: 418, body: JSON.stringify({ oops: "teapot" }) }])
+        const classified: Array<number> = []
+        const error = yield* TokenEndpoint.make({
+          provider: {
+            ...provider,
+            classifyError: (status, body) => {
+              classified.push(status)
+              return body.oops === "teapot" ? Option.some({ error: "invalid_grant" }) : Option.none()
+            }
+          },
+          client
+        }).pipe(
+          Effect.flatMap((endpoint) => Effect.flip(endpoint.request(refresh))),
+          Effect.provideService(HttpClient.HttpClient, httpClient)
+        )
+        assert.deepStrictEqual(classified, [418])
+        assert.strictEqual(error._tag === "ErrorResponse" ? error.error : error._tag, "invalid_grant")
+      }))
+
+    it.effect("status 0 (a browser's opaque redirect) is a redirect", () =>
+      Effect.gen(function*() {
+        const httpClient = HttpClient.make((request) =>
+          Effect.succeed(HttpClientResponse.fromWeb(request, Response.error()))
+        )
+        const error = yield* TokenEndpoint.make({ provider, client }).pipe(
+          Effect.flatMap((endpoint) => Effect.flip(endpoint.request(code))),
+          Effect.provideService(HttpClient.HttpClient, httpClient)
+        )
+        assert.strictEqual(error._tag === "InvalidTokenResponse" ? error.reason : error._tag, "Redirect")
+      }))
+
+    it.effect("a client piped through filterStatusOk still gives the typed error", () =>
+      Effect.gen(function*() {
+        const { httpClient } = fake([{ status: 400, body: JSON.stringify({ error: "invalid_grant" }) }])
+        const error = yield* TokenEndpoint.make({ provider, client }).pipe(
+          Effect.flatMap((endpoint) => Effect.flip(endpoint.request(code))),
+          Effect.provideService(HttpClient.HttpClient, HttpClient.filterStatusOk(httpClient))
+        )
+        assert.strictEqual(error._tag === "ErrorResponse" ? error.error : error._tag, "invalid_grant")
+      }))
+
+    it.effect("a body longer than its Content-Length claims is still capped", () =>
+      Effect.gen(function*() {
+        const { error } = yield* failure([{
+          body: JSON.stringify({ ...bearer, pad: "x".repeat(1024 * 1024) }),
+          headers: { "content-length": "10" }
+        }])
+        assert.strictEqual(error._tag === "InvalidTokenResponse" ? error.reason : error._tag, "BodyTooLarge")
+      }))
+
+    it.effect("a streamed body over 1 MiB without Content-Length stops being read", () =>
+      Effect.gen(function*() {
+        let pulled = 0
+        const stream = new ReadableStream<Uint8Array>({
+          pull: (controller) => {
+            pulled++
+            if (pulled > 1000) return controller.close()
+            controller.enqueue(new Uint8Array(64 * 1024).fill(32))
+          }
+        })
+        const httpClient = HttpClient.make((request) =>
+          Effect.succeed(HttpClientResponse.fromWeb(request, new Response(stream, { status: 200 })))
+        )
+        const error = yield* TokenEndpoint.make({ provider, client }).pipe(
+          Effect.flatMap((endpoint) => Effect.flip(endpoint.request(code))),
+          Effect.provideService(HttpClient.HttpClient, httpClient)
+        )
+        assert.strictEqual(error._tag === "InvalidTokenResponse" ? error.reason : error._tag, "BodyTooLarge")
+        assert.isBelow(pulled, 40)
+      }))
+  })
+
+  describe("observability", () => {
+    it.effect("the span names the grant and provider, and no secret", () =>
+      Effect.gen(function*() {
+        const spans: Array<Tracer.Span> = []
+        const native = yield* Effect.tracer
+        const tracer = Tracer.make({
+          span: (...args) => {
+            const span = native.span(...args)
+            spans.push(span)
+            return span
+          },
+          context: native.context
+        })
+        yield* run([ok(bearer)], refresh).pipe(Effect.withTracer(tracer))
+        const span = spans.find((s) => s.name === "TokenEndpoint.request")
+        assert.isDefined(span)
+        assert.strictEqual(span!.attributes.get("oauth.grant_type"), "RefreshToken")
+        assert.strictEqual(span!.attributes.get("oauth.provider"), "example")
+        for (const s of spans) {
+          const text = JSON.stringify([...s.attributes.entries()])
+          for (const value of [secret, refreshToken, "at-secret-value"]) assert.notInclude(text, value)
+        }
+      }))
+
+    it.effect("logs are annotated with the grant and provider and carry no secret", () =>
+      Effect.gen(function*() {
+        const lines: Array<string> = []
+        const logger = Logger.make(({ annotations, message }) => {
+          lines.push(JSON.stringify({ message, annotations: Object.fromEntries(annotations) }))
+        })
+        const fiber = yield* run([{ status: 503, body: `busy ${secret}` }, ok(bearer)], refresh).pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+          Logger.withMinimumLogLevel(LogLevel.Debug),
+          Effect.fork
+        )
+        yield* TestClock.adjust(Duration.minutes(1))
+        yield* Fiber.join(fiber)
+        assert.isAtLeast(lines.length, 1)
+        assert.include(lines[0], "\"oauth.grant_type\":\"RefreshToken\"")
+        assert.include(lines[0], "\"oauth.provider\":\"example\"")
+        for (const line of lines) {
+          for (const value of [secret, refreshToken, "at-secret-value"]) assert.notInclude(line, value)
+        }
+      }))
+  })
+
+  describe("with a fetch-based client", () => {
+    it.effect("redirects are set to manual, keeping the caller's other fetch options", () =>
+      Effect.gen(function*() {
+        const inits: Array<RequestInit | undefined> = []
+        const fakeFetch = (_: string | URL | Request, init?: RequestInit) => {
+          inits.push(init)
+          return Promise.resolve(
+            new Response(JSON.stringify(bearer), { headers: { "content-type": "application/json" } })
+          )
+        }
+        yield* TokenEndpoint.make({ provider, client }).pipe(
+          Effect.flatMap((endpoint) => endpoint.request(Grant.ClientCredentials(Scopes.make()))),
+          Effect.provide(FetchHttpClient.layer),
+          Effect.provideService(FetchHttpClient.Fetch, fakeFetch as typeof fetch),
+          Effect.provideService(FetchHttpClient.RequestInit, { credentials: "omit" })
+        )
+        assert.strictEqual(inits[0]?.redirect, "manual")
+        assert.strictEqual(inits[0]?.credentials, "omit")
+      }))
   })
 
   it.effect("revoke posts RFC 7009 with client authentication", () =>
