@@ -142,6 +142,15 @@ export const parseCallback = (callbackUrl: string | URL): Effect.Effect<Callback
     return params
   })
 
+// The callback's parameters and its state, which every check starts from.
+const readCallback = (callbackUrl: string | URL) =>
+  Effect.flatMap(parseCallback(callbackUrl), (params) => {
+    const state = params.get("state")
+    return state === undefined
+      ? Effect.fail(new AuthorizationResponseError({ reason: "MissingState" }))
+      : Effect.succeed({ params, state })
+  })
+
 // Compares in time independent of where the strings differ.
 const constantTimeEquals = (a: string, b: string): boolean => {
   let difference = a.length ^ b.length
@@ -164,9 +173,7 @@ export const complete = (
   callbackUrl: string | URL
 ): Effect.Effect<Token, AuthorizationResponseError | TokenRequestError> =>
   Effect.gen(function*() {
-    const params = yield* parseCallback(callbackUrl)
-    const state = params.get("state")
-    if (state === undefined) return yield* new AuthorizationResponseError({ reason: "MissingState" })
+    const { params, state } = yield* readCallback(callbackUrl)
     if (!constantTimeEquals(state, Redacted.value(transaction.state))) {
       return yield* new AuthorizationResponseError({ reason: "StateMismatch" })
     }
@@ -258,9 +265,7 @@ export const completeWith = (
   callbackUrl: string | URL
 ): Effect.Effect<Token, AuthorizationResponseError | TokenRequestError> =>
   Effect.gen(function*() {
-    const params = yield* parseCallback(callbackUrl)
-    const state = params.get("state")
-    if (state === undefined) return yield* new AuthorizationResponseError({ reason: "MissingState" })
+    const { params, state } = yield* readCallback(callbackUrl)
     const transaction = yield* pending.take(state)
     if (Option.isNone(transaction)) return yield* new AuthorizationResponseError({ reason: "StateMismatch" })
     const provider = endpoint.provider

@@ -22,6 +22,7 @@ import * as Option from "effect/Option"
 import * as RateLimiter from "effect/RateLimiter"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as RetryAfter from "./internal/retryAfter.js"
 import type { OAuthClientError } from "./OAuthClient.js"
 import { OAuthClient } from "./OAuthClient.js"
 import { InsufficientScope, ReauthorizationRequired } from "./OAuthError.js"
@@ -100,13 +101,7 @@ const discard = (response: HttpClientResponse.HttpClientResponse) => Effect.igno
  * @since 0.1.0
  * @category parsing
  */
-export const retryAfterMillis = (value: string | undefined, now: number): Option.Option<number> => {
-  if (value === undefined) return Option.none()
-  const trimmed = value.trim()
-  if (/^\d+$/.test(trimmed)) return Option.some(Number(trimmed) * 1000)
-  const date = Date.parse(trimmed)
-  return Number.isNaN(date) ? Option.none() : Option.some(Math.max(0, date - now))
-}
+export const retryAfterMillis: (value: string | undefined, now: number) => Option.Option<number> = RetryAfter.parse
 
 const insufficientScope = (header: string | undefined): Option.Option<ReadonlyArray<string>> => {
   if (header === undefined || !/error="?insufficient_scope/i.test(header)) return Option.none()

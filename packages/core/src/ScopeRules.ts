@@ -10,7 +10,7 @@ import * as Either from "effect/Either"
 import type { GrantKind } from "./Grant.js"
 import { InvalidScopeRequest } from "./OAuthError.js"
 import type { ScopeSet } from "./Scopes.js"
-import { fromIterable, isScopeToken, isSubset, union } from "./Scopes.js"
+import { empty, fromIterable, isScopeToken, isSubset, union } from "./Scopes.js"
 
 /**
  * What a grant does with scopes.
@@ -25,6 +25,10 @@ export interface GrantPolicy<S extends string> {
   readonly implied?: ReadonlyArray<S> | undefined
   /** An empty request is refused (osu!'s client credentials has no default). */
   readonly explicit?: boolean | undefined
+  /** When given, the only scopes this grant may request (rule `grant-scope-not-allowed`). */
+  readonly allowed?: ReadonlyArray<S> | undefined
+  /** Scopes this grant may not request (rule `grant-scope-forbidden`). */
+  readonly forbidden?: ReadonlyArray<S> | undefined
 }
 
 /**
@@ -87,6 +91,8 @@ export interface ScopeRules<S extends string> {
 export const permissive: ScopeRules<string> = { known: "any", grants: {}, constraints: [] }
 
 /**
+ * A named constraint: If any `trigger` scope is requested with one of `grants`, `required` must be requested too.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -98,6 +104,8 @@ export const requiresWhenAny = <const S extends string>(
 ): Constraint<S> => ({ _tag: "RequiresWhenAny", name, grants, trigger, required })
 
 /**
+ * A named constraint: If any `trigger` scope is requested with one of `grants`, every requested scope must be in `allowed`.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -109,6 +117,8 @@ export const onlyWithin = <const S extends string>(
 ): Constraint<S> => ({ _tag: "OnlyWithin", name, grants, trigger, allowed })
 
 /**
+ * A named constraint: `scopes` (or `"all"` scopes) may not be requested with `grants`.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -119,6 +129,8 @@ export const forbidden = <const S extends string>(
 ): Constraint<S> => ({ _tag: "Forbidden", name, grants, scopes })
 
 /**
+ * A named constraint: `scopes` may be requested only with `grants`.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -166,10 +178,16 @@ const violation = <S extends string>(
   }
 }
 
+const unsafeSet = <S extends string>(scopes: ReadonlyArray<S>): ScopeSet<S> =>
+  // Only called on tokens that passed the grammar check, so `fromIterable` cannot fail here.
+  Either.getOrElse(fromIterable(scopes), () => empty)
+
 /**
- * Checks the scopes requested with a grant against the policy. Returns the effective set (the
- * request, or the grant's defaults when empty, plus the scopes the server implies), or an
- * `InvalidScopeRequest` naming the broken rule.
+ * Checks the scopes requested with a grant against the policy, before anything is sent. Returns
+ * the effective set (the request, or the grant's defaults when empty, plus the scopes the server
+ * implies), or an `InvalidScopeRequest` whose `rule` names the broken rule: `scope-grammar`,
+ * `unknown-scope`, `explicit-scopes-required`, `grant-scope-not-allowed`, `grant-scope-forbidden`,
+ * or a constraint's own name.
  *
  * @since 0.1.0
  * @category validation
@@ -180,18 +198,18 @@ export const validate = <S extends string>(
   requested: ScopeSet<S>
 ): Either.Either<ScopeSet<S>, InvalidScopeRequest> => {
   const values = requested.values
+  const policy: GrantPolicy<S> = rules.grants[grant] ?? {}
   const badToken = values.find((scope) => !isScopeToken(scope))
   if (badToken !== undefined) {
-    return broken("scope-grammar", grant, values, `${JSON.stringify(badToken)} is not a valid scope token`)
+    return broken(
+      "scope-grammar",
+      grant,
+      values,
+      `${
+        JSON.stringify(badToken)
+      } is not a valid scope token (printable ASCII without space, " or \\): fix or remove it`
+    )
   }
-  if (rules.known !== "any") {
-    const known = rules.known
-    const unknown = values.filter((scope) => !known.includes(scope))
-    if (unknown.length > 0) {
-      return broken("unknown-scope", grant, values, `${unknown.join(" ")} is not a scope of this provider`)
-    }
-  }
-  const policy = rules.grants[grant] ?? {}
   if (values.length === 0 && policy.explicit === true) {
     return broken(
       "explicit-scopes-required",
@@ -200,18 +218,50 @@ export const validate = <S extends string>(
       `the ${grant} grant has no default scopes: name the scopes to request`
     )
   }
-  for (const constraint of rules.constraints) {
-    const detail = violation(constraint, grant, values)
-    if (detail !== undefined) return broken(constraint.name, grant, values, detail)
+  // Rules apply to what is actually sent: the grant's defaults when nothing was asked for.
+  const asked = values.length === 0 ? unsafeSet(policy.defaults ?? []) : requested
+  const sent = asked.values
+  if (rules.known !== "any") {
+    const known = rules.known
+    const unknown = sent.filter((scope) => !known.includes(scope))
+    if (unknown.length > 0) {
+      return broken(
+        "unknown-scope",
+        grant,
+        sent,
+        `${unknown.join(" ")} is not a scope of this provider: use one of ${known.join(" ")}`
+      )
+    }
   }
-  const base = values.length === 0 ? fromIterable(policy.defaults ?? []) : Either.right(requested)
-  return Either.map(
-    Either.mapLeft(
-      base,
-      (error) => new InvalidScopeRequest({ rule: "scope-grammar", grant, requested: values, detail: error.message })
-    ),
-    (set) => union(set, Either.getOrThrow(fromIterable(policy.implied ?? [])))
-  )
+  if (policy.allowed !== undefined) {
+    const allowed = policy.allowed
+    const outside = sent.filter((scope) => !allowed.includes(scope))
+    if (outside.length > 0) {
+      return broken(
+        "grant-scope-not-allowed",
+        grant,
+        sent,
+        `the ${grant} grant can only request ${allowed.join(" ")}: remove ${outside.join(" ")}`
+      )
+    }
+  }
+  if (policy.forbidden !== undefined) {
+    const forbiddenScopes = policy.forbidden
+    const bad = sent.filter((scope) => forbiddenScopes.includes(scope))
+    if (bad.length > 0) {
+      return broken(
+        "grant-scope-forbidden",
+        grant,
+        sent,
+        `${bad.join(" ")} cannot be requested with the ${grant} grant: remove it`
+      )
+    }
+  }
+  for (const constraint of rules.constraints) {
+    const detail = violation(constraint, grant, sent)
+    if (detail !== undefined) return broken(constraint.name, grant, sent, detail)
+  }
+  return Either.right(union(asked, unsafeSet(policy.implied ?? [])))
 }
 
 /**

@@ -23,6 +23,7 @@ import * as Stream from "effect/Stream"
 import type { ClientConfig } from "./ClientConfig.js"
 import type { Grant } from "./Grant.js"
 import { toForm } from "./Grant.js"
+import * as RetryAfter from "./internal/retryAfter.js"
 import type { TokenRequestError } from "./OAuthError.js"
 import {
   ClientAuthenticationFailed,
@@ -291,14 +292,6 @@ const fromErrorBody = (status: number, error: ErrorBody, retryAfter: Option.Opti
 const rateLimited = (status: number, retryAfter: Option.Option<number>) =>
   new RateLimited({ status, ...(Option.isSome(retryAfter) ? { retryAfterMillis: retryAfter.value } : {}) })
 
-const retryAfterOf = (value: string | undefined, now: number): Option.Option<number> => {
-  if (value === undefined) return Option.none()
-  const trimmed = value.trim()
-  if (/^\d+$/.test(trimmed)) return Option.some(Number(trimmed) * 1000)
-  const date = Date.parse(trimmed)
-  return Number.isNaN(date) ? Option.none() : Option.some(Math.max(0, date - now))
-}
-
 /**
  * Reads a token endpoint's answer as JSON, or the typed error it stands for.
  *
@@ -320,7 +313,7 @@ export const readResponse = (
       })
     }
     const now = yield* Clock.currentTimeMillis
-    const retryAfter = retryAfterOf(response.headers["retry-after"], now)
+    const retryAfter = RetryAfter.parse(response.headers["retry-after"], now)
     const text = yield* readCapped(response)
     const json = parseJson(text)
     if (status >= 200 && status < 300) {

@@ -7,6 +7,8 @@
  */
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import { ErrorCode } from "../OAuthError.js"
 import type { ErrorBody } from "../Provider.js"
 import * as Provider from "../Provider.js"
 import type { ScopeRules } from "../ScopeRules.js"
@@ -77,17 +79,7 @@ export const rules: ScopeRules<OsuScope> = {
   ]
 }
 
-const rfcCodes = new Set([
-  "invalid_request",
-  "invalid_client",
-  "invalid_grant",
-  "unauthorized_client",
-  "unsupported_grant_type",
-  "invalid_scope",
-  "access_denied",
-  "server_error",
-  "temporarily_unavailable"
-])
+const isRfcCode = Schema.is(ErrorCode)
 
 const text = (value: unknown): string | undefined => typeof value === "string" ? value : undefined
 
@@ -108,7 +100,7 @@ export const classifyError = (
   if (error === "invalid_request" && description !== undefined && /refresh token is invalid/i.test(description)) {
     return Option.some({ error: "invalid_grant", description })
   }
-  if (status === 400 && error !== undefined && !rfcCodes.has(error)) {
+  if (status === 400 && error !== undefined && !isRfcCode(error)) {
     return Option.some({ error: "invalid_scope", description: error })
   }
   return Option.none()
@@ -133,24 +125,38 @@ export const currentTokenRevocationUrl = "https://osu.ppy.sh/api/v2/oauth/tokens
 export const requiresRegisteredRedirectPort = true
 
 /**
+ * What a test or a proxy may change in the osu! preset; everything else is osu!'s.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MakeOptions {
+  readonly name?: string | undefined
+  readonly authorizationEndpoint?: string | undefined
+  readonly tokenEndpoint?: string | undefined
+  readonly apiBaseUrl?: string | undefined
+  readonly revocationEndpoint?: string | undefined
+  readonly allowInsecureHttp?: boolean | undefined
+}
+
+/**
  * The osu! provider; the overrides point it elsewhere (tests point it at `@effect-oauth/testing`).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  overrides: Partial<Omit<Provider.Options<OsuScope>, "scopes" | "scopeRules">> = {}
-): Provider.Provider<OsuScope> =>
+export const make = (overrides: MakeOptions = {}): Provider.Provider<OsuScope> =>
   Provider.make<OsuScope>({
-    name: "osu",
-    authorizationEndpoint: "https://osu.ppy.sh/oauth/authorize",
-    tokenEndpoint: "https://osu.ppy.sh/oauth/token",
-    apiBaseUrl: "https://osu.ppy.sh/api/v2",
+    name: overrides.name ?? "osu",
+    authorizationEndpoint: overrides.authorizationEndpoint ?? "https://osu.ppy.sh/oauth/authorize",
+    tokenEndpoint: overrides.tokenEndpoint ?? "https://osu.ppy.sh/oauth/token",
+    apiBaseUrl: overrides.apiBaseUrl ?? "https://osu.ppy.sh/api/v2",
+    revocationEndpoint: overrides.revocationEndpoint,
+    allowInsecureHttp: overrides.allowInsecureHttp,
     clientAuthentication: "client_secret_post",
     defaultTokenLifetime: Duration.seconds(86400),
     rateLimit: { limit: 60, interval: Duration.minutes(1) },
     classifyError,
-    ...overrides,
     scopes,
     scopeRules: rules
   })
