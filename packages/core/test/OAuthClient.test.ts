@@ -351,6 +351,36 @@ describe("OAuthClient", () => {
       }).pipe(Effect.provide(Env())))
   })
 
+  describe("revoke", () => {
+    it.scoped("revokes at the provider (RFC 7009) and deletes the stored token", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.TestServer
+        const store = yield* TokenStore.TokenStore
+        const client = yield* makeClient(OAuthClient.user("frank"), "frank")
+        yield* login(client)
+        yield* client.revoke
+        assert.isTrue(Option.isNone(yield* store.get("frank")))
+        assert.strictEqual((yield* server.counters).revocations, 1)
+        assert.strictEqual((yield* Effect.flip(client.token))._tag, "ReauthorizationRequired")
+      }).pipe(Effect.provide(Env())))
+
+    it.scoped("deletes the local token even when the provider's revocation fails", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.TestServer
+        const store = yield* TokenStore.TokenStore
+        const client = yield* makeClient(OAuthClient.user("gina"), "gina")
+        yield* login(client)
+        yield* server.injectFaults([{
+          path: "/revoke",
+          status: 400,
+          body: JSON.stringify({ error: "invalid_request" })
+        }])
+        const error = yield* Effect.flip(client.revoke)
+        assert.strictEqual(error._tag, "ErrorResponse")
+        assert.isTrue(Option.isNone(yield* store.get("gina")))
+      }).pipe(Effect.provide(Env())))
+  })
+
   describe("Registry", () => {
     it.scoped("hands out one client per user and releases idle ones", () =>
       Effect.gen(function*() {
