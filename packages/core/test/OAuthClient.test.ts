@@ -4,6 +4,7 @@ import { assert, describe, it } from "@effect/vitest"
 import {
   Clock,
   ConfigProvider,
+  Deferred,
   Duration,
   Effect,
   Exit,
@@ -314,6 +315,35 @@ describe("OAuthClient", () => {
         const adopted = yield* client.invalidate(original)
         assert.strictEqual(Redacted.value(adopted.accessToken), Redacted.value(rotated.accessToken))
         assert.strictEqual((yield* counts("refresh_token")).error, 0)
+      }).pipe(Effect.provide(Env())))
+
+    it.scoped("the new token is persisted before waiting callers are released", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.TestServer
+        const memory = yield* TokenStore.makeMemory
+        const gate = yield* Deferred.make<void>()
+        let gated = false
+        const slow: TokenStore.TokenStore.Service = {
+          ...memory,
+          set: (key, token, expected) =>
+            gated
+              ? Effect.zipRight(Deferred.await(gate), memory.set(key, token, expected))
+              : memory.set(key, token, expected)
+        }
+        const client = yield* OAuthClient.make({
+          provider: server.provider(),
+          client: server.client,
+          session: OAuthClient.user("hal"),
+          key: "hal"
+        }).pipe(Effect.provideService(TokenStore.TokenStore, slow))
+        yield* login(client)
+        gated = true
+        const waiting = yield* Effect.fork(client.refresh)
+        yield* TestClock.adjust(Duration.millis(1))
+        assert.isTrue(Option.isNone(yield* Fiber.poll(waiting)))
+        yield* Deferred.succeed(gate, void 0)
+        const token = yield* Fiber.join(waiting)
+        assert.strictEqual(Option.getOrThrow(yield* memory.get("hal")).version, token.version)
       }).pipe(Effect.provide(Env())))
 
     it.scoped("if persisting fails the new token stays in memory and is written later", () =>
