@@ -32,45 +32,120 @@ export interface GrantPolicy<S extends string> {
 }
 
 /**
- * A named rule over the requested scopes of some grants.
+ * Every kind of grant, for constraints that hold whatever the grant.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const allGrants = [
+  "ClientCredentials",
+  "AuthorizationCode",
+  "RefreshToken",
+  "DeviceCode",
+  "Password"
+] as const satisfies ReadonlyArray<GrantKind>
+
+/**
+ * If any `trigger` scope is requested with one of `grants`, `required` must be requested too.
  *
  * @since 0.1.0
  * @category models
  */
-export type Constraint<S extends string> =
-  | {
-    /** If any `trigger` scope is requested, `required` must be requested too. */
-    readonly _tag: "RequiresWhenAny"
-    readonly name: string
-    readonly grants: ReadonlyArray<GrantKind>
-    readonly trigger: ReadonlyArray<S>
-    readonly required: S
-  }
-  | {
-    /** If any `trigger` scope is requested, every requested scope must be among `allowed`. */
-    readonly _tag: "OnlyWithin"
-    readonly name: string
-    readonly grants: ReadonlyArray<GrantKind>
-    readonly trigger: ReadonlyArray<S>
-    readonly allowed: ReadonlyArray<S>
-  }
-  | {
-    /** These scopes may not be requested with these grants. */
-    readonly _tag: "Forbidden"
-    readonly name: string
-    readonly grants: ReadonlyArray<GrantKind>
-    readonly scopes: ReadonlyArray<S> | "all"
-  }
-  | {
-    /** These scopes may be requested only with these grants. */
-    readonly _tag: "OnlyForGrants"
-    readonly name: string
-    readonly scopes: ReadonlyArray<S>
-    readonly grants: ReadonlyArray<GrantKind>
-  }
+export interface RequiresWhenAny<S extends string = string> {
+  readonly _tag: "RequiresWhenAny"
+  readonly name: string
+  readonly grants: ReadonlyArray<GrantKind>
+  readonly trigger: ReadonlyArray<S>
+  readonly required: S
+}
 
 /**
- * A provider's scope policy.
+ * If any `trigger` scope is requested with one of `grants`, every requested scope must be among
+ * `allowed`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OnlyWithin<S extends string = string> {
+  readonly _tag: "OnlyWithin"
+  readonly name: string
+  readonly grants: ReadonlyArray<GrantKind>
+  readonly trigger: ReadonlyArray<S>
+  readonly allowed: ReadonlyArray<S>
+}
+
+/**
+ * `scopes` (or, with `"all"`, any scope at all) may not be requested with `grants`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Forbidden<S extends string = string> {
+  readonly _tag: "Forbidden"
+  readonly name: string
+  readonly grants: ReadonlyArray<GrantKind>
+  readonly scopes: ReadonlyArray<S> | "all"
+}
+
+/**
+ * `scopes` may be requested only with `grants`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OnlyForGrants<S extends string = string> {
+  readonly _tag: "OnlyForGrants"
+  readonly name: string
+  readonly scopes: ReadonlyArray<S>
+  readonly grants: ReadonlyArray<GrantKind>
+}
+
+/**
+ * Each of `scopes`, when requested with one of `grants`, must be the only scope requested
+ * (osu!: `*` is not valid with other scopes).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Exclusive<S extends string = string> {
+  readonly _tag: "Exclusive"
+  readonly name: string
+  readonly grants: ReadonlyArray<GrantKind>
+  readonly scopes: ReadonlyArray<S>
+}
+
+/**
+ * A named rule over the scopes requested with some grants. The name is what an
+ * `InvalidScopeRequest` reports as its `rule`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Constraint<S extends string = string> =
+  | RequiresWhenAny<S>
+  | OnlyWithin<S>
+  | Forbidden<S>
+  | OnlyForGrants<S>
+  | Exclusive<S>
+
+/**
+ * The rule names `validate` and `narrows` report for the policy's own checks (constraints report
+ * their own names).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BuiltinRule =
+  | "scope-grammar"
+  | "unknown-scope"
+  | "explicit-scopes-required"
+  | "grant-scope-not-allowed"
+  | "grant-scope-forbidden"
+  | "refresh-cannot-widen"
+
+/**
+ * A provider's scope policy. Presets declare theirs `as const satisfies ScopeRules<S>`, so the
+ * literal scope and rule names stay visible to the type checker.
  *
  * @since 0.1.0
  * @category models
@@ -90,43 +165,39 @@ export interface ScopeRules<S extends string> {
  */
 export const permissive: ScopeRules<string> = { known: "any", grants: {}, constraints: [] }
 
-/**
- * A named constraint: If any `trigger` scope is requested with one of `grants`, `required` must be requested too.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const requiresWhenAny = <const S extends string>(
-  name: string,
-  grants: ReadonlyArray<GrantKind>,
-  trigger: ReadonlyArray<S>,
-  required: S
-): Constraint<S> => ({ _tag: "RequiresWhenAny", name, grants, trigger, required })
+type Fields<C> = Omit<C, "_tag">
 
 /**
- * A named constraint: If any `trigger` scope is requested with one of `grants`, every requested scope must be in `allowed`.
+ * A named constraint: if any `trigger` scope is requested with one of `grants`, `required` must be
+ * requested too. The result keeps the literal types of its arguments.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const onlyWithin = <const S extends string>(
-  name: string,
-  grants: ReadonlyArray<GrantKind>,
-  trigger: ReadonlyArray<S>,
-  allowed: ReadonlyArray<S>
-): Constraint<S> => ({ _tag: "OnlyWithin", name, grants, trigger, allowed })
+export const requiresWhenAny = <const C extends Fields<RequiresWhenAny>>(
+  fields: C
+): { readonly _tag: "RequiresWhenAny" } & C => ({ _tag: "RequiresWhenAny" as const, ...fields })
 
 /**
- * A named constraint: `scopes` (or `"all"` scopes) may not be requested with `grants`.
+ * A named constraint: if any `trigger` scope is requested with one of `grants`, every requested
+ * scope must be among `allowed`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const forbidden = <const S extends string>(
-  name: string,
-  grants: ReadonlyArray<GrantKind>,
-  scopes: ReadonlyArray<S> | "all"
-): Constraint<S> => ({ _tag: "Forbidden", name, grants, scopes })
+export const onlyWithin = <const C extends Fields<OnlyWithin>>(
+  fields: C
+): { readonly _tag: "OnlyWithin" } & C => ({ _tag: "OnlyWithin" as const, ...fields })
+
+/**
+ * A named constraint: `scopes` (or, with `"all"`, any scope) may not be requested with `grants`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const forbidden = <const C extends Fields<Forbidden>>(
+  fields: C
+): { readonly _tag: "Forbidden" } & C => ({ _tag: "Forbidden" as const, ...fields })
 
 /**
  * A named constraint: `scopes` may be requested only with `grants`.
@@ -134,11 +205,19 @@ export const forbidden = <const S extends string>(
  * @since 0.1.0
  * @category constructors
  */
-export const onlyForGrants = <const S extends string>(
-  name: string,
-  scopes: ReadonlyArray<S>,
-  grants: ReadonlyArray<GrantKind>
-): Constraint<S> => ({ _tag: "OnlyForGrants", name, scopes, grants })
+export const onlyForGrants = <const C extends Fields<OnlyForGrants>>(
+  fields: C
+): { readonly _tag: "OnlyForGrants" } & C => ({ _tag: "OnlyForGrants" as const, ...fields })
+
+/**
+ * A named constraint: each of `scopes`, requested with one of `grants`, must be requested alone.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const exclusive = <const C extends Fields<Exclusive>>(
+  fields: C
+): { readonly _tag: "Exclusive" } & C => ({ _tag: "Exclusive" as const, ...fields })
 
 const broken = (rule: string, grant: GrantKind, requested: ReadonlyArray<string>, detail: string) =>
   Either.left(new InvalidScopeRequest({ rule, grant, requested, detail }))
@@ -173,7 +252,14 @@ const violation = <S extends string>(
       if (constraint.grants.includes(grant)) return
       const bad = requested.filter((scope) => constraint.scopes.includes(scope))
       if (bad.length === 0) return
-      return `${bad.join(" ")} can only be requested with the ${constraint.grants.join(" or ")} grant`
+      return `${bad.join(" ")} can only be requested with the ${constraint.grants.join(" or ")} grant: ` +
+        "remove it, or use that grant"
+    }
+    case "Exclusive": {
+      if (!constraint.grants.includes(grant) || requested.length < 2) return
+      const alone = requested.filter((scope) => constraint.scopes.includes(scope))
+      if (alone.length === 0) return
+      return `${alone.join(" ")} must be requested alone: request it by itself, or drop it and name the scopes`
     }
   }
 }

@@ -45,7 +45,8 @@ const DigitString = Schema.String.pipe(Schema.pattern(/^\d+$/))
  */
 export const ExpiresIn: Schema.Schema<number, number | string> = Schema.Union(
   Schema.Number.pipe(Schema.finite(), Schema.nonNegative()),
-  Schema.transform(DigitString, Schema.Number, { strict: true, decode: Number, encode: String })
+  // A string of hundreds of digits reads as Infinity: the decoded number is checked as well.
+  Schema.transform(DigitString, Schema.Number.pipe(Schema.finite()), { strict: true, decode: Number, encode: String })
 )
 
 /**

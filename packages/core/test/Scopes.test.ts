@@ -40,6 +40,31 @@ describe("Scopes", () => {
     return Either.isLeft(result) || Either.isRight(result)
   })
 
+  it.prop("parse accepts exactly space-separated grammatical tokens", [fc.string({ unit: "binary" })], ([input]) => {
+    const result = Scopes.parse(input)
+    const tokens = input.split(" ").filter((t) => t.length > 0)
+    const valid = tokens.every((t) => /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(t))
+    return valid
+      ? Either.isRight(result) && Scopes.format(result.right) === [...new Set(tokens)].sort().join(" ")
+      : Either.isLeft(result) && result.left instanceof OAuthError.InvalidScopeToken
+  })
+
+  it.prop("a token with a character outside the grammar is refused", [
+    token,
+    fc.constantFrom("\"", "\\", "\t", "\n", "\u00e9", "\u0000", "\u007f", "\u{1F600}"),
+    token
+  ], ([before, bad, after]) => Either.isLeft(Scopes.parse(`ok ${before}${bad}${after}`)))
+
+  it.prop("sets with the same members are Equal and hash alike, whatever the order", [scopeSet], ([s]) => {
+    const reversed = Scopes.make(...[...s.values].reverse(), ...s.values)
+    return Equal.equals(reversed, s) && Hash.hash(reversed) === Hash.hash(s) && reversed.size === s.size
+  })
+
+  it.prop("the wire-form schema round-trips", [scopeSet], ([s]) => {
+    const encoded = Schema.encodeSync(Scopes.ScopeSetFromString)(s)
+    return encoded === Scopes.format(s) && Equal.equals(Schema.decodeSync(Scopes.ScopeSetFromString)(encoded), s)
+  })
+
   it("rejects tokens outside the RFC 6749 grammar with a typed error", () => {
     for (const bad of ["a\"b", "a\\b", "a\tb", "café", "a\u0000"]) {
       const result = Scopes.parse(bad)
@@ -53,9 +78,15 @@ describe("Scopes", () => {
     assert.strictEqual(Scopes.format(set), "identify public")
     assert.isTrue(Scopes.has(set, "public"))
     assert.isFalse(Scopes.has(set, "delegate"))
+    assert.isTrue(set.pipe(Scopes.has("identify")))
     assert.strictEqual(String(set), "ScopeSet(identify public)")
     assert.strictEqual(Hash.hash(set), Hash.hash(Scopes.make("public", "identify")))
     assert.isTrue(Equal.equals(set, Scopes.make("public", "identify")))
+    assert.isFalse(Equal.equals(set, Scopes.make("public")))
+    assert.isFalse(Equal.equals(set, Scopes.make("public", "identify", "delegate")))
+    assert.strictEqual(String(Scopes.empty), "ScopeSet()")
+    assert.strictEqual(Scopes.format(Scopes.empty), "")
+    assert.isTrue(Either.isRight(Scopes.parse("")))
   })
 
   it("has a schema for the wire form", () => {
@@ -63,5 +94,7 @@ describe("Scopes", () => {
     assert.isTrue(Equal.equals(decoded, Scopes.make("a", "b")))
     assert.strictEqual(Schema.encodeSync(Scopes.ScopeSetFromString)(decoded), "a b")
     assert.isTrue(Either.isLeft(Schema.decodeUnknownEither(Scopes.ScopeSetFromString)("a\"b")))
+    assert.isTrue(Either.isLeft(Schema.decodeUnknownEither(Scopes.ScopeSetFromString)(42)))
+    assert.isTrue(Either.isLeft(Schema.decodeUnknownEither(Scopes.ScopeSetFromString)("a\tb")))
   })
 })

@@ -232,6 +232,10 @@ describe("TokenEndpoint", () => {
     invalidField("token_type mac is invalid", { ...bearer, token_type: "mac" }, "token_type")
     invalidField("expires_in \"3600abc\" is invalid", { ...bearer, expires_in: "3600abc" }, "expires_in")
     invalidField("expires_in negative is invalid", { ...bearer, expires_in: -1 }, "expires_in")
+    invalidField("expires_in as a digit string too long to be finite is invalid", {
+      ...bearer,
+      expires_in: "9".repeat(400)
+    }, "expires_in")
     invalidField("expires_in boolean is invalid", { ...bearer, expires_in: true }, "expires_in")
     invalidField("refresh_token null is invalid", { ...bearer, refresh_token: null }, "refresh_token")
     invalidField("refresh_token empty is invalid", { ...bearer, refresh_token: "" }, "refresh_token")

@@ -1,13 +1,15 @@
 /**
- * An in-process OAuth 2.0 authorization server and resource server for tests and demos: client
- * credentials, authorization code with PKCE S256, refresh with rotation and reuse detection,
- * device authorization, revocation, RFC 8414 metadata, and a protected `/me` and `/api/*`.
- * Switches change its lifetimes, latency and flavour (RFC-style, osu!-like or Spotify-like), a
- * fault queue injects failures, and counters tell what it saw.
+ * An in-process OAuth 2.0 authorization server and resource server for tests, demos and
+ * benchmarks: client credentials, authorization code with PKCE S256, refresh with rotation and
+ * reuse detection, device authorization (RFC 8628), revocation (RFC 7009), RFC 8414 metadata, and
+ * a protected `/me`, `/api/*` and `/v1/*`. Switches change its lifetimes, latency and flavour
+ * (RFC-style, osu!-like or Spotify-like), a fault queue injects failures, and counters tell what it
+ * saw.
  *
  * Two transports serve the same server: `layer` listens on 127.0.0.1 on a free port (real
  * sockets), and `layerInMemory` also provides an `HttpClient` that calls it in the same runtime,
- * with no sockets, so `TestClock` drives every lifetime.
+ * with no sockets. Every lifetime is read from Effect's `Clock`, so under `TestClock` the server
+ * keeps the test's time on either transport.
  *
  * @since 0.1.0
  */
@@ -19,6 +21,8 @@ import type * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Context from "effect/Context"
@@ -34,8 +38,9 @@ import * as internal from "./internal/authorizationServer.js"
 /**
  * How the server behaves: `standard` (RFC error shapes, `WWW-Authenticate` on 401), `osu` (client
  * authentication in the body, 401 `invalid_request` for a bad refresh token, 401
- * `{"authentication":"basic"}` from the API) or `spotify` (Basic authentication, refresh responses
- * without `refresh_token`).
+ * `{"authentication":"basic"}` from the API without `WWW-Authenticate`, old access token revoked on
+ * refresh, `identify` implied for the authorization-code grant) or `spotify` (Basic
+ * authentication, refresh responses without `refresh_token`, `localhost` redirects refused).
  *
  * @since 0.1.0
  * @category models
@@ -43,7 +48,30 @@ import * as internal from "./internal/authorizationServer.js"
 export type Flavour = internal.Flavour
 
 /**
- * The switches of {@link TestServer.Service.configure}.
+ * Which client authentication the token endpoint accepts from the confidential client: `any`
+ * (default), only `client_secret_basic`, or only `client_secret_post`. The public client always
+ * authenticates with `none` (its `client_id` in the body) and PKCE.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ClientAuthenticationRequirement = internal.ClientAuthenticationRequirement
+
+/**
+ * The switches of {@link TestServer.Service.configure}; a change applies to every later request.
+ *
+ * - `accessTokenLifetimeSeconds` (3600): `expires_in` of new access tokens; 0 is allowed; `null`
+ *   omits `expires_in` and the token never expires.
+ * - `refreshTokenLifetimeSeconds` (`null`: refresh tokens never expire).
+ * - `rotateRefreshTokens` (true): each refresh spends the refresh token and returns a new one.
+ * - `latencyMillis` (0): every request waits this long (on the `Clock`) before it is handled.
+ * - `denyAuthorization` (false): the user refuses: `/authorize` redirects with `error=access_denied`.
+ * - `issParameter` (false): RFC 9207 `iss` in authorization responses, announced in the metadata.
+ * - `flavour` (`standard`), `requireClientAuthentication` (`any`).
+ * - `requiredScopes` ([]): scopes every protected route needs (a `?scope=` query adds more).
+ * - `clockOffsetSeconds` (0): the server's clock runs this far ahead of the runtime's.
+ * - `deviceCodeIntervalSeconds` (5), `deviceCodeLifetimeSeconds` (600).
+ * - `redirectUris`: registered redirect URIs besides any `http` loopback one.
  *
  * @since 0.1.0
  * @category models
@@ -51,8 +79,17 @@ export type Flavour = internal.Flavour
 export type Switches = internal.Switches
 
 /**
- * A fault applied once to the next request of its `path` (default `/token`): an answer with this
- * status, body and headers; a delay; a dropped connection; or a redirect.
+ * A fault, applied once to the next request of its `path` (default: the token endpoint; `"*"`:
+ * any path), in the order injected:
+ *
+ * - `{ status, body?, headers? }`: this answer instead of the real one;
+ * - `{ headers }` or `{ body }` alone: the real answer with these headers added or this body;
+ * - `{ delayMillis }`: wait (on the `Clock`) before answering; combines with the others;
+ * - `{ dropConnection: true }`: the socket is destroyed with no answer (in memory: a transport error);
+ * - `{ hang: true }`: no answer at all until the client gives up;
+ * - `{ redirectTo }`: a 302 to that URL;
+ * - `afterProcessing: true`: the server handles the request first (a refresh token is rotated) and
+ *   then answers with the fault, as when a response is lost on the way back.
  *
  * @since 0.1.0
  * @category models
@@ -60,8 +97,23 @@ export type Switches = internal.Switches
 export type Fault = internal.Fault
 
 /**
- * What the server saw: token requests by grant type and outcome, refused refresh tokens and codes,
- * resource requests by status, revocations.
+ * Token requests of one grant type, by outcome.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Outcomes = internal.Outcomes
+
+/**
+ * What the server saw since it started or since `resetCounters`:
+ *
+ * - `tokenRequests[grantType]`: `{ ok, error }` per grant type (the four supported ones are always
+ *   present); requests answered by a fault are counted only under `faults`;
+ * - `invalidGrant`: refused codes, refresh tokens and device codes (osu!'s 401 `invalid_request`
+ *   for a refresh token included); `invalidClient`: failed client authentications;
+ * - `resourceRequests[status]`: answers of every protected route (`/me`, `/api/*`, `/v1/*`);
+ *   `meRequests[status]`: those of `/me` alone;
+ * - `authorizationRequests`, `deviceAuthorizationRequests`, `revocations`, `faults` (faults applied).
  *
  * @since 0.1.0
  * @category models
@@ -69,7 +121,7 @@ export type Fault = internal.Fault
 export type Counters = internal.Counters
 
 /**
- * The initial switches.
+ * The initial switches of a server.
  *
  * @since 0.1.0
  * @category models
@@ -77,7 +129,18 @@ export type Counters = internal.Counters
 export type Options = Partial<Switches>
 
 /**
- * A token minted directly by {@link TestServer.Service.issueToken}.
+ * The options of {@link TestServer.Service.issueToken}: granted scopes (default none), the access
+ * token lifetime (default the `accessTokenLifetimeSeconds` switch; `null` never expires), whether a
+ * refresh token comes with it (default true), and the client (default the confidential one).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type IssueTokenOptions = internal.IssueOptions
+
+/**
+ * A token minted directly by {@link TestServer.Service.issueToken}, as the raw strings a token
+ * response would carry.
  *
  * @since 0.1.0
  * @category models
@@ -85,8 +148,19 @@ export type Options = Partial<Switches>
 export interface IssuedToken {
   readonly accessToken: string
   readonly refreshToken: string | undefined
+  /** `expires_in` in seconds; `null` when the token never expires. */
   readonly lifetime: number | null
+  readonly scopes: ReadonlyArray<string>
 }
+
+/**
+ * The options of {@link TestServer.Service.provider}: any `Provider.make` option; the endpoints
+ * default to this server's and `clientAuthentication` to what the flavour expects.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ProviderOptions = Partial<Provider.Options<string>>
 
 /**
  * @since 0.1.0
@@ -103,105 +177,151 @@ export declare namespace TestServer {
    * @category models
    */
   export interface Service {
+    /** The origin, such as `http://127.0.0.1:54321`. */
     readonly url: string
+    /** Equal to `url`. */
     readonly issuer: string
+    /** `url + "/token"` (also answered on `/oauth/token` and `/api/token`). */
     readonly tokenEndpoint: string
+    /** `url + "/authorize"` (also answered on `/oauth/authorize`). */
     readonly authorizationEndpoint: string
+    /** `url + "/revoke"`. */
     readonly revocationEndpoint: string
+    /** `url + "/device/code"`. */
     readonly deviceAuthorizationEndpoint: string
+    /** `url + "/me"`. */
     readonly meEndpoint: string
+    /** `url + "/api"`: any path below answers JSON once the bearer token is accepted. */
     readonly apiBaseUrl: string
+    /** `url + "/.well-known/oauth-authorization-server"`. */
+    readonly metadataUrl: string
     /** The registered confidential client; its secret needs RFC 6749 §2.3.1 form-encoding. */
     readonly client: ClientConfig.ClientConfig
-    /** The registered public client (no secret: PKCE only). */
+    /** The registered public client (no secret: `none` and PKCE). */
     readonly publicClient: ClientConfig.ClientConfig
-    /** A core `Provider` for this server (client authentication by flavour unless given). */
-    readonly provider: (
-      options?: Partial<Provider.Options<string>>
-    ) => Provider.Provider<string>
-    /** Plays the user's browser: follows the authorization URL to the callback URL, which it returns. */
+    /** A core `Provider` for this server. */
+    readonly provider: (options?: ProviderOptions) => Provider.Provider<string>
+    /**
+     * Plays the user's browser: requests the authorization URL without following the redirect and
+     * returns the `Location` callback URL (`code` and `state`, or `error`). Dies when the URL is
+     * not this server's or the server refuses to redirect (unknown client, unregistered redirect).
+     */
     readonly authorize: (authorizationUrl: string) => Effect.Effect<string>
+    /** Changes switches for every later request. */
     readonly configure: (patch: Partial<Switches>) => Effect.Effect<void>
+    /** The current switches. */
+    readonly switches: Effect.Effect<Switches>
+    /** Queues faults; each applies once, in order. */
     readonly injectFaults: (faults: ReadonlyArray<Fault>) => Effect.Effect<void>
     readonly clearFaults: Effect.Effect<void>
     readonly counters: Effect.Effect<Counters>
     readonly resetCounters: Effect.Effect<void>
-    /** Changes the client secret and revokes every token: later client authentication fails. */
-    readonly resetSecret: () => Effect.Effect<void>
-    /** Revokes every grant. */
+    /**
+     * The client secret changes (as when it is reset in the provider's console): every token and
+     * code is revoked and later authentication with the old secret fails with 401 `invalid_client`.
+     * Returns the client with the new secret.
+     */
+    readonly resetSecret: () => Effect.Effect<ClientConfig.ClientConfig>
+    /** Revokes every grant: all access and refresh tokens, codes and device codes. */
     readonly revokeAll: () => Effect.Effect<void>
-    /** Mints a token for the confidential client. */
-    readonly issueToken: (options: {
-      readonly scopes?: ReadonlyArray<string> | undefined
-      readonly lifetimeSeconds?: number | null | undefined
-      readonly withRefreshToken?: boolean | undefined
-    }) => Effect.Effect<IssuedToken>
-    readonly approveDevice: (userCode: string) => Effect.Effect<void>
-    readonly denyDevice: (userCode: string) => Effect.Effect<void>
+    /** Mints a token directly, without a token request (not counted). */
+    readonly issueToken: (options?: IssueTokenOptions) => Effect.Effect<IssuedToken>
+    /** The user approves a pending device authorization; false if no pending one has this user code. */
+    readonly approveDevice: (userCode: string) => Effect.Effect<boolean>
+    /** The user denies a pending device authorization; false if no pending one has this user code. */
+    readonly denyDevice: (userCode: string) => Effect.Effect<boolean>
   }
 }
 
-const makeService = (url: string, server: internal.AuthorizationServer): TestServer.Service => ({
-  url,
-  issuer: url,
-  tokenEndpoint: `${url}/token`,
-  authorizationEndpoint: `${url}/authorize`,
-  revocationEndpoint: `${url}/revoke`,
-  deviceAuthorizationEndpoint: `${url}/device/code`,
-  meEndpoint: `${url}/me`,
-  apiBaseUrl: `${url}/api`,
-  client: ClientConfig.make({
-    clientId: internal.confidentialClientId,
-    clientSecret: Redacted.make(internal.initialSecret)
-  }),
-  publicClient: ClientConfig.make({ clientId: internal.publicClientId }),
-  provider: (options) =>
-    Provider.make({
-      name: "test-server",
-      issuer: url,
-      authorizationEndpoint: `${url}/authorize`,
-      tokenEndpoint: `${url}/token`,
-      revocationEndpoint: `${url}/revoke`,
-      deviceAuthorizationEndpoint: `${url}/device/code`,
-      apiBaseUrl: `${url}/api`,
-      clientAuthentication: server.switches.flavour === "osu" ? "client_secret_post" : "client_secret_basic",
-      authorizationResponseIssParameterSupported: server.switches.issParameter,
-      defaultTokenLifetime: Duration.hours(1),
-      ...options
-    }),
-  authorize: (authorizationUrl) =>
-    Effect.map(
-      server.handle({ method: "GET", url: new URL(authorizationUrl), headers: {}, body: "" }),
-      (response) => response._tag === "Response" ? response.headers.location ?? "" : ""
-    ),
-  configure: server.configure,
-  injectFaults: server.injectFaults,
-  clearFaults: server.clearFaults,
-  counters: server.counters,
-  resetCounters: server.resetCounters,
-  resetSecret: () => server.resetSecret,
-  revokeAll: () => server.revokeAll,
-  issueToken: server.issueToken,
-  approveDevice: (userCode) => server.setDevice(userCode, "approved"),
-  denyDevice: (userCode) => server.setDevice(userCode, "denied")
-})
+const makeService = (url: string, server: internal.AuthorizationServer): TestServer.Service => {
+  const endpoints = {
+    url,
+    issuer: url,
+    tokenEndpoint: `${url}/token`,
+    authorizationEndpoint: `${url}/authorize`,
+    revocationEndpoint: `${url}/revoke`,
+    deviceAuthorizationEndpoint: `${url}/device/code`,
+    meEndpoint: `${url}/me`,
+    apiBaseUrl: `${url}/api`,
+    metadataUrl: `${url}/.well-known/oauth-authorization-server`
+  }
+  const clientWith = (secret: string) =>
+    ClientConfig.make({ clientId: internal.confidentialClientId, clientSecret: Redacted.make(secret) })
+  return {
+    ...endpoints,
+    client: clientWith(internal.initialSecret),
+    publicClient: ClientConfig.make({ clientId: internal.publicClientId }),
+    provider: (options) => {
+      const { flavour, requireClientAuthentication } = server.switches
+      return Provider.make({
+        name: "test-server",
+        issuer: url,
+        authorizationEndpoint: endpoints.authorizationEndpoint,
+        tokenEndpoint: endpoints.tokenEndpoint,
+        revocationEndpoint: endpoints.revocationEndpoint,
+        deviceAuthorizationEndpoint: endpoints.deviceAuthorizationEndpoint,
+        apiBaseUrl: endpoints.apiBaseUrl,
+        clientAuthentication: requireClientAuthentication !== "any"
+          ? requireClientAuthentication
+          : flavour === "osu"
+          ? "client_secret_post"
+          : "client_secret_basic",
+        authorizationResponseIssParameterSupported: server.switches.issParameter,
+        defaultTokenLifetime: Duration.hours(1),
+        ...options
+      })
+    },
+    authorize: (authorizationUrl) =>
+      Effect.suspend(() => {
+        const target = new URL(authorizationUrl)
+        if (target.origin !== url) {
+          return Effect.dieMessage(`TestServer.authorize: ${target.origin} is not this server (${url})`)
+        }
+        return Effect.flatMap(
+          server.handle({ method: "GET", url: target, headers: {}, body: "" }),
+          (response) => {
+            if (response._tag === "Response" && response.status === 302 && response.headers.location !== undefined) {
+              return Effect.succeed(response.headers.location)
+            }
+            return Effect.dieMessage(
+              `TestServer.authorize: no redirect (${
+                response._tag === "Response" ? `${response.status} ${response.body.slice(0, 200)}` : "dropped"
+              })`
+            )
+          }
+        )
+      }),
+    configure: server.configure,
+    switches: Effect.sync(() => ({ ...server.switches })),
+    injectFaults: server.injectFaults,
+    clearFaults: server.clearFaults,
+    counters: server.counters,
+    resetCounters: server.resetCounters,
+    resetSecret: () => Effect.map(server.resetSecret, clientWith),
+    revokeAll: () => server.revokeAll,
+    issueToken: (options) => server.issueToken(options ?? {}),
+    approveDevice: (userCode) => server.setDevice(userCode, "approved"),
+    denyDevice: (userCode) => server.setDevice(userCode, "denied")
+  }
+}
 
-/**
- * Builds the server on a Node listener bound to 127.0.0.1 on a free port; the listener closes
- * with the scope.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const make = (options: Options = {}): Effect.Effect<TestServer.Service, never, Scope.Scope> =>
+const toServerResponse = (response: internal.Answer): HttpServerResponse.HttpServerResponse => {
+  const { "content-type": contentType, ...headers } = response.headers
+  return response.body === ""
+    ? HttpServerResponse.empty({ status: response.status, headers })
+    : HttpServerResponse.text(response.body, {
+      status: response.status,
+      headers,
+      contentType: contentType ?? "text/plain"
+    })
+}
+
+const serve = (options: Options): Effect.Effect<TestServer.Service, never, HttpServer.HttpServer | Scope.Scope> =>
   Effect.gen(function*() {
-    const http = yield* NodeHttpServer.make(() => Http.createServer(), { host: "127.0.0.1", port: 0 }).pipe(
-      Effect.orDie
-    )
-    const address = http.address
+    const address = (yield* HttpServer.HttpServer).address
     const url = address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : "http://127.0.0.1"
     const server = internal.make(url, options)
-    const app = Effect.gen(function*() {
+    const handler = Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const body = yield* Effect.orElseSucceed(request.text, () => "")
       const response = yield* server.handle({
@@ -214,23 +334,36 @@ export const make = (options: Options = {}): Effect.Effect<TestServer.Service, n
         NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()
         return HttpServerResponse.empty({ status: 500 })
       }
-      return HttpServerResponse.text(response.body, {
-        status: response.status,
-        headers: response.headers,
-        ...(response.headers["content-type"] ? { contentType: response.headers["content-type"] } : {})
-      })
+      return toServerResponse(response)
     })
-    yield* http.serve(app).pipe(Effect.provide(NodeHttpServer.layerContext))
+    yield* HttpServer.serveEffect(HttpRouter.empty.pipe(HttpRouter.all("*", handler)))
     return makeService(url, server)
   })
 
+const listener = () => NodeHttpServer.layer(() => Http.createServer(), { host: "127.0.0.1", port: 0 })
+
 /**
- * The server on a real loopback listener.
+ * Builds the server on a Node listener bound to 127.0.0.1 on a free port; the listener closes
+ * with the scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<TestServer.Service, never, Scope.Scope> =>
+  Effect.flatMap(
+    Layer.build(listener()).pipe(Effect.orDie),
+    (context) => Effect.provide(serve(options), context)
+  )
+
+/**
+ * The server on a real loopback listener (127.0.0.1, a free port), with nothing left to provide.
+ * Closing the layer closes the listener.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: Options): Layer.Layer<TestServer> => Layer.scoped(TestServer, make(options))
+export const layer = (options?: Options): Layer.Layer<TestServer> =>
+  Layer.scoped(TestServer, serve(options ?? {})).pipe(Layer.provide(listener()), Layer.orDie)
 
 /**
  * The origin the in-memory transport answers for.
@@ -251,8 +384,12 @@ const decodeBody = (body: HttpBody.HttpBody): string => {
   }
 }
 
+const contentTypeOf = (body: HttpBody.HttpBody): Record<string, string> =>
+  body._tag !== "Empty" && body.contentType !== undefined ? { "content-type": body.contentType } : {}
+
 /**
- * Builds the server with an `HttpClient` that calls it in-process (requests to other origins fail).
+ * Builds the server with an `HttpClient` that calls it in-process (requests to other origins fail
+ * with a transport error).
  *
  * @since 0.1.0
  * @category constructors
@@ -268,34 +405,37 @@ export const makeInMemory = (
           new HttpClientError.RequestError({ request, reason: "Transport", description: `no route to ${url.origin}` })
         )
       }
-      return server.handle({ method: request.method, url, headers: request.headers, body: decodeBody(request.body) })
-        .pipe(
-          Effect.flatMap((response) =>
-            response._tag === "Drop"
-              ? Effect.fail(
-                new HttpClientError.RequestError({ request, reason: "Transport", description: "connection dropped" })
+      return server.handle({
+        method: request.method,
+        url,
+        headers: { ...contentTypeOf(request.body), ...request.headers },
+        body: decodeBody(request.body)
+      }).pipe(
+        Effect.flatMap((response) =>
+          response._tag === "Drop"
+            ? Effect.fail(
+              new HttpClientError.RequestError({ request, reason: "Transport", description: "connection dropped" })
+            )
+            : Effect.succeed(
+              HttpClientResponse.fromWeb(
+                request,
+                new Response(response.status === 204 || response.body === "" ? null : response.body, {
+                  status: response.status,
+                  headers: {
+                    ...response.headers,
+                    "content-length": String(new TextEncoder().encode(response.body).length)
+                  }
+                })
               )
-              : Effect.succeed(
-                HttpClientResponse.fromWeb(
-                  request,
-                  new Response(response.status === 204 || response.body === "" ? null : response.body, {
-                    status: response.status,
-                    headers: {
-                      ...response.headers,
-                      "content-length": String(new TextEncoder().encode(response.body).length)
-                    }
-                  })
-                )
-              )
-          )
+            )
         )
+      )
     })
     return { server: makeService(inMemoryUrl, server), client }
   })
 
 /**
- * The server and an in-process `HttpClient` to reach it: no sockets, and `TestClock` drives every
- * lifetime.
+ * The server and an in-process `HttpClient` to reach it: no sockets.
  *
  * @since 0.1.0
  * @category layers
@@ -309,10 +449,10 @@ export const layerInMemory = (options?: Options): Layer.Layer<TestServer | HttpC
   )
 
 /**
- * The token requests of one grant type in a `Counters` reading.
+ * The token requests of one grant type in a `Counters` reading (zeros when there were none).
  *
  * @since 0.1.0
  * @category getters
  */
-export const tokenRequests = (counters: Counters, grantType: string): { readonly ok: number; readonly error: number } =>
+export const tokenRequests = (counters: Counters, grantType: string): Outcomes =>
   Option.getOrElse(Option.fromNullable(counters.tokenRequests[grantType]), () => ({ ok: 0, error: 0 }))

@@ -12,7 +12,7 @@ import { ErrorCode } from "../OAuthError.js"
 import type { ErrorBody } from "../Provider.js"
 import * as Provider from "../Provider.js"
 import type { ScopeRules } from "../ScopeRules.js"
-import { forbidden, onlyForGrants, onlyWithin, requiresWhenAny } from "../ScopeRules.js"
+import { allGrants, exclusive, forbidden, onlyForGrants, onlyWithin, requiresWhenAny } from "../ScopeRules.js"
 
 /**
  * Every osu! scope.
@@ -58,26 +58,50 @@ export const delegableScopes = [
 ] as const
 
 /**
- * osu!'s scope rules (BEHAVIOUR.md §7).
+ * The scopes only a client-credentials token may carry.
  *
  * @since 0.1.0
  * @category scopes
  */
-export const rules: ScopeRules<OsuScope> = {
+export const clientCredentialsOnlyScopes = ["delegate", "forum.write_manage", "group_permissions"] as const
+
+/**
+ * osu!'s scope rules (BEHAVIOUR.md §7, and osu-web's `Token::validate`), as data. Declared
+ * `as const` so the scope and rule names keep their literal types.
+ *
+ * @since 0.1.0
+ * @category scopes
+ */
+export const rules = {
   known: scopes,
   grants: {
+    // osu! grants `identify` with every authorization-code token, and asks for it when nothing is named.
     AuthorizationCode: { defaults: ["identify"], implied: ["identify"] },
+    // No default: a client-credentials request names `public`, or the delegation scopes.
     ClientCredentials: { explicit: true }
   },
   constraints: [
-    forbidden<OsuScope>("osu.client-credentials-no-star", ["ClientCredentials"], ["*"]),
-    onlyForGrants<OsuScope>("osu.client-credentials-only", ["delegate", "forum.write_manage", "group_permissions"], [
-      "ClientCredentials"
-    ]),
-    requiresWhenAny<OsuScope>("osu.delegation-requires-delegate", ["ClientCredentials"], delegableScopes, "delegate"),
-    onlyWithin<OsuScope>("osu.delegation-only-delegable", ["ClientCredentials"], delegableScopes, delegableScopes)
+    exclusive({ name: "osu.star-alone", grants: allGrants, scopes: ["*"] }),
+    forbidden({ name: "osu.client-credentials-no-star", grants: ["ClientCredentials"], scopes: ["*"] }),
+    onlyForGrants({
+      name: "osu.client-credentials-only",
+      scopes: clientCredentialsOnlyScopes,
+      grants: ["ClientCredentials"]
+    }),
+    requiresWhenAny({
+      name: "osu.delegation-requires-delegate",
+      grants: ["ClientCredentials"],
+      trigger: delegableScopes,
+      required: "delegate"
+    }),
+    onlyWithin({
+      name: "osu.delegation-only-delegable",
+      grants: ["ClientCredentials"],
+      trigger: delegableScopes,
+      allowed: delegableScopes
+    })
   ]
-}
+} as const satisfies ScopeRules<OsuScope>
 
 const isRfcCode = Schema.is(ErrorCode)
 

@@ -45,19 +45,22 @@ export type SpotifyScope = typeof scopes[number]
 
 /**
  * Spotify's scope rules: every scope is a user scope, so client credentials asks for none.
+ * Declared `as const` so the rule name keeps its literal type.
  *
  * @since 0.1.0
  * @category scopes
  */
-export const rules: ScopeRules<SpotifyScope> = {
+export const rules = {
   known: scopes,
   grants: {},
-  constraints: [forbidden<SpotifyScope>("spotify.client-credentials-no-user-scopes", ["ClientCredentials"], "all")]
-}
+  constraints: [
+    forbidden({ name: "spotify.client-credentials-no-user-scopes", grants: ["ClientCredentials"], scopes: "all" })
+  ]
+} as const satisfies ScopeRules<SpotifyScope>
 
 /**
  * Whether Spotify accepts a redirect URI: `https`, or `http` on a literal loopback IP
- * (`127.0.0.1` or `[::1]`); `localhost` is refused.
+ * (`127.0.0.1` or `[::1]`); the name `localhost` is refused.
  *
  * @since 0.1.0
  * @category validation
@@ -65,6 +68,8 @@ export const rules: ScopeRules<SpotifyScope> = {
 export const isAllowedRedirectUri = (uri: string): boolean => {
   try {
     const url = new URL(uri)
+    // Spotify refuses the name `localhost` whatever the scheme: only the literal loopback IPs.
+    if (url.hostname === "localhost") return false
     return url.protocol === "https:" || (url.protocol === "http:" && ["127.0.0.1", "[::1]"].includes(url.hostname))
   } catch {
     return false

@@ -1,6 +1,10 @@
 /**
  * The authorization server's logic, independent of any transport: a request in (method, URL,
- * headers, body), a response out. Both transports of `TestServer` run it.
+ * headers, body), a response out. Both transports of `TestServer` run it, so what a test sees over
+ * real sockets and in memory is the same server.
+ *
+ * State is plain mutable data touched only synchronously between yields, so concurrent requests
+ * (JavaScript runs one at a time) cannot interleave inside a check-and-update.
  *
  * @internal
  */
@@ -11,14 +15,23 @@ import * as Effect from "effect/Effect"
 export type Flavour = "standard" | "osu" | "spotify"
 
 /** @internal */
+export type ClientAuthenticationRequirement = "any" | "client_secret_basic" | "client_secret_post"
+
+/** @internal */
 export interface Switches {
   accessTokenLifetimeSeconds: number | null
+  refreshTokenLifetimeSeconds: number | null
   rotateRefreshTokens: boolean
   latencyMillis: number
   denyAuthorization: boolean
   issParameter: boolean
   flavour: Flavour
   requiredScopes: ReadonlyArray<string>
+  requireClientAuthentication: ClientAuthenticationRequirement
+  clockOffsetSeconds: number
+  deviceCodeIntervalSeconds: number
+  deviceCodeLifetimeSeconds: number
+  redirectUris: ReadonlyArray<string>
 }
 
 /** @internal */
@@ -29,15 +42,37 @@ export interface Fault {
   readonly headers?: Readonly<Record<string, string>> | undefined
   readonly delayMillis?: number | undefined
   readonly dropConnection?: boolean | undefined
+  readonly hang?: boolean | undefined
   readonly redirectTo?: string | undefined
+  readonly afterProcessing?: boolean | undefined
+}
+
+/** @internal */
+export interface Outcomes {
+  ok: number
+  error: number
+}
+
+/** @internal */
+export interface TokenRequestCounters {
+  readonly client_credentials: Outcomes
+  readonly authorization_code: Outcomes
+  readonly refresh_token: Outcomes
+  readonly "urn:ietf:params:oauth:grant-type:device_code": Outcomes
+  readonly [grantType: string]: Outcomes
 }
 
 /** @internal */
 export interface Counters {
-  readonly tokenRequests: Record<string, { ok: number; error: number }>
-  invalidGrant: number
-  readonly resourceRequests: Record<string, number>
-  revocations: number
+  readonly tokenRequests: TokenRequestCounters
+  readonly invalidGrant: number
+  readonly invalidClient: number
+  readonly resourceRequests: Readonly<Record<string, number>>
+  readonly meRequests: Readonly<Record<string, number>>
+  readonly authorizationRequests: number
+  readonly deviceAuthorizationRequests: number
+  readonly revocations: number
+  readonly faults: number
 }
 
 /** @internal */
@@ -59,20 +94,43 @@ export interface Answer {
 /** @internal */
 export type Response = Answer | { readonly _tag: "Drop" }
 
+/** @internal */
+export interface IssueOptions {
+  readonly scopes?: ReadonlyArray<string> | undefined
+  readonly lifetimeSeconds?: number | null | undefined
+  readonly withRefreshToken?: boolean | undefined
+  readonly clientId?: string | undefined
+}
+
+/** @internal */
+export interface Issued {
+  readonly accessToken: string
+  readonly refreshToken: string | undefined
+  readonly lifetime: number | null
+  readonly scopes: ReadonlyArray<string>
+}
+
 interface Grant {
   readonly clientId: string
   readonly scopes: ReadonlyArray<string>
+  /** `revokeAll` bumps the server's epoch instead of visiting every grant. */
+  readonly epoch: number
   revoked: boolean
+  /** Spent refresh tokens kept for reuse detection, oldest first (bounded). */
+  readonly spent: Array<string>
 }
 
 interface AccessToken {
   readonly grant: Grant
+  readonly scopes: ReadonlyArray<string>
   readonly expiresAt: number | null
   revoked: boolean
 }
 
 interface RefreshToken {
   readonly grant: Grant
+  readonly access: AccessToken
+  readonly expiresAt: number | null
   used: boolean
 }
 
@@ -83,6 +141,7 @@ interface Code {
   readonly scopes: ReadonlyArray<string>
   readonly expiresAt: number
   used: boolean
+  grant: Grant | undefined
 }
 
 interface Device {
@@ -95,22 +154,37 @@ interface Device {
   lastPoll: number | null
 }
 
-/** @internal */
-export const randomToken = (bytes = 24): string => {
-  const buffer = new Uint8Array(bytes)
-  crypto.getRandomValues(buffer)
+/** The device-code grant type of RFC 8628. @internal */
+export const deviceCodeGrantType = "urn:ietf:params:oauth:grant-type:device_code"
+
+const base64Url = (bytes: Uint8Array): string => {
   let binary = ""
-  for (const byte of buffer) binary += String.fromCharCode(byte)
+  for (const byte of bytes) binary += String.fromCharCode(byte)
   return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")
 }
 
+/** `bytes` random bytes (default 32: 256 bits), base64url. @internal */
+export const randomToken = (bytes = 32): string => base64Url(crypto.getRandomValues(new Uint8Array(bytes)))
+
+// RFC 8628 §6.1: consonants only, so a user code never spells a word and survives case changes.
+const userCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ"
+
+const randomUserCode = (): string => {
+  let code = ""
+  // 240 is the largest multiple of 20 under 256: rejecting the rest keeps the draw unbiased.
+  for (let round = 0; round < 8 && code.length < 8; round++) {
+    for (const byte of crypto.getRandomValues(new Uint8Array(16))) {
+      if (byte < 240 && code.length < 8) code += userCodeAlphabet[byte % 20]
+    }
+  }
+  return `${code.slice(0, 4)}-${code.slice(4, 8)}`
+}
+
+const normalizeUserCode = (code: string) => code.toUpperCase().replace(/[^A-Z]/g, "")
+
 const sha256Base64Url = (input: string) =>
   Effect.promise(() => crypto.subtle.digest("SHA-256", new TextEncoder().encode(input))).pipe(
-    Effect.map((digest) => {
-      let binary = ""
-      for (const byte of new Uint8Array(digest)) binary += String.fromCharCode(byte)
-      return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")
-    })
+    Effect.map((digest) => base64Url(new Uint8Array(digest)))
   )
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}): Answer => ({
@@ -120,17 +194,36 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
   body: JSON.stringify(body)
 })
 
-const formDecode = (value: string) => decodeURIComponent(value.replace(/\+/g, " "))
+const text = (status: number, body: string, headers: Record<string, string> = {}): Answer => ({
+  _tag: "Response",
+  status,
+  headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+  body
+})
 
-const isLoopbackRedirect = (uri: string) => {
+// RFC 6749 §2.3.1: the id and secret are form-encoded before Basic encoding.
+const formDecode = (value: string): string | null => {
   try {
-    const url = new URL(uri)
-    return url.protocol === "https:" ||
-      (url.protocol === "http:" && ["127.0.0.1", "[::1]", "localhost"].includes(url.hostname))
+    return decodeURIComponent(value.replace(/\+/g, " "))
   } catch {
-    return false
+    return null
   }
 }
+
+const scopesOf = (value: string | null): ReadonlyArray<string> =>
+  value === null ? [] : value.split(" ").filter((s) => s.length > 0)
+
+const hasDuplicates = (params: URLSearchParams) => {
+  const seen = new Set<string>()
+  for (const key of params.keys()) {
+    if (seen.has(key)) return true
+    seen.add(key)
+  }
+  return false
+}
+
+const verifierPattern = /^[A-Za-z0-9\-._~]{43,128}$/
+const challengePattern = /^[A-Za-z0-9_-]{43}$/
 
 /** The confidential client's id. @internal */
 export const confidentialClientId = "test-client"
@@ -140,269 +233,523 @@ export const publicClientId = "test-public-client"
 export const initialSecret = "s3cr:t%+é"
 
 /** @internal */
+export const defaultSwitches: Switches = {
+  accessTokenLifetimeSeconds: 3600,
+  refreshTokenLifetimeSeconds: null,
+  rotateRefreshTokens: true,
+  latencyMillis: 0,
+  denyAuthorization: false,
+  issParameter: false,
+  flavour: "standard",
+  requiredScopes: [],
+  requireClientAuthentication: "any",
+  clockOffsetSeconds: 0,
+  deviceCodeIntervalSeconds: 5,
+  deviceCodeLifetimeSeconds: 600,
+  redirectUris: ["https://app.example.com/callback"]
+}
+
+const emptyCounters = (): Counters => ({
+  tokenRequests: {
+    client_credentials: { ok: 0, error: 0 },
+    authorization_code: { ok: 0, error: 0 },
+    refresh_token: { ok: 0, error: 0 },
+    [deviceCodeGrantType]: { ok: 0, error: 0 }
+  },
+  invalidGrant: 0,
+  invalidClient: 0,
+  resourceRequests: {},
+  meRequests: {},
+  authorizationRequests: 0,
+  deviceAuthorizationRequests: 0,
+  revocations: 0,
+  faults: 0
+})
+
+type MutableCounters = { -readonly [K in keyof Counters]: Counters[K] } & {
+  tokenRequests: Record<string, Outcomes>
+  resourceRequests: Record<string, number>
+  meRequests: Record<string, number>
+}
+
+/** The paths each endpoint answers on: its own, and the osu! and Spotify ones for presets. @internal */
+export const paths = {
+  token: ["/token", "/oauth/token", "/api/token"],
+  authorize: ["/authorize", "/oauth/authorize"],
+  revoke: ["/revoke", "/oauth/revoke"],
+  deviceCode: ["/device/code"]
+} as const
+
+const isOneOf = (list: ReadonlyArray<string>, path: string) => list.includes(path)
+
+/** @internal */
 export const make = (baseUrl: string, initial: Partial<Switches>) => {
-  const switches: Switches = {
-    accessTokenLifetimeSeconds: 3600,
-    rotateRefreshTokens: true,
-    latencyMillis: 0,
-    denyAuthorization: false,
-    issParameter: false,
-    flavour: "standard",
-    requiredScopes: [],
-    ...initial
-  }
+  const switches: Switches = { ...defaultSwitches, ...initial }
   let secret = initialSecret
   let faults: Array<Fault> = []
-  let counters: Counters = { tokenRequests: {}, invalidGrant: 0, resourceRequests: {}, revocations: 0 }
-  const grants = new Set<Grant>()
+  let counters = emptyCounters() as MutableCounters
+  let epoch = 0
+  let issuedSinceSweep = 0
   const accessTokens = new Map<string, AccessToken>()
   const refreshTokens = new Map<string, RefreshToken>()
   const codes = new Map<string, Code>()
   const devices = new Map<string, Device>()
 
-  const count = (grantType: string, outcome: "ok" | "error") => {
+  const isRevoked = (grant: Grant) => grant.revoked || grant.epoch < epoch
+
+  // Forgets what can no longer matter, so a long soak keeps the server's memory flat.
+  const sweep = (at: number) => {
+    issuedSinceSweep = 0
+    for (const [key, access] of accessTokens) {
+      if (access.revoked || isRevoked(access.grant) || (access.expiresAt !== null && access.expiresAt <= at)) {
+        accessTokens.delete(key)
+      }
+    }
+    for (const [key, refresh] of refreshTokens) {
+      if (isRevoked(refresh.grant) || (refresh.expiresAt !== null && refresh.expiresAt <= at)) {
+        refreshTokens.delete(key)
+      }
+    }
+    for (const [key, code] of codes) if (code.expiresAt <= at) codes.delete(key)
+    for (const [key, device] of devices) if (device.expiresAt <= at) devices.delete(key)
+  }
+
+  const spend = (key: string, refresh: RefreshToken) => {
+    refresh.used = true
+    refresh.grant.spent.push(key)
+    // Reuse detection remembers the last 1,000 spent tokens of a grant; older ones are simply unknown.
+    if (refresh.grant.spent.length > 1000) {
+      const oldest = refresh.grant.spent.shift()
+      if (oldest !== undefined) refreshTokens.delete(oldest)
+    }
+  }
+
+  const now = Effect.map(Clock.currentTimeMillis, (millis) => millis + switches.clockOffsetSeconds * 1000)
+
+  const lifetimeToExpiry = (at: number, seconds: number | null) => seconds === null ? null : at + seconds * 1000
+
+  const issue = (
+    grant: Grant,
+    at: number,
+    options: {
+      readonly scopes: ReadonlyArray<string>
+      readonly withRefresh: boolean
+      readonly lifetime: number | null
+    }
+  ): Issued => {
+    if (++issuedSinceSweep >= 256) sweep(at)
+    const accessToken = randomToken()
+    const access: AccessToken = {
+      grant,
+      scopes: options.scopes,
+      expiresAt: lifetimeToExpiry(at, options.lifetime),
+      revoked: false
+    }
+    accessTokens.set(accessToken, access)
+    let refreshToken: string | undefined
+    if (options.withRefresh) {
+      refreshToken = randomToken()
+      refreshTokens.set(refreshToken, {
+        grant,
+        access,
+        expiresAt: lifetimeToExpiry(at, switches.refreshTokenLifetimeSeconds),
+        used: false
+      })
+    }
+    return { accessToken, refreshToken, lifetime: options.lifetime, scopes: options.scopes }
+  }
+
+  const newGrant = (clientId: string, scopes: ReadonlyArray<string>): Grant => {
+    return { clientId, scopes, epoch, revoked: false, spent: [] }
+  }
+
+  const tokenBody = (issued: Issued) => ({
+    access_token: issued.accessToken,
+    token_type: "Bearer",
+    ...(issued.lifetime === null ? {} : { expires_in: issued.lifetime }),
+    ...(issued.refreshToken === undefined ? {} : { refresh_token: issued.refreshToken }),
+    scope: issued.scopes.join(" ")
+  })
+
+  const countToken = (grantType: string, outcome: keyof Outcomes) => {
     const entry = counters.tokenRequests[grantType] ?? { ok: 0, error: 0 }
     entry[outcome]++
     counters.tokenRequests[grantType] = entry
   }
 
-  const revokeGrant = (grant: Grant) => {
-    grant.revoked = true
+  const oauthError = (status: number, error: string, description?: string, headers?: Record<string, string>) =>
+    json(status, { error, ...(description === undefined ? {} : { error_description: description }) }, headers)
+
+  const invalidClient = (basic: boolean): Answer => {
+    counters.invalidClient++
+    return switches.flavour === "osu"
+      ? json(401, {
+        error: "invalid_client",
+        error_description: "Client authentication failed",
+        message: "Client authentication failed"
+      })
+      : oauthError(
+        401,
+        "invalid_client",
+        "Client authentication failed.",
+        basic ? { "www-authenticate": "Basic realm=\"test-server\"" } : {}
+      )
   }
 
-  const issue = (grant: Grant, now: number, withRefresh: boolean) => {
-    const accessToken = randomToken()
-    const lifetime = switches.accessTokenLifetimeSeconds
-    accessTokens.set(accessToken, {
-      grant,
-      expiresAt: lifetime === null ? null : now + lifetime * 1000,
-      revoked: false
-    })
-    let refreshToken: string | undefined
-    if (withRefresh) {
-      refreshToken = randomToken()
-      refreshTokens.set(refreshToken, { grant, used: false })
-    }
-    return { accessToken, refreshToken, lifetime }
-  }
+  type Caller =
+    | { readonly _tag: "Client"; readonly id: string; readonly authenticated: boolean }
+    | { readonly _tag: "Refused"; readonly answer: Answer }
 
-  const tokenBody = (issued: ReturnType<typeof issue>, scopes: ReadonlyArray<string>) => ({
-    access_token: issued.accessToken,
-    token_type: "Bearer",
-    ...(issued.lifetime === null ? {} : { expires_in: issued.lifetime }),
-    ...(issued.refreshToken === undefined ? {} : { refresh_token: issued.refreshToken }),
-    scope: scopes.join(" ")
-  })
-
-  const oauthError = (status: number, error: string, description?: string) =>
-    json(status, { error, ...(description === undefined ? {} : { error_description: description }) })
-
-  // Who is calling: Basic credentials or client_id / client_secret in the body.
-  const clientOf = (request: Request, form: URLSearchParams): { id: string; authenticated: boolean } | null => {
+  // RFC 6749 §2.3: Basic credentials, or client_id / client_secret in the body, never both.
+  const authenticate = (request: Request, form: URLSearchParams): Caller => {
     const header = request.headers["authorization"]
-    if (header !== undefined && header.toLowerCase().startsWith("basic ")) {
+    const bodyId = form.get("client_id")
+    const bodySecret = form.get("client_secret")
+    const refuse = (basic: boolean): Caller => ({ _tag: "Refused", answer: invalidClient(basic) })
+    if (header !== undefined && /^basic /i.test(header)) {
+      if (bodySecret !== null) {
+        return {
+          _tag: "Refused",
+          answer: oauthError(400, "invalid_request", "Use one client authentication method, not two.")
+        }
+      }
       let decoded: string
       try {
         const binary = atob(header.slice(6).trim())
-        decoded = new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)))
+        decoded = new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)))
       } catch {
-        return null
+        return refuse(true)
       }
       const colon = decoded.indexOf(":")
-      if (colon < 0) return null
+      if (colon < 0) return refuse(true)
       const id = formDecode(decoded.slice(0, colon))
       const given = formDecode(decoded.slice(colon + 1))
-      return id === confidentialClientId && given === secret ? { id, authenticated: true } : null
+      if (id !== confidentialClientId || given !== secret || (bodyId !== null && bodyId !== id)) return refuse(true)
+      if (switches.requireClientAuthentication === "client_secret_post") return refuse(true)
+      return { _tag: "Client", id, authenticated: true }
     }
-    const id = form.get("client_id")
-    const given = form.get("client_secret")
-    if (id === confidentialClientId) return given === secret ? { id, authenticated: true } : null
-    if (id === publicClientId && given === null) return { id, authenticated: false }
-    return null
+    if (bodyId === confidentialClientId) {
+      if (bodySecret !== secret || switches.requireClientAuthentication === "client_secret_basic") return refuse(false)
+      return { _tag: "Client", id: bodyId, authenticated: true }
+    }
+    if (bodyId === publicClientId && bodySecret === null) return { _tag: "Client", id: bodyId, authenticated: false }
+    return refuse(false)
   }
 
-  const refreshRejected = () =>
-    switches.flavour === "osu"
+  const refreshRejected = (grantType: string, description: string): Answer => {
+    countToken(grantType, "error")
+    counters.invalidGrant++
+    return switches.flavour === "osu"
       ? json(401, {
         error: "invalid_request",
         error_description: "The refresh token is invalid.",
         hint: "Token has been revoked",
         message: "The refresh token is invalid."
       })
-      : oauthError(400, "invalid_grant", "The refresh token is invalid, expired or revoked.")
+      : oauthError(400, "invalid_grant", description)
+  }
 
-  const token = (request: Request, now: number): Effect.Effect<Response> =>
+  const token = (request: Request, at: number): Effect.Effect<Answer> =>
     Effect.gen(function*() {
+      if (request.method !== "POST") return text(405, "method not allowed", { allow: "POST" })
       const form = new URLSearchParams(request.body)
       const grantType = form.get("grant_type") ?? "(none)"
-      const client = clientOf(request, form)
-      if (client === null) {
-        count(grantType, "error")
-        return oauthError(401, "invalid_client", "Client authentication failed")
+      const fail = (status: number, error: string, description?: string) => {
+        countToken(grantType, "error")
+        if (error === "invalid_grant") counters.invalidGrant++
+        return oauthError(status, error, description)
       }
-      const requested = (form.get("scope") ?? "").split(" ").filter((s) => s.length > 0)
+      const contentType = (request.headers["content-type"] ?? "").toLowerCase()
+      if (!contentType.startsWith("application/x-www-form-urlencoded")) {
+        return fail(400, "invalid_request", "The body must be application/x-www-form-urlencoded.")
+      }
+      if (hasDuplicates(form)) return fail(400, "invalid_request", "A parameter appears more than once.")
+      const caller = authenticate(request, form)
+      if (caller._tag === "Refused") {
+        countToken(grantType, "error")
+        return caller.answer
+      }
+      const client = caller
+      const requested = scopesOf(form.get("scope"))
+      const lifetime = switches.accessTokenLifetimeSeconds
       switch (grantType) {
+        case "(none)":
+          return fail(400, "invalid_request", "grant_type is required.")
         case "client_credentials": {
-          if (!client.authenticated) break
-          const grant: Grant = { clientId: client.id, scopes: requested, revoked: false }
-          grants.add(grant)
-          count(grantType, "ok")
-          return json(200, tokenBody(issue(grant, now, false), requested))
+          if (!client.authenticated) return fail(400, "unauthorized_client", "A public client cannot use this grant.")
+          const grant = newGrant(client.id, requested)
+          countToken(grantType, "ok")
+          return json(200, tokenBody(issue(grant, at, { scopes: requested, withRefresh: false, lifetime })))
         }
         case "authorization_code": {
           const code = codes.get(form.get("code") ?? "")
-          const verifier = form.get("code_verifier")
-          const valid = code !== undefined && !code.used && code.expiresAt > now && code.clientId === client.id &&
-            code.redirectUri === form.get("redirect_uri") && verifier !== null &&
-            (yield* sha256Base64Url(verifier)) === code.challenge
-          if (code !== undefined) code.used = true
-          if (!valid || code === undefined) {
-            count(grantType, "error")
-            counters.invalidGrant++
-            return oauthError(400, "invalid_grant", "The authorization code is invalid, used or expired.")
+          if (code === undefined) return fail(400, "invalid_grant", "The authorization code is invalid.")
+          // Marked before the digest is awaited, so two concurrent exchanges cannot both pass.
+          const reused = code.used
+          code.used = true
+          if (reused) {
+            // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
+            if (code.grant !== undefined) code.grant.revoked = true
+            codes.delete(form.get("code") ?? "")
+            return fail(400, "invalid_grant", "The authorization code was already used.")
           }
-          const grant: Grant = { clientId: client.id, scopes: code.scopes, revoked: false }
-          grants.add(grant)
-          count(grantType, "ok")
-          return json(200, tokenBody(issue(grant, now, true), code.scopes))
+          if (code.expiresAt <= at) return fail(400, "invalid_grant", "The authorization code expired.")
+          if (code.clientId !== client.id) return fail(400, "invalid_grant", "The code was issued to another client.")
+          if (code.redirectUri !== form.get("redirect_uri")) {
+            return fail(400, "invalid_grant", "redirect_uri does not match the authorization request.")
+          }
+          const verifier = form.get("code_verifier")
+          if (verifier === null || !verifierPattern.test(verifier)) {
+            return fail(400, "invalid_grant", "A code_verifier of 43 to 128 characters is required.")
+          }
+          if ((yield* sha256Base64Url(verifier)) !== code.challenge) {
+            return fail(400, "invalid_grant", "The code_verifier does not match the code_challenge.")
+          }
+          const grant = newGrant(client.id, code.scopes)
+          code.grant = grant
+          countToken(grantType, "ok")
+          return json(200, tokenBody(issue(grant, at, { scopes: code.scopes, withRefresh: true, lifetime })))
         }
         case "refresh_token": {
           const presented = form.get("refresh_token") ?? ""
           const entry = refreshTokens.get(presented)
-          if (entry === undefined || entry.grant.revoked || entry.used || entry.grant.clientId !== client.id) {
-            // Reuse of a rotated refresh token: the whole grant is revoked (RFC 9700 §4.14.2).
-            if (entry !== undefined && entry.used) revokeGrant(entry.grant)
-            count(grantType, "error")
-            counters.invalidGrant++
-            return refreshRejected()
+          if (entry === undefined) return refreshRejected(grantType, "The refresh token is invalid.")
+          if (entry.used) {
+            // RFC 9700 §4.14.2: a rotated refresh token presented again means it leaked; end the grant.
+            entry.grant.revoked = true
+            return refreshRejected(grantType, "The refresh token was already used; the grant is revoked.")
           }
-          if (!requested.every((scope) => entry.grant.scopes.includes(scope))) {
-            count(grantType, "error")
-            return oauthError(400, "invalid_scope", "A refresh cannot widen the granted scopes.")
+          if (isRevoked(entry.grant)) return refreshRejected(grantType, "The refresh token was revoked.")
+          if (entry.expiresAt !== null && entry.expiresAt <= at) {
+            return refreshRejected(grantType, "The refresh token expired.")
+          }
+          if (entry.grant.clientId !== client.id) {
+            return refreshRejected(grantType, "The refresh token was issued to another client.")
+          }
+          const missing = requested.filter((scope) => !entry.grant.scopes.includes(scope))
+          if (missing.length > 0) {
+            return fail(400, "invalid_scope", `A refresh cannot widen the grant: ${missing.join(" ")}.`)
           }
           const scopes = requested.length > 0 ? requested : entry.grant.scopes
           const rotate = switches.rotateRefreshTokens && switches.flavour !== "spotify"
-          if (rotate) entry.used = true
-          const issued = issue(entry.grant, now, rotate)
-          count(grantType, "ok")
-          return json(200, tokenBody(issued, scopes))
+          if (rotate) spend(presented, entry)
+          // osu! (league/oauth2-server) revokes the old access token with the old refresh token.
+          if (switches.flavour === "osu") entry.access.revoked = true
+          countToken(grantType, "ok")
+          return json(200, tokenBody(issue(entry.grant, at, { scopes, withRefresh: rotate, lifetime })))
         }
-        case "urn:ietf:params:oauth:grant-type:device_code": {
-          const device = devices.get(form.get("device_code") ?? "")
+        case deviceCodeGrantType: {
+          const deviceCode = form.get("device_code") ?? ""
+          const device = devices.get(deviceCode)
           if (device === undefined || device.clientId !== client.id) {
-            count(grantType, "error")
-            return oauthError(400, "invalid_grant", "Unknown device code.")
+            return fail(400, "invalid_grant", "The device code is invalid.")
           }
-          const tooSoon = device.lastPoll !== null && now - device.lastPoll < device.interval * 1000
-          device.lastPoll = now
-          if (now >= device.expiresAt) {
-            count(grantType, "error")
-            return oauthError(400, "expired_token", "The device code expired.")
-          }
+          const tooSoon = device.lastPoll !== null && at - device.lastPoll < device.interval * 1000
+          device.lastPoll = at
+          if (at >= device.expiresAt) return fail(400, "expired_token", "The device code expired.")
           if (device.status === "denied") {
-            count(grantType, "error")
-            return oauthError(400, "access_denied", "The user denied the request.")
+            devices.delete(deviceCode)
+            return fail(400, "access_denied", "The user denied the request.")
           }
           if (tooSoon) {
+            // RFC 8628 §3.5: every slow_down adds 5 seconds to the interval.
             device.interval += 5
-            count(grantType, "error")
-            return oauthError(400, "slow_down")
+            return fail(400, "slow_down", "Polling too fast.")
           }
-          if (device.status === "pending") {
-            count(grantType, "error")
-            return oauthError(400, "authorization_pending")
-          }
-          devices.delete(form.get("device_code") ?? "")
-          const grant: Grant = { clientId: client.id, scopes: device.scopes, revoked: false }
-          grants.add(grant)
-          count(grantType, "ok")
-          return json(200, tokenBody(issue(grant, now, true), device.scopes))
+          if (device.status === "pending") return fail(400, "authorization_pending")
+          devices.delete(deviceCode)
+          const grant = newGrant(client.id, device.scopes)
+          countToken(grantType, "ok")
+          return json(200, tokenBody(issue(grant, at, { scopes: device.scopes, withRefresh: true, lifetime })))
         }
-        case "password":
-          count(grantType, "error")
-          return oauthError(400, "unsupported_grant_type")
       }
-      count(grantType, "error")
-      return oauthError(400, client.authenticated ? "unsupported_grant_type" : "unauthorized_client")
+      return fail(400, "unsupported_grant_type", "This server does not support that grant type.")
     })
 
-  const authorize = (request: Request, now: number): Response => {
+  const isRegisteredRedirect = (uri: string) => {
+    if (switches.redirectUris.includes(uri)) return true
+    let url: URL
+    try {
+      url = new URL(uri)
+    } catch {
+      return false
+    }
+    if (url.protocol !== "http:" || url.hash !== "") return false
+    // RFC 8252 §7.3: any port on a loopback IP literal; Spotify refuses the name `localhost`.
+    return url.hostname === "127.0.0.1" || url.hostname === "[::1]" ||
+      (url.hostname === "localhost" && switches.flavour !== "spotify")
+  }
+
+  const authorize = (request: Request, at: number): Answer => {
+    counters.authorizationRequests++
     const params = request.url.searchParams
-    const redirectUri = params.get("redirect_uri") ?? ""
     const clientId = params.get("client_id")
-    if ((clientId !== confidentialClientId && clientId !== publicClientId) || !isLoopbackRedirect(redirectUri)) {
-      return {
-        _tag: "Response",
-        status: 400,
-        headers: { "content-type": "text/plain" },
-        body: "invalid client or redirect"
-      }
+    const redirectUri = params.get("redirect_uri")
+    // Without a known client and a registered redirect URI there is nowhere safe to send the user.
+    if (clientId !== confidentialClientId && clientId !== publicClientId) {
+      return text(400, "unknown client_id")
+    }
+    if (redirectUri === null || !isRegisteredRedirect(redirectUri) || params.getAll("redirect_uri").length > 1) {
+      return text(400, "redirect_uri is not registered for this client")
     }
     const target = new URL(redirectUri)
     const state = params.get("state")
     if (state !== null) target.searchParams.set("state", state)
     if (switches.issParameter) target.searchParams.set("iss", baseUrl)
-    const challenge = params.get("code_challenge")
-    if (switches.denyAuthorization) {
-      target.searchParams.set("error", "access_denied")
-      target.searchParams.set("error_description", "The user denied the request.")
-    } else if (
-      params.get("response_type") !== "code" || challenge === null ||
-      params.get("code_challenge_method") !== "S256"
-    ) {
-      target.searchParams.set("error", "invalid_request")
-      target.searchParams.set("error_description", "response_type=code and an S256 code_challenge are required.")
-    } else {
-      const code = randomToken()
-      codes.set(code, {
-        clientId,
-        redirectUri,
-        challenge,
-        scopes: (params.get("scope") ?? "").split(" ").filter((s) => s.length > 0),
-        expiresAt: now + 600_000,
-        used: false
-      })
-      target.searchParams.set("code", code)
+    const redirect = (): Answer => ({
+      _tag: "Response",
+      status: 302,
+      headers: { location: target.toString(), "cache-control": "no-store" },
+      body: ""
+    })
+    const error = (code: string, description: string) => {
+      target.searchParams.set("error", code)
+      target.searchParams.set("error_description", description)
+      return redirect()
     }
-    return { _tag: "Response", status: 302, headers: { location: target.toString() }, body: "" }
+    if (hasDuplicates(params)) return error("invalid_request", "A parameter appears more than once.")
+    if (params.get("response_type") !== "code") {
+      return error("unsupported_response_type", "Only response_type=code is supported.")
+    }
+    const challenge = params.get("code_challenge")
+    if (params.get("code_challenge_method") !== "S256" || challenge === null || !challengePattern.test(challenge)) {
+      return error("invalid_request", "PKCE is required: a code_challenge with code_challenge_method=S256.")
+    }
+    if (switches.denyAuthorization) return error("access_denied", "The user denied the request.")
+    const requested = scopesOf(params.get("scope"))
+    // osu!: `identify` is implied for the authorization-code grant.
+    const scopes = switches.flavour === "osu" && !requested.includes("identify")
+      ? [...requested, "identify"]
+      : requested
+    const code = randomToken()
+    codes.set(code, {
+      clientId,
+      redirectUri,
+      challenge,
+      scopes,
+      expiresAt: at + 600_000,
+      used: false,
+      grant: undefined
+    })
+    target.searchParams.set("code", code)
+    return redirect()
   }
 
-  const resource = (request: Request, now: number): Response => {
+  const count = (table: Record<string, number>, status: number) => {
+    table[String(status)] = (table[String(status)] ?? 0) + 1
+  }
+
+  const resourceBody = (request: Request, scopes: ReadonlyArray<string>): unknown => {
+    const path = request.url.pathname
+    if (path === "/me") return { id: 1, username: "test-user", scopes }
+    if (path === "/api/v2/me" || path.startsWith("/api/v2/me/")) {
+      return { id: 1, username: "test-user", country_code: "AU", is_bot: false, playmode: "osu" }
+    }
+    let match = /^\/api\/v2\/users\/(\d+)/.exec(path)
+    if (match !== null) return { id: Number(match[1]), username: `user-${match[1]}`, country_code: "JP" }
+    match = /^\/api\/v2\/beatmaps\/(\d+)/.exec(path)
+    if (match !== null) {
+      return { id: Number(match[1]), beatmapset_id: 1, version: "Normal", mode: "osu", difficulty_rating: 2.5 }
+    }
+    if (path === "/v1/me") return { id: "test-user", display_name: "Test User", type: "user" }
+    if (path === "/v1/search") {
+      return { tracks: { href: `${baseUrl}/v1/search`, items: [], limit: 20, offset: 0, total: 0 } }
+    }
+    return { path, method: request.method }
+  }
+
+  const resource = (request: Request, at: number): Answer => {
+    const isMe = request.url.pathname === "/me"
     const answer = (response: Answer) => {
-      counters.resourceRequests[String(response.status)] = (counters.resourceRequests[String(response.status)] ?? 0) +
-        1
+      count(counters.resourceRequests, response.status)
+      if (isMe) count(counters.meRequests, response.status)
       return response
     }
-    const header = request.headers["authorization"] ?? ""
-    const presented = /^bearer /i.test(header) ? header.slice(7).trim() : ""
-    const entry = accessTokens.get(presented)
-    const valid = entry !== undefined && !entry.revoked && !entry.grant.revoked &&
-      (entry.expiresAt === null || now < entry.expiresAt)
-    if (!valid || entry === undefined) {
-      return answer(
+    const unauthorized = (error: string | undefined) =>
+      answer(
         switches.flavour === "osu"
           ? json(401, { authentication: "basic" })
-          : json(401, { error: "invalid_token" }, { "www-authenticate": "Bearer error=\"invalid_token\"" })
+          : error === undefined
+          ? json(401, { error: "unauthorized" }, { "www-authenticate": "Bearer realm=\"test-server\"" })
+          : json(401, { error }, { "www-authenticate": `Bearer realm="test-server", error="${error}"` })
+      )
+    // RFC 6750 §2.3 / RFC 9700 §2.4: a token in the URL is refused, never read.
+    if (request.url.searchParams.has("access_token")) {
+      return answer(
+        json(400, { error: "invalid_request" }, {
+          "www-authenticate":
+            "Bearer realm=\"test-server\", error=\"invalid_request\", error_description=\"send the token in the Authorization header\""
+        })
       )
     }
+    const header = request.headers["authorization"]
+    if (header === undefined || !/^bearer /i.test(header)) return unauthorized(undefined)
+    const entry = accessTokens.get(header.slice(7).trim())
+    const valid = entry !== undefined && !entry.revoked && !isRevoked(entry.grant) &&
+      (entry.expiresAt === null || at < entry.expiresAt)
+    if (!valid || entry === undefined) return unauthorized("invalid_token")
     if (request.method === "DELETE" && request.url.pathname === "/api/v2/oauth/tokens/current") {
       entry.revoked = true
       counters.revocations++
       return answer({ _tag: "Response", status: 204, headers: {}, body: "" })
     }
-    const needed = [...switches.requiredScopes, ...request.url.searchParams.getAll("scope")]
-    const missing = needed.filter((scope) => !entry.grant.scopes.includes(scope))
-    if (missing.length > 0) {
+    const needed = [
+      ...new Set([...switches.requiredScopes, ...request.url.searchParams.getAll("scope").flatMap(scopesOf)])
+    ]
+    if (needed.some((scope) => !entry.scopes.includes(scope))) {
       return answer(
-        json(403, { error: "insufficient_scope" }, {
-          "www-authenticate": `Bearer error="insufficient_scope", scope="${needed.join(" ")}"`
+        json(403, { error: "insufficient_scope", scope: needed.join(" ") }, {
+          "www-authenticate": `Bearer realm="test-server", error="insufficient_scope", scope="${needed.join(" ")}"`
         })
       )
     }
-    if (request.url.pathname === "/me") {
-      return answer(json(200, { id: 1, username: "test-user", scopes: entry.grant.scopes }))
-    }
-    return answer(json(200, { path: request.url.pathname, id: 2, name: "sample" }))
+    return answer(json(200, resourceBody(request, entry.scopes)))
+  }
+
+  const revoke = (request: Request): Answer => {
+    if (request.method !== "POST") return text(405, "method not allowed", { allow: "POST" })
+    const form = new URLSearchParams(request.body)
+    const caller = authenticate(request, form)
+    if (caller._tag === "Refused") return caller.answer
+    const presented = form.get("token")
+    if (presented === null) return oauthError(400, "invalid_request", "token is required.")
+    // RFC 7009 §2.1: revoking a refresh token ends its grant; another client's token is left alone.
+    const refresh = refreshTokens.get(presented)
+    if (refresh !== undefined && refresh.grant.clientId === caller.id) refresh.grant.revoked = true
+    const access = accessTokens.get(presented)
+    if (access !== undefined && access.grant.clientId === caller.id) access.revoked = true
+    counters.revocations++
+    // RFC 7009 §2.2: 200 whether or not the token was known.
+    return { _tag: "Response", status: 200, headers: { "cache-control": "no-store" }, body: "" }
+  }
+
+  const deviceAuthorization = (request: Request, at: number): Answer => {
+    if (request.method !== "POST") return text(405, "method not allowed", { allow: "POST" })
+    counters.deviceAuthorizationRequests++
+    const form = new URLSearchParams(request.body)
+    const caller = authenticate(request, form)
+    if (caller._tag === "Refused") return caller.answer
+    const deviceCode = randomToken()
+    const userCode = randomUserCode()
+    const interval = switches.deviceCodeIntervalSeconds
+    const lifetime = switches.deviceCodeLifetimeSeconds
+    devices.set(deviceCode, {
+      clientId: caller.id,
+      userCode,
+      scopes: scopesOf(form.get("scope")),
+      expiresAt: at + lifetime * 1000,
+      status: "pending",
+      interval,
+      lastPoll: null
+    })
+    return json(200, {
+      device_code: deviceCode,
+      user_code: userCode,
+      verification_uri: `${baseUrl}/device`,
+      verification_uri_complete: `${baseUrl}/device?user_code=${userCode}`,
+      expires_in: lifetime,
+      interval
+    })
   }
 
   const metadata = () =>
@@ -412,74 +759,37 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
       token_endpoint: `${baseUrl}/token`,
       revocation_endpoint: `${baseUrl}/revoke`,
       device_authorization_endpoint: `${baseUrl}/device/code`,
-      grant_types_supported: [
-        "authorization_code",
-        "client_credentials",
-        "refresh_token",
-        "urn:ietf:params:oauth:grant-type:device_code"
-      ],
+      userinfo_endpoint: `${baseUrl}/me`,
+      grant_types_supported: ["authorization_code", "client_credentials", "refresh_token", deviceCodeGrantType],
       response_types_supported: ["code"],
-      token_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
+      response_modes_supported: ["query"],
+      token_endpoint_auth_methods_supported: switches.requireClientAuthentication === "any"
+        ? ["client_secret_basic", "client_secret_post", "none"]
+        : [switches.requireClientAuthentication, "none"],
+      revocation_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
       code_challenge_methods_supported: ["S256"],
       authorization_response_iss_parameter_supported: switches.issParameter
     })
 
-  const route = (request: Request, now: number): Effect.Effect<Response> => {
+  const route = (request: Request, at: number): Effect.Effect<Answer> => {
     const path = request.url.pathname
-    if (path === "/token" && request.method === "POST") return token(request, now)
-    if (path === "/authorize" && request.method === "GET") return Effect.succeed(authorize(request, now))
-    if (path === "/revoke" && request.method === "POST") {
-      const form = new URLSearchParams(request.body)
-      if (clientOf(request, form) === null) return Effect.succeed(oauthError(401, "invalid_client"))
-      const presented = form.get("token") ?? ""
-      const refresh = refreshTokens.get(presented)
-      if (refresh !== undefined) revokeGrant(refresh.grant)
-      const access = accessTokens.get(presented)
-      if (access !== undefined) access.revoked = true
-      counters.revocations++
-      return Effect.succeed({ _tag: "Response", status: 200, headers: {}, body: "" })
-    }
-    if (path === "/device/code" && request.method === "POST") {
-      const form = new URLSearchParams(request.body)
-      const client = clientOf(request, form)
-      if (client === null) return Effect.succeed(oauthError(401, "invalid_client"))
-      const deviceCode = randomToken()
-      const userCode = randomToken(4).toUpperCase().replace(/[^A-Z0-9]/g, "X").slice(0, 4) + "-" +
-        randomToken(4).toUpperCase().replace(/[^A-Z0-9]/g, "X").slice(0, 4)
-      devices.set(deviceCode, {
-        clientId: client.id,
-        userCode,
-        scopes: (form.get("scope") ?? "").split(" ").filter((s) => s.length > 0),
-        expiresAt: now + 600_000,
-        status: "pending",
-        interval: 5,
-        lastPoll: null
-      })
-      return Effect.succeed(json(200, {
-        device_code: deviceCode,
-        user_code: userCode,
-        verification_uri: `${baseUrl}/device`,
-        verification_uri_complete: `${baseUrl}/device?user_code=${userCode}`,
-        expires_in: 600,
-        interval: 5
-      }))
-    }
+    if (isOneOf(paths.token, path)) return token(request, at)
+    if (isOneOf(paths.authorize, path) && request.method === "GET") return Effect.succeed(authorize(request, at))
+    if (isOneOf(paths.revoke, path)) return Effect.succeed(revoke(request))
+    if (isOneOf(paths.deviceCode, path)) return Effect.succeed(deviceAuthorization(request, at))
     if (path === "/.well-known/oauth-authorization-server" || path === "/.well-known/openid-configuration") {
       return Effect.succeed(metadata())
     }
     if (path === "/me" || path.startsWith("/api/") || path.startsWith("/v1/")) {
-      return Effect.succeed(resource(request, now))
+      return Effect.succeed(resource(request, at))
     }
-    return Effect.succeed({
-      _tag: "Response",
-      status: 404,
-      headers: { "content-type": "text/plain" },
-      body: "not found"
-    })
+    return Effect.succeed(text(404, "not found"))
   }
 
   const takeFault = (path: string): Fault | undefined => {
-    const index = faults.findIndex((fault) => (fault.path ?? "/token") === path)
+    const index = faults.findIndex((fault) =>
+      fault.path === undefined ? isOneOf(paths.token, path) : fault.path === "*" || fault.path === path
+    )
     if (index < 0) return undefined
     const [fault] = faults.splice(index, 1)
     return fault
@@ -489,23 +799,36 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
     Effect.gen(function*() {
       if (switches.latencyMillis > 0) yield* Effect.sleep(switches.latencyMillis)
       const fault = takeFault(request.url.pathname)
-      if (fault !== undefined) {
-        if (fault.delayMillis !== undefined) yield* Effect.sleep(fault.delayMillis)
-        if (fault.dropConnection) return { _tag: "Drop" } as const
-        if (fault.redirectTo !== undefined) {
-          return { _tag: "Response", status: 302, headers: { location: fault.redirectTo }, body: "" } as const
-        }
-        if (fault.status !== undefined) {
-          return {
-            _tag: "Response",
-            status: fault.status,
-            headers: { ...fault.headers },
-            body: fault.body ?? ""
-          } as const
-        }
+      if (fault === undefined) return yield* route(request, yield* now)
+      counters.faults++
+      if (fault.delayMillis !== undefined && fault.delayMillis > 0) yield* Effect.sleep(fault.delayMillis)
+      const replaces = fault.hang === true || fault.dropConnection === true || fault.redirectTo !== undefined ||
+        fault.status !== undefined
+      // With `afterProcessing` the server does the work (a refresh rotates) and the client never hears of it.
+      const real = !replaces || fault.afterProcessing === true ? yield* route(request, yield* now) : undefined
+      if (fault.hang) return yield* Effect.never
+      if (fault.dropConnection) return { _tag: "Drop" } as const
+      if (fault.redirectTo !== undefined) {
+        return { _tag: "Response", status: 302, headers: { location: fault.redirectTo }, body: "" } as const
       }
-      return yield* route(request, yield* Clock.currentTimeMillis)
+      if (fault.status !== undefined || real === undefined) {
+        return { _tag: "Response", status: fault.status ?? 200, headers: { ...fault.headers }, body: fault.body ?? "" }
+      }
+      return {
+        _tag: "Response",
+        status: real.status,
+        headers: { ...real.headers, ...fault.headers },
+        body: fault.body ?? real.body
+      }
     })
+
+  const revokeEverything = () => {
+    epoch++
+    accessTokens.clear()
+    refreshTokens.clear()
+    codes.clear()
+    devices.clear()
+  }
 
   return {
     handle,
@@ -515,33 +838,37 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
     clearFaults: Effect.sync(() => void (faults = [])),
     counters: Effect.sync((): Counters => structuredClone(counters)),
     resetCounters: Effect.sync(() => {
-      counters = { tokenRequests: {}, invalidGrant: 0, resourceRequests: {}, revocations: 0 }
+      counters = emptyCounters() as MutableCounters
     }),
-    secret: () => secret,
     resetSecret: Effect.sync(() => {
-      secret = randomToken(12)
-      for (const grant of grants) revokeGrant(grant)
+      secret = randomToken(16)
+      revokeEverything()
+      return secret
     }),
-    revokeAll: Effect.sync(() => {
-      for (const grant of grants) revokeGrant(grant)
-    }),
-    issueToken: (options: {
-      readonly scopes?: ReadonlyArray<string> | undefined
-      readonly lifetimeSeconds?: number | null | undefined
-      readonly withRefreshToken?: boolean | undefined
-    }) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
-        const grant: Grant = { clientId: confidentialClientId, scopes: options.scopes ?? [], revoked: false }
-        grants.add(grant)
-        const saved = switches.accessTokenLifetimeSeconds
-        if (options.lifetimeSeconds !== undefined) switches.accessTokenLifetimeSeconds = options.lifetimeSeconds
-        const issued = issue(grant, now, options.withRefreshToken ?? true)
-        switches.accessTokenLifetimeSeconds = saved
-        return issued
+    revokeAll: Effect.sync(revokeEverything),
+    issueToken: (options: IssueOptions) =>
+      Effect.map(now, (at) => {
+        const scopes = options.scopes ?? []
+        const grant = newGrant(options.clientId ?? confidentialClientId, scopes)
+        return issue(grant, at, {
+          scopes,
+          withRefresh: options.withRefreshToken ?? true,
+          lifetime: options.lifetimeSeconds === undefined
+            ? switches.accessTokenLifetimeSeconds
+            : options.lifetimeSeconds
+        })
       }),
     setDevice: (userCode: string, status: "approved" | "denied") =>
       Effect.sync(() => {
-        for (const device of devices.values()) if (device.userCode === userCode) device.status = status
+        const wanted = normalizeUserCode(userCode)
+        let found = false
+        for (const device of devices.values()) {
+          if (normalizeUserCode(device.userCode) === wanted && device.status === "pending") {
+            device.status = status
+            found = true
+          }
+        }
+        return found
       })
   }
 }
