@@ -176,13 +176,16 @@ const load = async (driver: Driver, workers: number, millis: number) => {
   return { failed, longestStallMs: Math.round(longest), requests }
 }
 
+// BENCH_ONLY=overhead (comma-separated) runs some scenarios only.
+const only = (scenario: string) => (process.env.BENCH_ONLY ?? scenario).split(",").includes(scenario)
+
 const results: Record<string, Record<string, unknown>> = {}
 const record = (scenario: string, impl: Impl, figures: Record<string, unknown>) => {
   results[scenario] = { ...results[scenario], [impl]: figures }
 }
 
 // stampede: 1,000 concurrent requests from a fresh client.
-for (const impl of impls) {
+for (const impl of only("stampede") ? impls : []) {
   await configure({ accessTokenLifetimeSeconds: 3600 })
   const before = await tokenRequestCount()
   const driver = await makeDriver(impl, "client")
@@ -195,7 +198,7 @@ for (const impl of impls) {
 }
 
 // expiry: 2-second tokens, 50 workers for 7 seconds.
-for (const impl of impls) {
+for (const impl of only("expiry") ? impls : []) {
   await configure({ accessTokenLifetimeSeconds: 2 })
   const driver = await makeDriver(impl, "client")
   await driver.get()
@@ -214,7 +217,7 @@ for (const impl of impls) {
 }
 
 // overhead: 5,000 sequential requests with a long-lived token, median of 5 alternating repetitions.
-{
+if (only("overhead")) {
   await configure({ accessTokenLifetimeSeconds: 86400 })
   const drivers = Object.fromEntries(
     await Promise.all(impls.map(async (impl) => [impl, await makeDriver(impl, "client")] as const))
@@ -241,7 +244,7 @@ for (const impl of impls) {
 }
 
 // rotation: rotating refresh tokens with reuse detection, 1-second tokens, 20 workers for 4 seconds.
-for (const impl of impls) {
+for (const impl of only("rotation") ? impls : []) {
   await configure({ accessTokenLifetimeSeconds: 1, rotateRefreshTokens: true })
   const driver = await makeDriver(impl, impl === "raw" ? "client" : "user")
   const before = (await counters()).invalidGrant

@@ -1,14 +1,15 @@
 /**
  * The authorization-code grant with PKCE, on the client's side: `start` builds the URL to send the
- * user to and the transaction to keep; `complete` checks the callback (state, `iss`, errors,
- * duplicates, tokens in the URL) before anything is sent, and exchanges the code with the stored
- * verifier and redirect URI. `PendingLogins` keeps transactions by state, each usable once.
+ * user to and the transaction to keep; `complete` checks the callback (state, provider, `iss`,
+ * errors, duplicates, tokens in the URL) before anything is sent, and exchanges the code with the
+ * stored verifier and redirect URI. `PendingLogins` keeps transactions by state, each usable once.
  *
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
@@ -21,14 +22,15 @@ import * as Pkce from "./Pkce.js"
 import type { Provider } from "./Provider.js"
 import { validate } from "./ScopeRules.js"
 import type { ScopeSet } from "./Scopes.js"
-import { empty, format, ScopeSetFromString } from "./Scopes.js"
+import { empty, format, fromIterable, ScopeSetFromString } from "./Scopes.js"
 import type { Token } from "./Token.js"
 import type { TokenEndpoint } from "./TokenEndpoint.js"
 import { checkEndpoint } from "./TokenEndpoint.js"
 
 /**
  * A login in progress: what the callback is checked against, and what the exchange needs. It is a
- * schema class so platforms can keep it in `sessionStorage` or a file.
+ * schema class so platforms can keep it in `sessionStorage` or a file (encoded, the state and
+ * verifier are plain strings: keep the encoded form somewhere only this client can read).
  *
  * @since 0.1.0
  * @category models
@@ -36,11 +38,15 @@ import { checkEndpoint } from "./TokenEndpoint.js"
 export class Transaction extends Schema.Class<Transaction>("@effect-oauth/core/Authorization/Transaction")({
   state: Schema.Redacted(Schema.String),
   codeVerifier: Schema.Redacted(Schema.String),
+  /** The redirect URI sent in the authorization request; the exchange sends this one again. */
   redirectUri: Schema.String,
+  /** The provider's name, and its issuer when it has one. */
   provider: Schema.String,
   issuer: Schema.OptionFromNullOr(Schema.String),
   clientId: Schema.String,
+  /** The effective scopes of the request (with the provider's defaults and implied scopes). */
   scopes: ScopeSetFromString,
+  /** Epoch milliseconds, from the `Clock`. */
   createdAt: Schema.Number
 }) {}
 
@@ -53,45 +59,76 @@ export interface StartOptions {
   readonly client: ClientConfig
   readonly redirectUri: string
   readonly scopes?: ScopeSet<string> | undefined
+  /** More query parameters (`prompt`, `show_dialog`, …); they cannot replace the protocol's own. */
   readonly extraParams?: Readonly<Record<string, string>> | undefined
 }
 
 /**
- * Builds the authorization URL (always with `code_challenge_method=S256`) and its transaction.
+ * The URL to send the user to, and the transaction to keep until the callback.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Started {
+  readonly url: string
+  readonly transaction: Transaction
+}
+
+const checkRedirectUri = (redirectUri: string): Either.Either<string, InvalidConfiguration> => {
+  let parsed: URL
+  try {
+    parsed = new URL(redirectUri)
+  } catch {
+    return Either.left(new InvalidConfiguration({ detail: `the redirect URI ${redirectUri} is not an absolute URI` }))
+  }
+  // RFC 6749 §3.1.2: the redirection endpoint URI must not include a fragment.
+  return parsed.hash === "" && !redirectUri.includes("#")
+    ? Either.right(redirectUri)
+    : Either.left(new InvalidConfiguration({ detail: "the redirect URI has a fragment: remove it (RFC 6749 §3.1.2)" }))
+}
+
+/**
+ * Builds the authorization URL and its transaction. The URL carries `response_type=code`,
+ * `client_id`, `redirect_uri`, `scope` (the request, or the provider's defaults; left out when
+ * empty), a 256-bit `state`, the S256 `code_challenge`, and always `code_challenge_method=S256`.
+ * Scopes are checked against the provider's rules first; a provider without an authorization
+ * endpoint, or with an `http:` one that is not loopback (without `allowInsecureHttp`), is refused.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const start = (
   options: StartOptions
-): Effect.Effect<
-  { readonly url: string; readonly transaction: Transaction },
-  InvalidConfiguration | InvalidScopeRequest
-> =>
+): Effect.Effect<Started, InvalidConfiguration | InvalidScopeRequest> =>
   Effect.gen(function*() {
     const { client, provider } = options
+    const requested = options.scopes ?? empty
+    const scopes = yield* validate(provider.scopeRules, "AuthorizationCode", requested)
     if (Option.isNone(provider.authorizationEndpoint)) {
       return yield* new InvalidConfiguration({ detail: `${provider.name} has no authorization endpoint` })
     }
     const endpoint = yield* checkEndpoint(provider.authorizationEndpoint.value, provider.allowInsecureHttp)
-    const scopes = yield* validate(provider.scopeRules, "AuthorizationCode", options.scopes ?? empty)
+    const redirectUri = yield* checkRedirectUri(options.redirectUri)
     const state = yield* Pkce.randomString(32)
     const pkce = yield* Pkce.make
     const url = new URL(endpoint)
     for (const [key, value] of Object.entries(options.extraParams ?? {})) url.searchParams.set(key, value)
     url.searchParams.set("response_type", "code")
     url.searchParams.set("client_id", client.clientId)
-    url.searchParams.set("redirect_uri", options.redirectUri)
-    // The request names the scopes asked for; the implied ones are the server's to add.
-    const requested = options.scopes ?? empty
-    if (requested.size > 0) url.searchParams.set("scope", format(requested))
+    url.searchParams.set("redirect_uri", redirectUri)
+    // The request names what was asked for (or the grant's defaults); implied scopes are the server's to add.
+    const asked = requested.size > 0
+      ? requested
+      : Either.getOrElse(fromIterable(provider.scopeRules.grants.AuthorizationCode?.defaults ?? []), () => empty)
+    if (asked.size > 0) url.searchParams.set("scope", format(asked))
+    else url.searchParams.delete("scope")
     url.searchParams.set("state", state)
     url.searchParams.set("code_challenge", pkce.challenge)
-    url.searchParams.set("code_challenge_method", "S256")
+    url.searchParams.set("code_challenge_method", pkce.method)
     const transaction = new Transaction({
       state: Redacted.make(state),
       codeVerifier: pkce.verifier,
-      redirectUri: options.redirectUri,
+      redirectUri,
       provider: provider.name,
       issuer: provider.issuer,
       clientId: client.clientId,
@@ -109,23 +146,28 @@ export const start = (
  */
 export type CallbackParams = ReadonlyMap<string, string>
 
+// An authorization-code response never carries a token; one in the URL means a misconfigured or
+// hostile server (or an implicit-flow response injected into this login).
 const tokenParams = ["access_token", "id_token", "token", "refresh_token"]
 
+const toUrl = (callbackUrl: string | URL): Either.Either<URL, AuthorizationResponseError> => {
+  try {
+    return Either.right(new URL(callbackUrl))
+  } catch {
+    return Either.left(new AuthorizationResponseError({ reason: "InvalidCallback", description: "not a URL" }))
+  }
+}
+
 /**
- * Reads a callback URL's query (and fragment); a repeated parameter, or a token in the URL, is
- * refused.
+ * Reads a callback URL's query; a repeated parameter (`DuplicateParameter`, naming the parameter,
+ * never its value), or a token in the query or the fragment (`TokenInCallback`), is refused.
  *
  * @since 0.1.0
  * @category parsing
  */
 export const parseCallback = (callbackUrl: string | URL): Effect.Effect<CallbackParams, AuthorizationResponseError> =>
   Effect.gen(function*() {
-    let url: URL
-    try {
-      url = new URL(callbackUrl)
-    } catch {
-      return yield* new AuthorizationResponseError({ reason: "InvalidCallback", description: "not a URL" })
-    }
+    const url = yield* toUrl(callbackUrl)
     const fragment = new URLSearchParams(url.hash.startsWith("#") ? url.hash.slice(1) : url.hash)
     for (const name of tokenParams) {
       if (url.searchParams.has(name) || fragment.has(name)) {
@@ -142,15 +184,6 @@ export const parseCallback = (callbackUrl: string | URL): Effect.Effect<Callback
     return params
   })
 
-// The callback's parameters and its state, which every check starts from.
-const readCallback = (callbackUrl: string | URL) =>
-  Effect.flatMap(parseCallback(callbackUrl), (params) => {
-    const state = params.get("state")
-    return state === undefined
-      ? Effect.fail(new AuthorizationResponseError({ reason: "MissingState" }))
-      : Effect.succeed({ params, state })
-  })
-
 // Compares in time independent of where the strings differ.
 const constantTimeEquals = (a: string, b: string): boolean => {
   let difference = a.length ^ b.length
@@ -160,29 +193,30 @@ const constantTimeEquals = (a: string, b: string): boolean => {
   return difference === 0
 }
 
-/**
- * Checks a callback against its transaction, in order: state, `iss` (RFC 9207), the server's
- * error, the code; only then the code is exchanged (with the stored verifier and redirect URI).
- *
- * @since 0.1.0
- * @category exchange
- */
-export const complete = (
+const sameOption = Option.getEquivalence((a: string, b: string) => a === b)
+
+// A server's own description is shown to the user; it is bounded so a hostile callback cannot bloat logs.
+const maxDescription = 300
+
+const checkAndExchange = (
   endpoint: TokenEndpoint,
   transaction: Transaction,
-  callbackUrl: string | URL
+  params: CallbackParams
 ): Effect.Effect<Token, AuthorizationResponseError | TokenRequestError> =>
   Effect.gen(function*() {
-    const { params, state } = yield* readCallback(callbackUrl)
+    const state = params.get("state")
+    if (state === undefined) return yield* new AuthorizationResponseError({ reason: "MissingState" })
     if (!constantTimeEquals(state, Redacted.value(transaction.state))) {
       return yield* new AuthorizationResponseError({ reason: "StateMismatch" })
     }
-    return yield* exchange(endpoint, transaction, params)
-  }).pipe(Effect.withSpan("Authorization.complete", { attributes: { "oauth.provider": transaction.provider } }))
-
-const exchange = (endpoint: TokenEndpoint, transaction: Transaction, params: CallbackParams) =>
-  Effect.gen(function*() {
     const provider = endpoint.provider
+    if (
+      transaction.provider !== provider.name || transaction.clientId !== endpoint.client.clientId ||
+      !sameOption(transaction.issuer, provider.issuer)
+    ) {
+      return yield* new AuthorizationResponseError({ reason: "WrongProvider" })
+    }
+    // RFC 9207: an `iss` we cannot compare (the provider has no issuer) is refused as well.
     const iss = params.get("iss")
     if (iss !== undefined || provider.authorizationResponseIssParameterSupported) {
       if (iss === undefined || Option.isNone(provider.issuer) || iss !== provider.issuer.value) {
@@ -194,8 +228,8 @@ const exchange = (endpoint: TokenEndpoint, transaction: Transaction, params: Cal
       const description = params.get("error_description")
       return yield* new AuthorizationResponseError({
         reason: "Denied",
-        error,
-        ...(description === undefined ? {} : { description })
+        error: error.slice(0, maxDescription),
+        ...(description === undefined ? {} : { description: description.slice(0, maxDescription) })
       })
     }
     const code = params.get("code")
@@ -206,11 +240,31 @@ const exchange = (endpoint: TokenEndpoint, transaction: Transaction, params: Cal
       Grant.AuthorizationCode({
         code: Redacted.make(code),
         codeVerifier: transaction.codeVerifier,
+        // The stored URI, byte for byte: the server compares it with the one it saw in the request.
         redirectUri: transaction.redirectUri
       }),
       { requested: transaction.scopes }
     )
   })
+
+/**
+ * Checks a callback against its transaction, in order: duplicates and tokens in the URL, the state
+ * (missing, then different, compared in constant time), the provider and client, `iss`
+ * (RFC 9207: when sent, or when the provider says it sends it), the server's `error`, the code;
+ * only then is the code exchanged, with the stored verifier and redirect URI. No rejection sends a
+ * request. Use {@link completeWith} to make the transaction single-use.
+ *
+ * @since 0.1.0
+ * @category exchange
+ */
+export const complete = (
+  endpoint: TokenEndpoint,
+  transaction: Transaction,
+  callbackUrl: string | URL
+): Effect.Effect<Token, AuthorizationResponseError | TokenRequestError> =>
+  Effect.flatMap(parseCallback(callbackUrl), (params) => checkAndExchange(endpoint, transaction, params)).pipe(
+    Effect.withSpan("Authorization.complete", { attributes: { "oauth.provider": transaction.provider } })
+  )
 
 /**
  * Logins in progress, by state. Each transaction can be taken once, and expires after a time to
@@ -223,10 +277,13 @@ export interface PendingLogins {
   readonly register: (transaction: Transaction) => Effect.Effect<void>
   /** Removes and returns the transaction of `state`; `None` if unknown, used or expired. */
   readonly take: (state: string) => Effect.Effect<Option.Option<Transaction>>
+  /** How many logins are pending (expired ones are not counted). */
+  readonly size: Effect.Effect<number>
 }
 
 /**
- * An in-memory registry of logins in progress (default time to live: 10 minutes).
+ * An in-memory registry of logins in progress (default time to live: 10 minutes, by the `Clock`).
+ * Expired transactions are dropped whenever the registry is used.
  *
  * @since 0.1.0
  * @category constructors
@@ -236,25 +293,34 @@ export const makePendingLogins = (
 ): Effect.Effect<PendingLogins> =>
   Effect.map(Ref.make(new Map<string, Transaction>()), (ref) => {
     const ttl = Duration.toMillis(options.timeToLive ?? Duration.minutes(10))
+    const live = (map: ReadonlyMap<string, Transaction>, now: number) => {
+      const next = new Map<string, Transaction>()
+      for (const [key, transaction] of map) if (now - transaction.createdAt <= ttl) next.set(key, transaction)
+      return next
+    }
+    const modify = <A>(f: (map: Map<string, Transaction>) => A) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Ref.modify(ref, (map) => {
+          const next = live(map, now)
+          return [f(next), next]
+        }))
     return {
-      register: (transaction) =>
-        Ref.update(ref, (map) => new Map(map).set(Redacted.value(transaction.state), transaction)),
+      register: (transaction) => modify((map) => void map.set(Redacted.value(transaction.state), transaction)),
       take: (state) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Ref.modify(ref, (map) => {
-            const next = new Map(map)
-            for (const [key, transaction] of map) if (now - transaction.createdAt > ttl) next.delete(key)
-            const found = Option.fromNullable(next.get(state))
-            next.delete(state)
-            return [found, next]
-          }))
+        modify((map) => {
+          const found = Option.fromNullable(map.get(state))
+          map.delete(state)
+          return found
+        }),
+      size: modify((map) => map.size)
     }
   })
 
 /**
- * Completes a callback whose transaction is among the pending logins: the transaction is consumed
- * on first use (a replayed callback finds none), and must belong to the endpoint's provider and
- * client.
+ * Completes a callback whose transaction is among the pending logins. The transaction is consumed
+ * on first use, whatever happens next (a rejected callback, a failed exchange): a replayed
+ * callback finds none (`StateMismatch`), as does an unknown or expired state. The transaction must
+ * belong to the endpoint's provider and client (`WrongProvider`).
  *
  * @since 0.1.0
  * @category exchange
@@ -265,15 +331,14 @@ export const completeWith = (
   callbackUrl: string | URL
 ): Effect.Effect<Token, AuthorizationResponseError | TokenRequestError> =>
   Effect.gen(function*() {
-    const { params, state } = yield* readCallback(callbackUrl)
-    const transaction = yield* pending.take(state)
+    const url = yield* toUrl(callbackUrl)
+    // Every state the URL names is consumed before any other check, so a callback that is
+    // rejected for another reason cannot be followed by a second try with the same login.
+    const states = url.searchParams.getAll("state")
+    const taken = yield* Effect.forEach(states, pending.take)
+    const params = yield* parseCallback(url)
+    if (!params.has("state")) return yield* new AuthorizationResponseError({ reason: "MissingState" })
+    const transaction = Option.firstSomeOf(taken)
     if (Option.isNone(transaction)) return yield* new AuthorizationResponseError({ reason: "StateMismatch" })
-    const provider = endpoint.provider
-    if (
-      transaction.value.provider !== provider.name || transaction.value.clientId !== endpoint.client.clientId ||
-      !Option.getEquivalence((a: string, b: string) => a === b)(transaction.value.issuer, provider.issuer)
-    ) {
-      return yield* new AuthorizationResponseError({ reason: "WrongProvider" })
-    }
-    return yield* exchange(endpoint, transaction.value, params)
-  })
+    return yield* checkAndExchange(endpoint, transaction.value, params)
+  }).pipe(Effect.withSpan("Authorization.completeWith", { attributes: { "oauth.provider": endpoint.provider.name } }))

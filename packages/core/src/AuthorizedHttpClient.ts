@@ -136,7 +136,7 @@ export const make = (options: Options = {}): Effect.Effect<
       })
       : identity
 
-    const checkScopes = Effect.flatMap(FiberRef.get(currentRequiredScopes), (required) =>
+    const checkScopes = FiberRef.getWith(currentRequiredScopes, (required) =>
       required.size === 0 ? Effect.void : Effect.flatMap(client.scopes, (granted) =>
         isSubset(required, granted)
           ? Effect.void

@@ -457,13 +457,16 @@ export const make = (
           return [Deferred.await(deferred), { ...state, inflight: Option.some(deferred) }] as const
         })))
 
-    const token: Effect.Effect<Token, OAuthClientError> = Effect.gen(function*() {
-      const state = yield* SubscriptionRef.get(ref)
-      const now = yield* Clock.currentTimeMillis
-      if (isUsable(state, now)) return Option.getOrThrow(state.token)
-      if (Option.isSome(state.failure)) return yield* state.failure.value
-      return yield* shared(state.token)
-    })
+    // The hot path of every authorized request: no generator, no allocation when the token is usable.
+    const token: Effect.Effect<Token, OAuthClientError> = Effect.flatMap(
+      SubscriptionRef.get(ref),
+      (state) =>
+        Effect.clockWith((clock) => {
+          if (isUsable(state, clock.unsafeCurrentTimeMillis())) return Effect.succeed(Option.getOrThrow(state.token))
+          if (Option.isSome(state.failure)) return Effect.fail(state.failure.value)
+          return shared(state.token)
+        })
+    )
 
     const setToken = (next: Token) =>
       Effect.gen(function*() {

@@ -364,7 +364,7 @@ export class InvalidConfiguration
  * @category errors
  */
 export class TokenStoreError extends Schema.TaggedError<TokenStoreError>(id("TokenStoreError"))("TokenStoreError", {
-  operation: Schema.Literal("get", "set", "remove"),
+  operation: Schema.Literal("get", "set", "remove", "lock"),
   detail: Schema.String
 }) {
   /**

@@ -1,11 +1,13 @@
 /**
  * Proof Key for Code Exchange (RFC 7636) with the S256 method only, from WebCrypto
- * (`globalThis.crypto`, in Node 20 and browsers).
+ * (`globalThis.crypto`, in Node 20 and browsers). The `plain` method is never offered: it protects
+ * nothing against an attacker who can read the authorization request.
  *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import { InvalidConfiguration } from "./OAuthError.js"
 
 /**
  * Base64url without padding (RFC 4648 §5).
@@ -19,36 +21,66 @@ export const base64Url = (bytes: Uint8Array): string => {
   return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")
 }
 
+// Browsers hide WebCrypto's `subtle` outside secure contexts; say so instead of dying on a TypeError.
+const unavailable = (what: string) =>
+  new InvalidConfiguration({
+    detail: `WebCrypto ${what} is not available: run on Node.js 20+ or, in a browser, on an https (or localhost) page`
+  })
+
 /**
- * `bytes` random bytes from `crypto.getRandomValues`, base64url-encoded.
+ * `bytes` random bytes from `crypto.getRandomValues`, base64url-encoded (4 characters per 3 bytes).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const randomString = (bytes: number): Effect.Effect<string> =>
-  Effect.sync(() => base64Url(globalThis.crypto.getRandomValues(new Uint8Array(bytes))))
+export const randomString = (bytes: number): Effect.Effect<string, InvalidConfiguration> =>
+  Effect.suspend(() => {
+    const crypto = globalThis.crypto
+    if (crypto === undefined || typeof crypto.getRandomValues !== "function") {
+      return Effect.fail(unavailable("crypto.getRandomValues"))
+    }
+    return Effect.succeed(base64Url(crypto.getRandomValues(new Uint8Array(bytes))))
+  })
 
 /**
- * A code verifier: 32 random bytes, 43 characters of the RFC 7636 unreserved set.
+ * The characters RFC 7636 §4.1 allows in a code verifier, and its length bounds.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const verifierPattern: RegExp = /^[A-Za-z0-9\-._~]{43,128}$/
+
+/**
+ * A fresh code verifier: 32 random bytes, base64url-encoded into 43 characters of the RFC 7636
+ * unreserved set (256 bits of entropy). Each run of the effect makes a new one.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const verifier: Effect.Effect<Redacted.Redacted<string>> = Effect.map(randomString(32), Redacted.make)
+export const verifier: Effect.Effect<Redacted.Redacted<string>, InvalidConfiguration> = Effect.map(
+  randomString(32),
+  Redacted.make
+)
 
 /**
- * The S256 challenge of a verifier: BASE64URL(SHA256(verifier)).
+ * The S256 challenge of a verifier: BASE64URL(SHA256(ASCII(verifier))).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const challenge = (codeVerifier: Redacted.Redacted<string>): Effect.Effect<string> =>
-  Effect.promise(() =>
-    globalThis.crypto.subtle.digest("SHA-256", new TextEncoder().encode(Redacted.value(codeVerifier)))
-  ).pipe(Effect.map((digest) => base64Url(new Uint8Array(digest))))
+export const challenge = (codeVerifier: Redacted.Redacted<string>): Effect.Effect<string, InvalidConfiguration> =>
+  Effect.suspend(() => {
+    const subtle = globalThis.crypto?.subtle
+    if (subtle === undefined) return Effect.fail(unavailable("crypto.subtle"))
+    return Effect.tryPromise({
+      try: () => subtle.digest("SHA-256", new TextEncoder().encode(Redacted.value(codeVerifier))),
+      catch: () => unavailable("SHA-256 digest")
+    })
+  }).pipe(Effect.map((digest) => base64Url(new Uint8Array(digest))))
 
 /**
- * A PKCE pair.
+ * A PKCE pair. The method is always `S256`, and is always sent explicitly (osu!'s server assumes
+ * `plain` when it is left out).
  *
  * @since 0.1.0
  * @category models
@@ -60,12 +92,12 @@ export interface Pkce {
 }
 
 /**
- * A fresh verifier and its S256 challenge.
+ * A fresh verifier and its S256 challenge; each run of the effect makes a new pair.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<Pkce> = Effect.flatMap(
+export const make: Effect.Effect<Pkce, InvalidConfiguration> = Effect.flatMap(
   verifier,
-  (v) => Effect.map(challenge(v), (c) => ({ verifier: v, challenge: c, method: "S256" as const }))
+  (v) => Effect.map(challenge(v), (c): Pkce => ({ verifier: v, challenge: c, method: "S256" }))
 )
