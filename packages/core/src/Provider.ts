@@ -130,3 +130,30 @@ const hostOf = (url: string): string => {
     return url
   }
 }
+
+/**
+ * What a test or a proxy may change in a preset (the endpoints, the name, insecure HTTP for a
+ * loopback test server); everything else stays the provider's.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Overrides {
+  readonly name?: string | undefined
+  readonly authorizationEndpoint?: string | undefined
+  readonly tokenEndpoint?: string | undefined
+  readonly apiBaseUrl?: string | undefined
+  readonly revocationEndpoint?: string | undefined
+  readonly allowInsecureHttp?: boolean | undefined
+}
+
+/**
+ * A preset's constructor: the provider's own options, with {@link Overrides} applied where given.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const preset = <S extends string>(defaults: Options<S>) => (overrides: Overrides = {}): Provider<S> => {
+  const given = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined))
+  return make<S>({ ...defaults, ...given })
+}

@@ -149,41 +149,25 @@ export const currentTokenRevocationUrl = "https://osu.ppy.sh/api/v2/oauth/tokens
 export const requiresRegisteredRedirectPort = true
 
 /**
- * What a test or a proxy may change in the osu! preset; everything else is osu!'s.
+ * What a test or a proxy may change in the preset.
  *
  * @since 0.1.0
  * @category models
  */
-export interface MakeOptions {
-  readonly name?: string | undefined
-  readonly authorizationEndpoint?: string | undefined
-  readonly tokenEndpoint?: string | undefined
-  readonly apiBaseUrl?: string | undefined
-  readonly revocationEndpoint?: string | undefined
-  readonly allowInsecureHttp?: boolean | undefined
-}
+export type MakeOptions = Provider.Overrides
 
-/**
- * The osu! provider; the overrides point it elsewhere (tests point it at `@effect-oauth/testing`).
- *
- * @since 0.1.0
- * @category constructors
- */
-export const make = (overrides: MakeOptions = {}): Provider.Provider<OsuScope> =>
-  Provider.make<OsuScope>({
-    name: overrides.name ?? "osu",
-    authorizationEndpoint: overrides.authorizationEndpoint ?? "https://osu.ppy.sh/oauth/authorize",
-    tokenEndpoint: overrides.tokenEndpoint ?? "https://osu.ppy.sh/oauth/token",
-    apiBaseUrl: overrides.apiBaseUrl ?? "https://osu.ppy.sh/api/v2",
-    revocationEndpoint: overrides.revocationEndpoint,
-    allowInsecureHttp: overrides.allowInsecureHttp,
-    clientAuthentication: "client_secret_post",
-    defaultTokenLifetime: Duration.seconds(86400),
-    rateLimit: { limit: 60, interval: Duration.minutes(1) },
-    classifyError,
-    scopes,
-    scopeRules: rules
-  })
+export const make: (overrides?: MakeOptions) => Provider.Provider<OsuScope> = Provider.preset<OsuScope>({
+  name: "osu",
+  authorizationEndpoint: "https://osu.ppy.sh/oauth/authorize",
+  tokenEndpoint: "https://osu.ppy.sh/oauth/token",
+  apiBaseUrl: "https://osu.ppy.sh/api/v2",
+  clientAuthentication: "client_secret_post",
+  defaultTokenLifetime: Duration.seconds(86400),
+  rateLimit: { limit: 60, interval: Duration.minutes(1) },
+  classifyError,
+  scopes,
+  scopeRules: rules
+})
 
 /**
  * The osu! provider at osu.ppy.sh.

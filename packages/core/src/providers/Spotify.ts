@@ -77,39 +77,23 @@ export const isAllowedRedirectUri = (uri: string): boolean => {
 }
 
 /**
- * What a test or a proxy may change in the Spotify preset; everything else is Spotify's.
+ * What a test or a proxy may change in the preset.
  *
  * @since 0.1.0
  * @category models
  */
-export interface MakeOptions {
-  readonly name?: string | undefined
-  readonly authorizationEndpoint?: string | undefined
-  readonly tokenEndpoint?: string | undefined
-  readonly apiBaseUrl?: string | undefined
-  readonly revocationEndpoint?: string | undefined
-  readonly allowInsecureHttp?: boolean | undefined
-}
+export type MakeOptions = Provider.Overrides
 
-/**
- * The Spotify provider; the overrides point it elsewhere.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const make = (overrides: MakeOptions = {}): Provider.Provider<SpotifyScope> =>
-  Provider.make<SpotifyScope>({
-    name: overrides.name ?? "spotify",
-    authorizationEndpoint: overrides.authorizationEndpoint ?? "https://accounts.spotify.com/authorize",
-    tokenEndpoint: overrides.tokenEndpoint ?? "https://accounts.spotify.com/api/token",
-    apiBaseUrl: overrides.apiBaseUrl ?? "https://api.spotify.com/v1",
-    revocationEndpoint: overrides.revocationEndpoint,
-    allowInsecureHttp: overrides.allowInsecureHttp,
-    clientAuthentication: "client_secret_basic",
-    defaultTokenLifetime: Duration.seconds(3600),
-    scopes,
-    scopeRules: rules
-  })
+export const make: (overrides?: MakeOptions) => Provider.Provider<SpotifyScope> = Provider.preset<SpotifyScope>({
+  name: "spotify",
+  authorizationEndpoint: "https://accounts.spotify.com/authorize",
+  tokenEndpoint: "https://accounts.spotify.com/api/token",
+  apiBaseUrl: "https://api.spotify.com/v1",
+  clientAuthentication: "client_secret_basic",
+  defaultTokenLifetime: Duration.seconds(3600),
+  scopes,
+  scopeRules: rules
+})
 
 /**
  * The Spotify provider at accounts.spotify.com.
