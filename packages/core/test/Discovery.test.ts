@@ -1,21 +1,28 @@
 import { Discovery } from "@effect-oauth/core"
 import { TestServer } from "@effect-oauth/testing"
-import { HttpClient, HttpClientResponse } from "@effect/platform"
+import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Duration, Effect, Fiber, Option, TestClock } from "effect"
 
-const serving = (documents: Record<string, unknown>) => {
+type Answer = unknown | ((request: Request) => Response | "fail" | "hang")
+
+/** A fake HttpClient serving documents by URL (404 otherwise), recording every URL asked. */
+const serving = (documents: Record<string, Answer>) => {
   const asked: Array<string> = []
   const client = HttpClient.make((request) =>
-    Effect.sync(() => {
+    Effect.suspend(() => {
       asked.push(request.url)
       const doc = documents[request.url]
-      return HttpClientResponse.fromWeb(
-        request,
-        doc === undefined
-          ? new Response("not found", { status: 404 })
-          : new Response(JSON.stringify(doc), { headers: { "content-type": "application/json" } })
-      )
+      const answer = typeof doc === "function"
+        ? (doc as (request: Request) => Response | "fail" | "hang")(new Request(request.url))
+        : doc === undefined
+        ? new Response("not found", { status: 404 })
+        : new Response(JSON.stringify(doc), { headers: { "content-type": "application/json" } })
+      if (answer === "fail") {
+        return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: "refused" }))
+      }
+      if (answer === "hang") return Effect.never
+      return Effect.succeed(HttpClientResponse.fromWeb(request, answer))
     })
   )
   return { client, asked }
@@ -29,6 +36,40 @@ const metadata = (issuer: string) => ({
   authorization_response_iss_parameter_supported: true
 })
 
+const issuer = "https://id.example"
+const rfc8414 = `${issuer}/.well-known/oauth-authorization-server`
+const openid = `${issuer}/.well-known/openid-configuration`
+
+const discoverWith = (
+  documents: Record<string, Answer>,
+  at: string = issuer,
+  options?: Discovery.DiscoverOptions
+) => {
+  const { asked, client } = serving(documents)
+  return Effect.gen(function*() {
+    const fiber = yield* Discovery.discover(at, options).pipe(
+      Effect.provideService(HttpClient.HttpClient, client),
+      Effect.either,
+      Effect.fork
+    )
+    // Retries back off on the Clock: move the TestClock along until discovery is done.
+    for (let i = 0; i < 120 && fiber.unsafePoll() === null; i++) yield* TestClock.adjust(Duration.seconds(1))
+    return { result: yield* Fiber.join(fiber), asked }
+  })
+}
+
+const discovered = (documents: Record<string, Answer>, at?: string, options?: Discovery.DiscoverOptions) =>
+  Effect.flatMap(discoverWith(documents, at, options), ({ asked, result }) =>
+    result._tag === "Right"
+      ? Effect.succeed({ provider: result.right, asked })
+      : Effect.dieMessage(`expected a provider, got ${result.left._tag}: ${result.left.message}`))
+
+const refused = (documents: Record<string, Answer>, at?: string, options?: Discovery.DiscoverOptions) =>
+  Effect.flatMap(discoverWith(documents, at, options), ({ asked, result }) =>
+    result._tag === "Left"
+      ? Effect.succeed({ error: result.left, asked })
+      : Effect.dieMessage("expected discovery to be refused"))
+
 describe("Discovery", () => {
   it.effect("reads RFC 8414 metadata from the test server", () =>
     Effect.gen(function*() {
@@ -40,64 +81,239 @@ describe("Discovery", () => {
       assert.strictEqual(provider.clientAuthentication, "client_secret_basic")
     }).pipe(Effect.provide(TestServer.layerInMemory())))
 
-  it.effect("falls back to OpenID metadata, and reads the auth method and iss support", () =>
+  it.effect("reads RFC 8414 metadata first, and every field it knows", () =>
     Effect.gen(function*() {
-      const issuer = "https://id.example"
-      const { asked, client } = serving({ [`${issuer}/.well-known/openid-configuration`]: metadata(issuer) })
-      const provider = yield* Discovery.discover(issuer).pipe(Effect.provideService(HttpClient.HttpClient, client))
+      const { asked, provider } = yield* discovered({
+        [rfc8414]: {
+          ...metadata(issuer),
+          revocation_endpoint: `${issuer}/revoke`,
+          device_authorization_endpoint: `${issuer}/device`,
+          scopes_supported: ["read", "write"],
+          code_challenge_methods_supported: ["S256"],
+          unknown_member: { ignored: true }
+        },
+        [openid]: { ...metadata(issuer), token_endpoint: `${issuer}/not-this-one` }
+      })
+      assert.deepStrictEqual(asked, [rfc8414])
+      assert.strictEqual(provider.name, "id.example")
+      assert.deepStrictEqual(provider.issuer, Option.some(issuer))
+      assert.strictEqual(provider.tokenEndpoint, `${issuer}/token`)
+      assert.deepStrictEqual(provider.authorizationEndpoint, Option.some(`${issuer}/authorize`))
+      assert.deepStrictEqual(provider.revocationEndpoint, Option.some(`${issuer}/revoke`))
+      assert.deepStrictEqual(provider.deviceAuthorizationEndpoint, Option.some(`${issuer}/device`))
+      assert.deepStrictEqual(provider.scopes, ["read", "write"])
       assert.strictEqual(provider.clientAuthentication, "client_secret_post")
       assert.isTrue(provider.authorizationResponseIssParameterSupported)
-      assert.deepStrictEqual(asked, [
-        `${issuer}/.well-known/oauth-authorization-server`,
-        `${issuer}/.well-known/openid-configuration`
-      ])
     }))
+
+  it.effect("falls back to OpenID metadata", () =>
+    Effect.gen(function*() {
+      const { asked, provider } = yield* discovered({ [openid]: metadata(issuer) })
+      assert.strictEqual(provider.tokenEndpoint, `${issuer}/token`)
+      assert.isTrue(provider.authorizationResponseIssParameterSupported)
+      assert.deepStrictEqual(asked, [rfc8414, openid])
+    }))
+
+  it.effect("falls back to OpenID metadata when the RFC 8414 document is not valid metadata", () =>
+    Effect.gen(function*() {
+      const { asked, provider } = yield* discovered({
+        [rfc8414]: { issuer, authorization_endpoint: `${issuer}/authorize` },
+        [openid]: metadata(issuer)
+      })
+      assert.strictEqual(provider.tokenEndpoint, `${issuer}/token`)
+      assert.strictEqual(asked.length, 2)
+      const notJson = yield* discovered({ [rfc8414]: () => new Response("<html>"), [openid]: metadata(issuer) })
+      assert.strictEqual(notJson.provider.tokenEndpoint, `${issuer}/token`)
+    }))
+
+  it.effect("without token_endpoint_auth_methods_supported, or with only others, authentication is basic", () =>
+    Effect.gen(function*() {
+      const { token_endpoint_auth_methods_supported: _, ...bare } = metadata(issuer)
+      const { provider } = yield* discovered({ [rfc8414]: bare })
+      assert.strictEqual(provider.clientAuthentication, "client_secret_basic")
+      assert.isTrue(provider.authorizationResponseIssParameterSupported)
+      const { provider: plain } = yield* discovered({
+        [rfc8414]: { issuer, token_endpoint: `${issuer}/token` }
+      })
+      assert.isFalse(plain.authorizationResponseIssParameterSupported)
+      assert.deepStrictEqual(plain.authorizationEndpoint, Option.none())
+    }))
+
+  it("prefers client_secret_basic, then client_secret_post, then none", () => {
+    assert.strictEqual(Discovery.chooseAuthentication(undefined), "client_secret_basic")
+    assert.strictEqual(Discovery.chooseAuthentication([]), "client_secret_basic")
+    assert.strictEqual(Discovery.chooseAuthentication(["private_key_jwt"]), "client_secret_basic")
+    assert.strictEqual(Discovery.chooseAuthentication(["none", "client_secret_post"]), "client_secret_post")
+    assert.strictEqual(
+      Discovery.chooseAuthentication(["none", "client_secret_post", "client_secret_basic"]),
+      "client_secret_basic"
+    )
+    assert.strictEqual(Discovery.chooseAuthentication(["private_key_jwt", "none"]), "none")
+  })
 
   it("inserts the well-known path before an issuer's path (RFC 8414 §3.1)", () => {
     assert.deepStrictEqual(Discovery.metadataUrls("https://auth.example/tenant/one"), [
       "https://auth.example/.well-known/oauth-authorization-server/tenant/one",
       "https://auth.example/tenant/one/.well-known/openid-configuration"
     ])
+    assert.deepStrictEqual(Discovery.metadataUrls("https://auth.example"), [
+      "https://auth.example/.well-known/oauth-authorization-server",
+      "https://auth.example/.well-known/openid-configuration"
+    ])
+    assert.deepStrictEqual(Discovery.metadataUrls("https://auth.example/"), [
+      "https://auth.example/.well-known/oauth-authorization-server",
+      "https://auth.example/.well-known/openid-configuration"
+    ])
   })
 
-  it.effect("refuses metadata whose issuer differs from the one asked", () =>
+  it.effect("an issuer with a path is discovered at the path-inserted URL, then the appended one", () =>
     Effect.gen(function*() {
-      const issuer = "https://id.example"
-      const { client } = serving({
-        [`${issuer}/.well-known/oauth-authorization-server`]: metadata("https://evil.example")
-      })
-      const error = yield* Effect.flip(
-        Discovery.discover(issuer).pipe(Effect.provideService(HttpClient.HttpClient, client))
-      )
-      assert.strictEqual(error._tag, "InvalidConfiguration")
-      assert.include(error.message, "evil.example")
+      const tenant = "https://auth.example/tenant/one"
+      const inserted = "https://auth.example/.well-known/oauth-authorization-server/tenant/one"
+      const appended = "https://auth.example/tenant/one/.well-known/openid-configuration"
+      const first = yield* discovered({ [inserted]: metadata(tenant) }, tenant)
+      assert.deepStrictEqual(first.asked, [inserted])
+      assert.deepStrictEqual(first.provider.issuer, Option.some(tenant))
+      const second = yield* discovered({ [appended]: metadata(tenant) }, tenant)
+      assert.deepStrictEqual(second.asked, [inserted, appended])
     }))
 
-  it.effect("refuses http endpoints that are not loopback", () =>
+  it.effect("refuses metadata whose issuer differs from the one asked, without trying elsewhere", () =>
     Effect.gen(function*() {
-      const issuer = "https://id.example"
-      const { client } = serving({
-        [`${issuer}/.well-known/oauth-authorization-server`]: {
-          ...metadata(issuer),
-          token_endpoint: "http://id.example/token"
-        }
+      const { asked, error } = yield* refused({
+        [rfc8414]: metadata("https://evil.example"),
+        [openid]: metadata(issuer)
       })
-      const error = yield* Effect.flip(
-        Discovery.discover(issuer).pipe(Effect.provideService(HttpClient.HttpClient, client))
-      )
       assert.strictEqual(error._tag, "InvalidConfiguration")
-      const insecure = yield* Effect.flip(
-        Discovery.discover("http://id.example").pipe(Effect.provideService(HttpClient.HttpClient, client))
+      assert.include(error.message, "evil.example")
+      assert.deepStrictEqual(asked, [rfc8414])
+    }))
+
+  it.effect("compares the issuer exactly: a trailing slash or another case is another issuer", () =>
+    Effect.gen(function*() {
+      for (const other of [`${issuer}/`, "https://ID.example", "http://id.example"]) {
+        const { error } = yield* refused({ [rfc8414]: metadata(other) })
+        assert.strictEqual(error._tag, "InvalidConfiguration")
+      }
+    }))
+
+  it.effect("refuses http endpoints that are not loopback, unless allowed", () =>
+    Effect.gen(function*() {
+      for (
+        const field of [
+          "token_endpoint",
+          "authorization_endpoint",
+          "revocation_endpoint",
+          "device_authorization_endpoint"
+        ]
+      ) {
+        const { error } = yield* refused({ [rfc8414]: { ...metadata(issuer), [field]: "http://id.example/x" } })
+        assert.strictEqual(error._tag, "InvalidConfiguration")
+      }
+      const { asked, error } = yield* refused({}, "http://id.example")
+      assert.strictEqual(error._tag, "InvalidConfiguration")
+      assert.deepStrictEqual(asked, [])
+      const insecure = "http://id.example"
+      const allowed = yield* discovered(
+        { [`${insecure}/.well-known/oauth-authorization-server`]: metadata(insecure) },
+        insecure,
+        { allowInsecureHttp: true }
       )
-      assert.strictEqual(insecure._tag, "InvalidConfiguration")
+      assert.strictEqual(allowed.provider.tokenEndpoint, "http://id.example/token")
+      assert.isTrue(allowed.provider.allowInsecureHttp)
+    }))
+
+  it.effect("accepts http on loopback", () =>
+    Effect.gen(function*() {
+      const local = "http://127.0.0.1:9000"
+      const { provider } = yield* discovered(
+        { [`${local}/.well-known/oauth-authorization-server`]: metadata(local) },
+        local
+      )
+      assert.strictEqual(provider.tokenEndpoint, `${local}/token`)
+    }))
+
+  it.effect("refuses an issuer with a query or a fragment (RFC 8414 §2)", () =>
+    Effect.gen(function*() {
+      for (const bad of [`${issuer}?tenant=1`, `${issuer}#x`, "not a url"]) {
+        const { asked, error } = yield* refused({}, bad)
+        assert.strictEqual(error._tag, "InvalidConfiguration")
+        assert.deepStrictEqual(asked, [])
+      }
+    }))
+
+  it.effect("options override the metadata, and undefined options do not erase it", () =>
+    Effect.gen(function*() {
+      const { provider } = yield* discovered({ [rfc8414]: metadata(issuer) }, issuer, {
+        name: "mine",
+        clientAuthentication: "none",
+        defaultTokenLifetime: Duration.hours(1),
+        authorizationEndpoint: undefined
+      })
+      assert.strictEqual(provider.name, "mine")
+      assert.strictEqual(provider.clientAuthentication, "none")
+      assert.deepStrictEqual(provider.defaultTokenLifetime, Option.some(Duration.hours(1)))
+      assert.deepStrictEqual(provider.authorizationEndpoint, Option.some(`${issuer}/authorize`))
+      assert.deepStrictEqual(provider.issuer, Option.some(issuer))
     }))
 
   it.effect("says so when no metadata can be found", () =>
     Effect.gen(function*() {
-      const { client } = serving({})
-      const error = yield* Effect.flip(
-        Discovery.discover("https://none.example").pipe(Effect.provideService(HttpClient.HttpClient, client))
-      )
+      const { asked, error } = yield* refused({}, "https://none.example")
       assert.strictEqual(error._tag, "InvalidConfiguration")
+      assert.include(error.message, "HTTP 404")
+      assert.strictEqual(asked.length, 2)
+    }))
+
+  it.effect("does not follow redirects", () =>
+    Effect.gen(function*() {
+      const elsewhere = "https://elsewhere.example/metadata"
+      const redirect = () => new Response(null, { status: 302, headers: { location: elsewhere } })
+      const { asked, error } = yield* refused({
+        [rfc8414]: redirect,
+        [openid]: redirect,
+        [elsewhere]: metadata(issuer)
+      })
+      assert.strictEqual(error._tag, "InvalidConfiguration")
+      assert.include(error.message, "Redirect")
+      assert.notInclude(asked, elsewhere)
+    }))
+
+  it.effect("stops reading a body over 1 MiB", () =>
+    Effect.gen(function*() {
+      const huge = () =>
+        new Response(JSON.stringify({ ...metadata(issuer), padding: "x".repeat(2 * 1024 * 1024) }), {
+          headers: { "content-type": "application/json" }
+        })
+      const { error } = yield* refused({ [rfc8414]: huge, [openid]: huge })
+      assert.strictEqual(error._tag, "InvalidConfiguration")
+      assert.include(error.message, "BodyTooLarge")
+    }))
+
+  it.effect("a server that cannot be reached is a transport error, after trying both URLs", () =>
+    Effect.gen(function*() {
+      const { asked, error } = yield* refused({ [rfc8414]: () => "fail", [openid]: () => "fail" })
+      assert.strictEqual(error._tag, "TransportError")
+      // Each URL is tried twice (a transport failure is transient), the RFC 8414 one first.
+      assert.deepStrictEqual(asked, [rfc8414, rfc8414, openid, openid])
+    }))
+
+  it.effect("an unreachable RFC 8414 URL still lets the OpenID one answer", () =>
+    Effect.gen(function*() {
+      const { provider } = yield* discovered({ [rfc8414]: () => "fail", [openid]: metadata(issuer) })
+      assert.strictEqual(provider.tokenEndpoint, `${issuer}/token`)
+    }))
+
+  it.effect("a server that never answers times out (TestClock)", () =>
+    Effect.gen(function*() {
+      const { client } = serving({ [rfc8414]: () => "hang", [openid]: () => "hang" })
+      const fiber = yield* Discovery.discover(issuer, { attemptTimeout: "5 seconds", deadline: "20 seconds" }).pipe(
+        Effect.provideService(HttpClient.HttpClient, client),
+        Effect.flip,
+        Effect.fork
+      )
+      for (let i = 0; i < 10 && fiber.unsafePoll() === null; i++) yield* TestClock.adjust(Duration.seconds(10))
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error._tag, "TransportError")
     }))
 })
