@@ -2,3 +2,8 @@
  * @since 0.1.0
  */
 export * as NodeOAuth from "./NodeOAuth.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as FileTokenStore from "./FileTokenStore.js"
