@@ -15,19 +15,22 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
-import { dual, identity } from "effect/Function"
+import { identity } from "effect/Function"
 import { globalValue } from "effect/GlobalValue"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as RateLimiter from "effect/RateLimiter"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import type * as Granted from "./Granted.js"
 import * as RetryAfter from "./internal/retryAfter.js"
 import type { OAuthClientError } from "./OAuthClient.js"
 import { OAuthClient } from "./OAuthClient.js"
 import { InsufficientScope, ReauthorizationRequired } from "./OAuthError.js"
+import type { Provider } from "./Provider.js"
+import type { ScopeRules } from "./ScopeRules.js"
 import type { ScopeSet } from "./Scopes.js"
-import { isSubset, make as makeScopes } from "./Scopes.js"
+import { isSubset, make as makeScopes, union } from "./Scopes.js"
 import type { Token } from "./Token.js"
 
 /**
@@ -61,20 +64,28 @@ export const currentRequiredScopes: FiberRef.FiberRef<ScopeSet<string>> = global
 )
 
 /**
- * Runs an effect whose authorized requests need `scopes`: each request checks the granted scopes
- * first and fails with `InsufficientScope` (sending nothing) when one is missing.
+ * Runs an effect whose authorized requests need `scopes`, named from the provider's own scopes (a
+ * typo is a compile error). Each request checks the granted scopes first and fails with
+ * `InsufficientScope`, sending nothing, when one is missing. The need also enters the effect's
+ * type as `Granted<scope>`, which only a client that can hold the scope provides: running the
+ * effect with a client-credentials client asking for other scopes does not compile.
+ *
+ * @example
+ * ```ts nocheck
+ * const post = sendMessage.pipe(AuthorizedHttpClient.requireScopes(Osu.provider, "chat.write"))
+ * ```
  *
  * @since 0.1.0
  * @category combinators
  */
-export const requireScopes: {
-  (scopes: ScopeSet<string>): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-  <A, E, R>(self: Effect.Effect<A, E, R>, scopes: ScopeSet<string>): Effect.Effect<A, E, R>
-} = dual(
-  2,
-  <A, E, R>(self: Effect.Effect<A, E, R>, scopes: ScopeSet<string>): Effect.Effect<A, E, R> =>
-    Effect.locally(self, currentRequiredScopes, scopes)
-)
+export const requireScopes = <P extends string, const S extends ReadonlyArray<P>>(
+  provider: Provider<P, ScopeRules<P>>,
+  ...scopes: S
+): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R | Granted.Each<S[number]>> => {
+  void provider
+  const needed = makeScopes(...scopes)
+  return (self) => Effect.locallyWith(self, currentRequiredScopes, (current) => union(current, needed))
+}
 
 /**
  * @since 0.1.0

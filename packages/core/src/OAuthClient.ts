@@ -27,6 +27,7 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
@@ -38,6 +39,7 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { ClientConfig } from "./ClientConfig.js"
 import * as Grant from "./Grant.js"
+import * as Granted from "./Granted.js"
 import type {
   ClientAuthenticationFailed,
   ErrorResponse,
@@ -50,7 +52,7 @@ import { ReauthorizationRequired } from "./OAuthError.js"
 import type { Provider } from "./Provider.js"
 import * as ScopeRules from "./ScopeRules.js"
 import type { ScopeSet } from "./Scopes.js"
-import { format as formatScopes } from "./Scopes.js"
+import { empty, format as formatScopes, fromIterable } from "./Scopes.js"
 import { Token } from "./Token.js"
 import * as TokenEndpoint from "./TokenEndpoint.js"
 import { expectationOf, TokenStore } from "./TokenStore.js"
@@ -100,9 +102,52 @@ export const isFatal = (error: OAuthClientError): error is FatalError => fatalTa
  * @since 0.1.0
  * @category models
  */
-export type Session =
-  | { readonly _tag: "ClientCredentials"; readonly scopes: ScopeSet<string> }
-  | { readonly _tag: "User"; readonly userId: string }
+export type Session = ClientCredentialsSession<string> | UserSession
+
+/**
+ * The client's own token, for the scopes `S`: the grant fixes the scopes, so the types know them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientCredentialsSession<out S extends string = string> {
+  readonly _tag: "ClientCredentials"
+  readonly scopes: ScopeSet<S>
+}
+
+/**
+ * A user's token from an interactive login: what the user grants is known only at run time.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UserSession {
+  readonly _tag: "User"
+  readonly userId: string
+}
+
+/**
+ * The scopes a session's client may hold, for a provider with scopes `P` and rules `Rules`: a
+ * client-credentials session holds what it asks for (plus what the grant implies); a user's
+ * session may hold any of the provider's scopes.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type GrantedScopes<P extends string, Rules, Sess extends Session> = Sess extends
+  ClientCredentialsSession<infer S> ? string extends S ? P : ScopeRules.Granted<Rules, "ClientCredentials", S>
+  : P
+
+/**
+ * `unknown` when a session's literal scopes pass the provider's rules; otherwise a type naming the
+ * broken rule, so the compiler refuses the options (see `ScopeRules.Check`).
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type SessionCheck<Rules, Sess extends Session> = Sess extends ClientCredentialsSession<infer S>
+  ? ScopeRules.Check<Rules, "ClientCredentials", S>
+  : unknown
 
 /**
  * A client-credentials session asking for `scopes`.
@@ -110,7 +155,10 @@ export type Session =
  * @since 0.1.0
  * @category constructors
  */
-export const clientCredentials = (scopes: ScopeSet<string>): Session => ({ _tag: "ClientCredentials", scopes })
+export const clientCredentials = <S extends string>(scopes: ScopeSet<S>): ClientCredentialsSession<S> => ({
+  _tag: "ClientCredentials",
+  scopes
+})
 
 /**
  * A user's session; `userId` names the slot in the store (default `"default"`).
@@ -118,16 +166,20 @@ export const clientCredentials = (scopes: ScopeSet<string>): Session => ({ _tag:
  * @since 0.1.0
  * @category constructors
  */
-export const user = (userId = "default"): Session => ({ _tag: "User", userId })
+export const user = (userId = "default"): UserSession => ({ _tag: "User", userId })
 
 /**
  * @since 0.1.0
  * @category models
  */
-export interface Options {
-  readonly provider: Provider<string>
+export interface Options<
+  P extends string = string,
+  Rules extends ScopeRules.ScopeRules<P> = ScopeRules.ScopeRules<P>,
+  Sess extends Session = Session
+> {
+  readonly provider: Provider<P, Rules>
   readonly client: ClientConfig
-  readonly session: Session
+  readonly session: Sess
   /** The slot's key in the `TokenStore`; by default derived from the provider, client and session. */
   readonly key?: string | undefined
   /** The most a refresh is moved ahead of expiry (default 60 seconds; at most 10% of the lifetime is used). */
@@ -145,7 +197,7 @@ export interface Options {
  * @since 0.1.0
  * @category models
  */
-export interface Service {
+export interface Service<out S extends string = string> {
   readonly key: string
   readonly provider: Provider<string>
   /** A usable token: the cached one, or the result of the one refresh in flight. */
@@ -159,8 +211,8 @@ export interface Service {
   readonly invalidate: (stale: Token) => Effect.Effect<Token, OAuthClientError>
   /** The current token (or none) now and after every change: the on-token-update hook. */
   readonly changes: Stream.Stream<Option.Option<Token>>
-  /** The scopes of a usable token. */
-  readonly scopes: Effect.Effect<ScopeSet<string>, OAuthClientError>
+  /** The scopes of a usable token (typed by what the session's grant can hold). */
+  readonly scopes: Effect.Effect<ScopeSet<S>, OAuthClientError>
   /** Hands the slot a token from an interactive login: persisted, clears a fatal failure, scheduled. */
   readonly setToken: (token: Token) => Effect.Effect<void, TokenStoreError>
   /**
@@ -230,9 +282,17 @@ export const defaultKey = (provider: Provider<string>, client: ClientConfig, ses
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  options: Options
-): Effect.Effect<Service, InvalidScopeRequest, HttpClient.HttpClient | TokenStore | Scope.Scope> =>
+export const make = <
+  P extends string,
+  Rules extends ScopeRules.ScopeRules<P>,
+  Sess extends Session
+>(
+  options: Options<P, Rules, Sess> & SessionCheck<Rules, Sess>
+): Effect.Effect<
+  Service<GrantedScopes<P, Rules, Sess>>,
+  InvalidScopeRequest,
+  HttpClient.HttpClient | TokenStore | Scope.Scope
+> =>
   Effect.gen(function*() {
     const { client, provider, session } = options
     const key = options.key ?? defaultKey(provider, client, session)
@@ -555,25 +615,32 @@ export const make = (
         Stream.map((state) => state.token),
         Stream.changesWith((a, b) => sameToken(a, b))
       ),
-      scopes: Effect.map(token, (t) => t.scopes),
+      // The server grants what the session's grant asks for: the types say which scopes those are.
+      scopes: Effect.map(token, (t) => t.scopes as ScopeSet<GrantedScopes<P, Rules, Sess>>),
       setToken,
       revoke
-    } satisfies Service
+    } satisfies Service<GrantedScopes<P, Rules, Sess>>
   })
 
 const sameToken = (a: Option.Option<Token>, b: Option.Option<Token>): boolean =>
   Option.isNone(a) ? Option.isNone(b) : Option.isSome(b) && a.value === b.value
 
 /**
- * A layer of one slot; its refresh fiber lives as long as the layer.
+ * A layer of one slot; its refresh fiber lives as long as the layer. It also provides
+ * `Granted<S>` for the scopes the session's client can hold, so effects that need other scopes
+ * (see `AuthorizedHttpClient.requireScopes`) do not compile against it; and literal
+ * client-credentials scopes that break the provider's rules are a compile error here.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  options: Options
-): Layer.Layer<OAuthClient, InvalidScopeRequest, HttpClient.HttpClient | TokenStore> =>
-  Layer.scoped(OAuthClient, make(options))
+export const layer = <P extends string, Rules extends ScopeRules.ScopeRules<P>, Sess extends Session>(
+  options: Options<P, Rules, Sess> & SessionCheck<Rules, Sess>
+): Layer.Layer<
+  OAuthClient | Granted.Granted<GrantedScopes<P, Rules, Sess>>,
+  InvalidScopeRequest,
+  HttpClient.HttpClient | TokenStore
+> => Layer.merge(Layer.scoped(OAuthClient, make(options)), grantedLayer(options))
 
 /**
  * Like {@link layer}, with the client read from configuration (see `ClientConfig.config`, which
@@ -582,10 +649,36 @@ export const layer = (
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
-  options: Omit<Options, "client"> & { readonly client: Config.Config<ClientConfig> }
-): Layer.Layer<OAuthClient, InvalidScopeRequest | ConfigError.ConfigError, HttpClient.HttpClient | TokenStore> =>
-  Layer.scoped(OAuthClient, Effect.flatMap(options.client, (client) => make({ ...options, client })))
+export const layerConfig = <P extends string, Rules extends ScopeRules.ScopeRules<P>, Sess extends Session>(
+  options:
+    & Omit<Options<P, Rules, Sess>, "client">
+    & { readonly client: Config.Config<ClientConfig> }
+    & SessionCheck<Rules, Sess>
+): Layer.Layer<
+  OAuthClient | Granted.Granted<GrantedScopes<P, Rules, Sess>>,
+  InvalidScopeRequest | ConfigError.ConfigError,
+  HttpClient.HttpClient | TokenStore
+> =>
+  Layer.merge(
+    Layer.scoped(
+      OAuthClient,
+      Effect.flatMap(options.client, (client) => make<P, Rules, Session>({ ...options, client }))
+    ),
+    grantedLayer(options)
+  )
+
+// What `Granted` holds at run time: the scopes the layer was set up for (the session's request, or
+// every scope of the provider for a user's session). The requirement itself lives in the types.
+const grantedLayer = <P extends string, Rules extends ScopeRules.ScopeRules<P>, Sess extends Session>(
+  options: { readonly provider: Provider<P, Rules>; readonly session: Sess }
+): Layer.Layer<Granted.Granted<GrantedScopes<P, Rules, Sess>>> =>
+  Granted.layer(
+    (options.session._tag === "ClientCredentials"
+      ? options.session.scopes
+      : Either.getOrElse(fromIterable(options.provider.scopes), () => empty)) as ScopeSet<
+        GrantedScopes<P, Rules, Sess>
+      >
+  )
 
 /**
  * One `OAuthClient` per user id, for servers with many users. A user's client (and its refresh
@@ -610,7 +703,10 @@ export const makeRegistry = (
   Effect.gen(function*() {
     const context = yield* Effect.context<HttpClient.HttpClient | TokenStore>()
     const map = yield* RcMap.make({
-      lookup: (userId: string) => make({ ...options, session: user(userId) }).pipe(Effect.provide(context)),
+      lookup: (userId: string) =>
+        make<string, ScopeRules.ScopeRules<string>, UserSession>({ ...options, session: user(userId) }).pipe(
+          Effect.provide(context)
+        ),
       idleTimeToLive: options.idleTimeToLive ?? Duration.minutes(5)
     })
     return { get: (userId) => RcMap.get(map, userId) }

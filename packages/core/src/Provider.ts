@@ -46,7 +46,7 @@ export interface RateLimit {
  * @since 0.1.0
  * @category models
  */
-export interface Provider<S extends string = string> {
+export interface Provider<S extends string = string, Rules extends ScopeRules<S> = ScopeRules<S>> {
   /** A short name for logs: `osu`, `spotify`, or the issuer's host. */
   readonly name: string
   readonly issuer: Option.Option<string>
@@ -58,7 +58,8 @@ export interface Provider<S extends string = string> {
   readonly apiBaseUrl: Option.Option<string>
   readonly clientAuthentication: ClientAuthentication
   readonly scopes: ReadonlyArray<S>
-  readonly scopeRules: ScopeRules<S>
+  /** The scope policy; a preset's literal rules let the compiler check literal scope requests. */
+  readonly scopeRules: Rules
   /** Used when a token response has no `expires_in`. */
   readonly defaultTokenLifetime: Option.Option<Duration.Duration>
   readonly rateLimit: Option.Option<RateLimit>
@@ -80,7 +81,7 @@ export interface Provider<S extends string = string> {
  * @since 0.1.0
  * @category models
  */
-export interface Options<S extends string> {
+export interface Options<S extends string, Rules extends ScopeRules<S> = ScopeRules<S>> {
   readonly name?: string | undefined
   readonly issuer?: string | undefined
   readonly authorizationEndpoint?: string | undefined
@@ -90,7 +91,7 @@ export interface Options<S extends string> {
   readonly apiBaseUrl?: string | undefined
   readonly clientAuthentication?: ClientAuthentication | undefined
   readonly scopes?: ReadonlyArray<S> | undefined
-  readonly scopeRules?: ScopeRules<S> | undefined
+  readonly scopeRules?: Rules | undefined
   readonly defaultTokenLifetime?: Duration.Duration | undefined
   readonly rateLimit?: RateLimit | undefined
   readonly authorizationResponseIssParameterSupported?: boolean | undefined
@@ -105,7 +106,9 @@ export interface Options<S extends string> {
  * @since 0.1.0
  * @category constructors
  */
-export const make = <S extends string = string>(options: Options<S>): Provider<S> => ({
+export const make = <S extends string = string, Rules extends ScopeRules<S> = ScopeRules<S>>(
+  options: Options<S, Rules>
+): Provider<S, Rules> => ({
   name: options.name ?? hostOf(options.issuer ?? options.tokenEndpoint),
   issuer: Option.fromNullable(options.issuer),
   authorizationEndpoint: Option.fromNullable(options.authorizationEndpoint),
@@ -115,7 +118,7 @@ export const make = <S extends string = string>(options: Options<S>): Provider<S
   apiBaseUrl: Option.fromNullable(options.apiBaseUrl),
   clientAuthentication: options.clientAuthentication ?? "client_secret_basic",
   scopes: options.scopes ?? [],
-  scopeRules: options.scopeRules ?? (permissive as ScopeRules<S>),
+  scopeRules: options.scopeRules ?? (permissive as Rules),
   defaultTokenLifetime: Option.fromNullable(options.defaultTokenLifetime),
   rateLimit: Option.fromNullable(options.rateLimit),
   authorizationResponseIssParameterSupported: options.authorizationResponseIssParameterSupported ?? false,
@@ -153,7 +156,9 @@ export interface Overrides {
  * @since 0.1.0
  * @category constructors
  */
-export const preset = <S extends string>(defaults: Options<S>) => (overrides: Overrides = {}): Provider<S> => {
-  const given = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined))
-  return make<S>({ ...defaults, ...given })
-}
+export const preset =
+  <S extends string, Rules extends ScopeRules<S> = ScopeRules<S>>(defaults: Options<S, Rules>) =>
+  (overrides: Overrides = {}): Provider<S, Rules> => {
+    const given = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined))
+    return make<S, Rules>({ ...defaults, ...given })
+  }

@@ -368,3 +368,123 @@ export const narrows = <S extends string>(
       requested.values,
       "a refresh can only keep or narrow the granted scopes: sign in again to get more"
     )
+
+// ---------------------------------------------------------------------------------------------
+// The same rules, read by the type checker. A preset declares its rules `as const`, so the
+// constraints are literal data that these types can interpret: a literal scope request that
+// `validate` would refuse is refused at compile time, naming the same rule.
+// ---------------------------------------------------------------------------------------------
+
+type ElementOf<T> = T extends ReadonlyArray<infer X> ? X : never
+
+type Some<T> = [T] extends [never] ? false : true
+
+type PolicyOf<Rules, G extends GrantKind> = Rules extends { readonly grants: infer Grants }
+  ? G extends keyof Grants ? NonNullable<Grants[G]> : {}
+  : {}
+
+/**
+ * The scopes sent for a request of `S`: `S`, or the grant's defaults when `S` is empty.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type Sent<Rules, G extends GrantKind, S extends string> = Some<S> extends true ? S
+  : PolicyOf<Rules, G> extends { readonly defaults: infer D } ? ElementOf<D>
+  : never
+
+/**
+ * The scopes a server grants for a request of `S` under `Rules`: what is sent, plus what the
+ * grant implies (osu!'s `identify` for the authorization code grant).
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type Granted<Rules, G extends GrantKind, S extends string> =
+  | Sent<Rules, G, S>
+  | (PolicyOf<Rules, G> extends { readonly implied: infer I } ? ElementOf<I> : never)
+
+type ConstraintViolation<C, G extends GrantKind, S extends string> = C extends {
+  readonly _tag: "RequiresWhenAny"
+  readonly name: infer N
+  readonly grants: infer Gs
+  readonly trigger: infer T
+  readonly required: infer Required
+} ? G extends ElementOf<Gs> ? Some<Extract<S, ElementOf<T>>> extends true ? Required extends S ? never : N : never
+  : never
+  : C extends {
+    readonly _tag: "OnlyWithin"
+    readonly name: infer N
+    readonly grants: infer Gs
+    readonly trigger: infer T
+    readonly allowed: infer A
+  } ?
+    G extends ElementOf<Gs> ?
+      Some<Extract<S, ElementOf<T>>> extends true ? Some<Exclude<S, ElementOf<A>>> extends true ? N
+        : never
+      : never
+    : never
+  : C extends
+    { readonly _tag: "Forbidden"; readonly name: infer N; readonly grants: infer Gs; readonly scopes: infer X }
+    ? G extends ElementOf<Gs> ? (X extends "all" ? Some<S> : Some<Extract<S, ElementOf<X>>>) extends true ? N : never
+    : never
+  : C extends
+    { readonly _tag: "OnlyForGrants"; readonly name: infer N; readonly grants: infer Gs; readonly scopes: infer X }
+    ? G extends ElementOf<Gs> ? never : Some<Extract<S, ElementOf<X>>> extends true ? N : never
+  : C extends
+    { readonly _tag: "Exclusive"; readonly name: infer N; readonly grants: infer Gs; readonly scopes: infer X }
+    ? G extends ElementOf<Gs> ?
+      Some<Extract<S, ElementOf<X>>> extends true ? Some<Exclude<S, ElementOf<X>>> extends true ? N
+        : never
+      : never
+    : never
+  : never
+
+type BuiltinViolation<Rules, G extends GrantKind, S extends string> =
+  | (Rules extends { readonly known: infer K } ?
+    K extends ReadonlyArray<string> ? Some<Exclude<S, ElementOf<K>>> extends true ? "unknown-scope" : never
+    : never
+    : never)
+  | (Some<S> extends true ? never : PolicyOf<Rules, G> extends { readonly explicit: true } ? "explicit-scopes-required"
+  : never)
+  | (PolicyOf<Rules, G> extends { readonly allowed: infer A } ?
+    Some<Exclude<S, ElementOf<A>>> extends true ? "grant-scope-not-allowed" : never
+    : never)
+  | (PolicyOf<Rules, G> extends { readonly forbidden: infer F } ?
+    Some<Extract<S, ElementOf<F>>> extends true ? "grant-scope-forbidden" : never
+    : never)
+
+/**
+ * The names of the rules that a request of the literal scopes `S` with grant `G` breaks: the
+ * type-level twin of {@link validate}. `never` when the request is valid, or when the types do not
+ * know the scopes (`string`, or the provider's whole scope type), in which case only `validate`
+ * can tell.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type Violations<Rules, G extends GrantKind, S extends string> = string extends S ? never
+  : CoversKnown<Rules, S> extends true ? never
+  : Rules extends { readonly constraints: infer Cs }
+    ? BuiltinViolation<Rules, G, S> | Literal<ConstraintViolation<ElementOf<Cs>, G, Sent<Rules, G, S>>>
+  : never
+
+// A set typed with every scope of the provider (`ScopeSet<OsuScope>`) is a set whose members the
+// types do not know: like `string`, it is left to `validate` at run time.
+type CoversKnown<Rules, S extends string> = Rules extends { readonly known: infer K }
+  ? K extends ReadonlyArray<string> ? Some<Exclude<ElementOf<K>, S>> extends true ? false : true
+  : false
+  : false
+
+// Rules that are not literal data (`ScopeRules<string>`) tell the compiler nothing.
+type Literal<N> = N extends string ? string extends N ? never : N : never
+
+/**
+ * `unknown` when a literal request is valid; otherwise an object type whose one property names
+ * the broken rules, so the compiler's message says which rule a request breaks.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type Check<Rules, G extends GrantKind, S extends string> = [Violations<Rules, G, S>] extends [never] ? unknown
+  : { readonly "invalid scope request: breaks the provider's rule": Violations<Rules, G, S> }

@@ -26,6 +26,11 @@ export * as Grant from "./Grant.js"
 /**
  * @since 0.1.0
  */
+export * as Granted from "./Granted.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as OAuthClient from "./OAuthClient.js"
 
 /**

@@ -4,7 +4,8 @@ import { TestServer } from "@effect-oauth/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Option, TestClock } from "effect"
 
-const scopes = Scopes.make("read")
+// Typed as any string, as scopes read at run time are: the types cannot know what is granted.
+const scopes = Scopes.make<ReadonlyArray<string>>("read")
 
 const Env = (options?: TestServer.Options, clientOptions?: AuthorizedHttpClient.Options) => {
   const server = TestServer.layerInMemory(options)
@@ -96,11 +97,25 @@ describe("AuthorizedHttpClient", () => {
 
   it.effect("requireScopes fails before sending when a scope is not granted", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(me.pipe(AuthorizedHttpClient.requireScopes(Scopes.make("write"))))
+      const provider = (yield* TestServer.TestServer).provider()
+      const error = yield* Effect.flip(me.pipe(AuthorizedHttpClient.requireScopes(provider, "write")))
       assert.strictEqual(error._tag, "InsufficientScope")
       assert.strictEqual(yield* apiStatus(200), 0)
-      const ok = yield* me.pipe(AuthorizedHttpClient.requireScopes(Scopes.make("read")))
+      const ok = yield* me.pipe(AuthorizedHttpClient.requireScopes(provider, "read"))
       assert.strictEqual(ok.status, 200)
+    }).pipe(Effect.provide(Env())))
+
+  it.effect("nested requireScopes need every scope named by either", () =>
+    Effect.gen(function*() {
+      const provider = (yield* TestServer.TestServer).provider()
+      const nested = me.pipe(
+        AuthorizedHttpClient.requireScopes(provider, "write"),
+        AuthorizedHttpClient.requireScopes(provider, "read")
+      )
+      const error = yield* Effect.flip(nested)
+      assert.strictEqual(error._tag, "InsufficientScope")
+      if (error._tag === "InsufficientScope") assert.deepStrictEqual(error.required, ["read", "write"])
+      assert.strictEqual(yield* apiStatus(200), 0)
     }).pipe(Effect.provide(Env())))
 
   it.effect("a 429 is waited out for Retry-After seconds", () =>

@@ -156,7 +156,16 @@ export const requiresRegisteredRedirectPort = true
  */
 export type MakeOptions = Provider.Overrides
 
-export const make: (overrides?: MakeOptions) => Provider.Provider<OsuScope> = Provider.preset<OsuScope>({
+/**
+ * The osu! provider, with {@link MakeOptions} applied (a test server's endpoints, say).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (overrides?: MakeOptions) => Provider.Provider<OsuScope, typeof rules> = Provider.preset<
+  OsuScope,
+  typeof rules
+>({
   name: "osu",
   authorizationEndpoint: "https://osu.ppy.sh/oauth/authorize",
   tokenEndpoint: "https://osu.ppy.sh/oauth/token",
@@ -175,4 +184,4 @@ export const make: (overrides?: MakeOptions) => Provider.Provider<OsuScope> = Pr
  * @since 0.1.0
  * @category constructors
  */
-export const provider: Provider.Provider<OsuScope> = make()
+export const provider: Provider.Provider<OsuScope, typeof rules> = make()

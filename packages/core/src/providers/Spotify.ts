@@ -84,7 +84,16 @@ export const isAllowedRedirectUri = (uri: string): boolean => {
  */
 export type MakeOptions = Provider.Overrides
 
-export const make: (overrides?: MakeOptions) => Provider.Provider<SpotifyScope> = Provider.preset<SpotifyScope>({
+/**
+ * The Spotify provider, with {@link MakeOptions} applied (a test server's endpoints, say).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (overrides?: MakeOptions) => Provider.Provider<SpotifyScope, typeof rules> = Provider.preset<
+  SpotifyScope,
+  typeof rules
+>({
   name: "spotify",
   authorizationEndpoint: "https://accounts.spotify.com/authorize",
   tokenEndpoint: "https://accounts.spotify.com/api/token",
@@ -101,4 +110,4 @@ export const make: (overrides?: MakeOptions) => Provider.Provider<SpotifyScope> 
  * @since 0.1.0
  * @category constructors
  */
-export const provider: Provider.Provider<SpotifyScope> = make()
+export const provider: Provider.Provider<SpotifyScope, typeof rules> = make()
