@@ -263,7 +263,10 @@ export const complete = (
   callbackUrl: string | URL
 ): Effect.Effect<Token, AuthorizationResponseError | TokenRequestError> =>
   Effect.flatMap(parseCallback(callbackUrl), (params) => checkAndExchange(endpoint, transaction, params)).pipe(
-    Effect.withSpan("Authorization.complete", { attributes: { "oauth.provider": transaction.provider } })
+    Effect.withSpan("Authorization.complete", {
+      captureStackTrace: false,
+      attributes: { "oauth.provider": transaction.provider }
+    })
   )
 
 /**
@@ -341,4 +344,7 @@ export const completeWith = (
     const transaction = Option.firstSomeOf(taken)
     if (Option.isNone(transaction)) return yield* new AuthorizationResponseError({ reason: "StateMismatch" })
     return yield* checkAndExchange(endpoint, transaction.value, params)
-  }).pipe(Effect.withSpan("Authorization.completeWith", { attributes: { "oauth.provider": endpoint.provider.name } }))
+  }).pipe(Effect.withSpan("Authorization.completeWith", {
+    captureStackTrace: false,
+    attributes: { "oauth.provider": endpoint.provider.name }
+  }))

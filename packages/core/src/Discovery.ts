@@ -192,4 +192,7 @@ export const discover = (
       ...definedOnly(overrides),
       issuer
     })
-  }).pipe(Effect.withSpan("Discovery.discover", { attributes: { "oauth.issuer": issuer } }))
+  }).pipe(Effect.withSpan("Discovery.discover", {
+    captureStackTrace: false,
+    attributes: { "oauth.issuer": issuer }
+  }))

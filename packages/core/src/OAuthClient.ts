@@ -458,6 +458,7 @@ export const make = <
       }).pipe(
         (refresh) => store.withRefreshLock === undefined ? refresh : store.withRefreshLock(key, refresh),
         Effect.withSpan("OAuthClient.refresh", {
+          captureStackTrace: false,
           attributes: { "oauth.provider": provider.name, "oauth.session": session._tag }
         }),
         annotate
@@ -559,7 +560,13 @@ export const make = <
         Effect.ignore(local)
       )
       yield* local
-    }).pipe(Effect.withSpan("OAuthClient.revoke", { attributes: { "oauth.provider": provider.name } }), annotate)
+    }).pipe(
+      Effect.withSpan("OAuthClient.revoke", {
+        captureStackTrace: false,
+        attributes: { "oauth.provider": provider.name }
+      }),
+      annotate
+    )
 
     // The refresh fiber. Each turn reads the state and either sleeps until the current token's
     // refresh time (waking early if the state changes), or refreshes it. Closing the layer's scope
@@ -593,7 +600,14 @@ export const make = <
           failures = 0
         }
       }
-    }).pipe(annotate, Effect.withSpan("OAuthClient.refresher", { root: true }), Effect.interruptible)
+    }).pipe(
+      annotate,
+      Effect.withSpan("OAuthClient.refresher", {
+        captureStackTrace: false,
+        root: true
+      }),
+      Effect.interruptible
+    )
 
     yield* Effect.forkIn(refresher, scope)
 

@@ -461,7 +461,10 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
           previous: requestOptions?.previous
         })
       }).pipe(
-        Effect.withSpan("TokenEndpoint.request", { attributes: annotations(grant._tag) }),
+        Effect.withSpan("TokenEndpoint.request", {
+          captureStackTrace: false,
+          attributes: annotations(grant._tag)
+        }),
         Effect.annotateLogs(annotations(grant._tag))
       )
 
@@ -487,7 +490,10 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
               ),
               isTransient
             )).pipe(
-              Effect.withSpan("TokenEndpoint.revoke", { attributes: { "oauth.provider": provider.name } }),
+              Effect.withSpan("TokenEndpoint.revoke", {
+                captureStackTrace: false,
+                attributes: { "oauth.provider": provider.name }
+              }),
               Effect.annotateLogs({ "oauth.provider": provider.name })
             )
       })

@@ -1,8 +1,10 @@
 import * as Scopes from "@effect-oauth/core/Scopes"
 import { Token } from "@effect-oauth/core/Token"
 import { decodeStored, encodeStored, TokenStore } from "@effect-oauth/core/TokenStore"
+import { TestServer } from "@effect-oauth/testing"
 import { assert, describe, it } from "@effect/vitest"
 import {
+  Clock,
   ConfigProvider,
   Deferred,
   Effect,
@@ -395,6 +397,10 @@ describe("FileTokenStore", () => {
           format: "esm",
           outfile,
           tsconfig: path.join(repoRoot, "tsconfig.json"),
+          // CommonJS dependencies (undici) require Node's built-ins: give the ESM bundle a `require`.
+          banner: {
+            js: "import { createRequire as __cr } from \"node:module\"; const require = __cr(import.meta.url);"
+          },
           logLevel: "silent"
         })
         bundle = outfile
@@ -466,6 +472,71 @@ describe("FileTokenStore", () => {
           assert.isTrue(written)
         }),
       90_000
+    )
+
+    it.live(
+      "two processes share one rotating refresh token for 10 s with 1-second tokens: one refresh per window, no invalid_grant",
+      () =>
+        Effect.gen(function*() {
+          const server = yield* TestServer.TestServer
+          yield* server.configure({ accessTokenLifetimeSeconds: 1, rotateRefreshTokens: true })
+          const directory = freshDir()
+          const key = "shared-user"
+          const issued = yield* server.issueToken({ scopes: ["identify"], lifetimeSeconds: 1 })
+          const now = yield* Clock.currentTimeMillis
+          const store = yield* storeIn(directory)
+          yield* store.set(
+            key,
+            new Token({
+              accessToken: Redacted.make(issued.accessToken),
+              tokenType: "Bearer",
+              refreshToken: Option.fromNullable(issued.refreshToken).pipe(Option.map(Redacted.make)),
+              expiresAt: Option.some(now + 1_000),
+              issuedAt: now,
+              scopes: Scopes.make("identify"),
+              version: 1
+            })
+          )
+          const secret = Option.getOrThrow(server.client.clientSecret)
+          const millis = 10_000
+          const results = yield* Effect.promise(() =>
+            Promise.all([0, 1].map(async () => {
+              const child = startChild([
+                "session",
+                directory,
+                key,
+                server.url,
+                server.client.clientId,
+                Redacted.value(secret),
+                String(millis)
+              ])
+              let out = ""
+              let err = ""
+              child.stdout!.on("data", (chunk: Buffer) => {
+                out += chunk.toString()
+              })
+              child.stderr!.on("data", (chunk: Buffer) => {
+                err += chunk.toString()
+              })
+              await exited(child)
+              const match = /result (\d+) (\d+)/.exec(out)
+              assert.isNotNull(match, `a child printed no result (exit ${child.exitCode}): ${err}`)
+              return { ok: Number(match![1]), failed: Number(match![2]) }
+            }))
+          )
+          const counters = yield* server.counters
+          const refreshes = counters.tokenRequests.refresh_token
+          assert.strictEqual(counters.invalidGrant, 0)
+          assert.strictEqual(refreshes.error, 0)
+          // Ten one-second windows (and the startup of two processes): one refresh each, not two.
+          assert.isAtLeast(refreshes.ok, 6)
+          assert.isAtMost(refreshes.ok, 14, `refreshes: ${refreshes.ok}`)
+          for (const result of results) {
+            assert.strictEqual(result.failed, 0)
+            assert.isAtLeast(result.ok, 50)
+          }
+        }).pipe(Effect.provide(TestServer.layer())),
+      60_000
     )
 
     it.live(
