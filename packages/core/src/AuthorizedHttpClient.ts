@@ -147,11 +147,11 @@ export const make = (options: Options = {}): Effect.Effect<
       })
       : identity
 
-    const checkScopes = FiberRef.getWith(currentRequiredScopes, (required) =>
-      required.size === 0 ? Effect.void : Effect.flatMap(client.scopes, (granted) =>
+    const checkScopes = (required: ScopeSet<string>) =>
+      Effect.flatMap(client.scopes, (granted) =>
         isSubset(required, granted)
           ? Effect.void
-          : Effect.fail(new InsufficientScope({ required: required.values, granted: granted.values }))))
+          : Effect.fail(new InsufficientScope({ required: required.values, granted: granted.values })))
 
     const sendWith = (request: HttpClientRequest.HttpClientRequest, token: Token) =>
       limit(base.execute(bearer(request, token)))
@@ -181,44 +181,47 @@ export const make = (options: Options = {}): Effect.Effect<
         })
       })
 
-    const send = (
-      request: HttpClientRequest.HttpClientRequest
+    // Written without a generator: this is the path every API request takes, and it should cost
+    // next to nothing over the bare client (DESIGN.md §7, the overhead benchmark).
+    const attempt = (
+      request: HttpClientRequest.HttpClientRequest,
+      count: number
     ): Effect.Effect<HttpClientResponse.HttpClientResponse, Error> =>
-      Effect.gen(function*() {
-        yield* checkScopes
-        for (let attempt = 0;; attempt++) {
-          const token = yield* client.token
-          const response = yield* sendWith(request, token)
+      Effect.flatMap(client.token, (token) =>
+        Effect.flatMap(sendWith(request, token), (response) => {
           switch (response.status) {
             case 401:
-              return yield* afterUnauthorized(request, token, response)
+              return afterUnauthorized(request, token, response)
             case 403: {
               const missing = insufficientScope(response.headers["www-authenticate"])
-              if (Option.isNone(missing)) {
-                return response
-              }
-              yield* discard(response)
-              return yield* new InsufficientScope({ required: missing.value, granted: token.scopes.values })
+              return Option.isNone(missing)
+                ? Effect.succeed(response)
+                : Effect.zipRight(
+                  discard(response),
+                  new InsufficientScope({ required: missing.value, granted: token.scopes.values })
+                )
             }
-            case 429: {
-              const now = yield* Clock.currentTimeMillis
-              const wait = Option.getOrElse(
-                retryAfterMillis(response.headers["retry-after"], now),
-                () =>
-                  1000 * 2 ** attempt
-              )
-              if (attempt >= maxRetries || wait > maxWait) {
-                return response
-              }
-              yield* discard(response)
-              yield* Effect.sleep(Duration.millis(wait))
-              continue
-            }
+            case 429:
+              return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+                const wait = Option.getOrElse(
+                  retryAfterMillis(response.headers["retry-after"], now),
+                  () => 1000 * 2 ** count
+                )
+                return count >= maxRetries || wait > maxWait
+                  ? Effect.succeed(response)
+                  : discard(response).pipe(
+                    Effect.zipRight(Effect.sleep(Duration.millis(wait))),
+                    Effect.zipRight(attempt(request, count + 1))
+                  )
+              })
             default:
-              return response
+              return Effect.succeed(response)
           }
-        }
-      })
+        }))
+
+    const send = (request: HttpClientRequest.HttpClientRequest) =>
+      Effect.flatMap(FiberRef.get(currentRequiredScopes), (required) =>
+        required.size === 0 ? attempt(request, 0) : Effect.zipRight(checkScopes(required), attempt(request, 0)))
 
     return HttpClient.makeWith<never, never, Error, never>((request) =>
       Effect.flatMap(request, send), Effect.succeed)
