@@ -569,10 +569,19 @@ export const make = <
     )
 
     // The refresh fiber. Each turn reads the state and either sleeps until the current token's
-    // refresh time (waking early if the state changes), or refreshes it. Closing the layer's scope
-    // interrupts it.
+    // refresh time, or refreshes it. Closing the layer's scope interrupts it.
     const waitForChange = (state: State) =>
       ref.changes.pipe(Stream.filter((next) => next !== state), Stream.take(1), Stream.runDrain)
+
+    // While it sleeps, only a refresh time earlier than the one it sleeps toward wakes it: a later
+    // one (every refresh makes one) is found when it wakes, so a busy slot does not re-arm a timer
+    // for each new token.
+    const waitForEarlier = (at: number) =>
+      ref.changes.pipe(
+        Stream.filter((next) => Option.isSome(next.refreshAt) && next.refreshAt.value < at),
+        Stream.take(1),
+        Stream.runDrain
+      )
 
     const refresher = Effect.gen(function*() {
       let failures = 0
@@ -584,10 +593,11 @@ export const make = <
           continue
         }
         const now = yield* Clock.currentTimeMillis
-        const delay = Math.min(Option.getOrThrow(state.refreshAt) - now, maxSleepMillis)
+        const at = Option.getOrThrow(state.refreshAt)
+        const delay = Math.min(at - now, maxSleepMillis)
         // Timers count whole milliseconds: a fraction left would wake at once, again and again.
         if (delay >= 1) {
-          yield* Effect.raceFirst(Effect.sleep(Duration.millis(delay)), waitForChange(state))
+          yield* Effect.raceFirst(Effect.sleep(Duration.millis(delay)), waitForEarlier(at))
           continue
         }
         const result = yield* Effect.either(shared(state.token))
