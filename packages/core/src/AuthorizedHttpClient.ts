@@ -96,7 +96,10 @@ export interface Options {
   readonly maxRateLimitRetries?: number | undefined
   /** The longest single wait for a 429 (default 60 seconds); a longer `Retry-After` is returned as is. */
   readonly maxRateLimitWait?: Duration.DurationInput | undefined
-  /** A pause before retrying a 401 a second time right after a refresh (Spotify's quirk); default none. */
+  /**
+   * A pause before retrying a 401 a second time right after a refresh (Spotify's quirk); default
+   * the provider's `unauthorizedGracePeriod` (none for most providers).
+   */
   readonly unauthorizedGracePeriod?: Duration.DurationInput | undefined
 }
 
@@ -136,7 +139,10 @@ export const make = (options: Options = {}): Effect.Effect<
     const base = yield* HttpClient.HttpClient
     const maxRetries = options.maxRateLimitRetries ?? 3
     const maxWait = Duration.toMillis(options.maxRateLimitWait ?? Duration.seconds(60))
-    const grace = Option.map(Option.fromNullable(options.unauthorizedGracePeriod), Duration.decode)
+    const grace = Option.orElse(
+      Option.map(Option.fromNullable(options.unauthorizedGracePeriod), Duration.decode),
+      () => client.provider.unauthorizedGracePeriod
+    )
     const limit: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = Option.isSome(
         client.provider.rateLimit
       )

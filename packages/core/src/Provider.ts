@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import type { ScopeRules } from "./ScopeRules.js"
 import { permissive } from "./ScopeRules.js"
@@ -68,6 +68,11 @@ export interface Provider<S extends string = string, Rules extends ScopeRules<S>
   /** `http:` endpoints are refused unless the host is loopback or this is set. */
   readonly allowInsecureHttp: boolean
   /**
+   * A pause before retrying, once more, an API call refused with a 401 right after a refresh:
+   * Spotify's API occasionally refuses a token in the moments after it was issued.
+   */
+  readonly unauthorizedGracePeriod: Option.Option<Duration.Duration>
+  /**
    * Maps the provider's own error shapes onto RFC 6749 §5.2 error bodies (osu!'s 401
    * `invalid_request` "The refresh token is invalid." is an `invalid_grant`). `None` falls back to
    * the standard reading.
@@ -96,6 +101,7 @@ export interface Options<S extends string, Rules extends ScopeRules<S> = ScopeRu
   readonly rateLimit?: RateLimit | undefined
   readonly authorizationResponseIssParameterSupported?: boolean | undefined
   readonly allowInsecureHttp?: boolean | undefined
+  readonly unauthorizedGracePeriod?: Duration.DurationInput | undefined
   readonly classifyError?: Provider<S>["classifyError"] | undefined
 }
 
@@ -123,6 +129,7 @@ export const make = <S extends string = string, Rules extends ScopeRules<S> = Sc
   rateLimit: Option.fromNullable(options.rateLimit),
   authorizationResponseIssParameterSupported: options.authorizationResponseIssParameterSupported ?? false,
   allowInsecureHttp: options.allowInsecureHttp ?? false,
+  unauthorizedGracePeriod: Option.map(Option.fromNullable(options.unauthorizedGracePeriod), Duration.decode),
   classifyError: options.classifyError ?? (() => Option.none())
 })
 

@@ -1,5 +1,7 @@
 import { AuthorizedHttpClient, OAuthClient, Scopes, TokenStore } from "@effect-oauth/core"
+import type * as Provider from "@effect-oauth/core/Provider"
 import * as Osu from "@effect-oauth/core/providers/Osu"
+import * as Spotify from "@effect-oauth/core/providers/Spotify"
 import { TestServer } from "@effect-oauth/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Option, TestClock } from "effect"
@@ -7,12 +9,16 @@ import { Duration, Effect, Fiber, Layer, Option, TestClock } from "effect"
 // Typed as any string, as scopes read at run time are: the types cannot know what is granted.
 const scopes = Scopes.make<ReadonlyArray<string>>("read")
 
-const Env = (options?: TestServer.Options, clientOptions?: AuthorizedHttpClient.Options) => {
+const Env = (
+  options?: TestServer.Options,
+  clientOptions?: AuthorizedHttpClient.Options,
+  providerOptions?: Partial<Pick<Provider.Provider, "unauthorizedGracePeriod">>
+) => {
   const server = TestServer.layerInMemory(options)
   const client = Layer.unwrapEffect(
     Effect.map(TestServer.TestServer, (s) =>
       OAuthClient.layer({
-        provider: s.provider(),
+        provider: { ...s.provider(), ...providerOptions },
         client: s.client,
         session: OAuthClient.clientCredentials(scopes)
       }))
@@ -71,6 +77,40 @@ describe("AuthorizedHttpClient", () => {
       const error = yield* Effect.flip(me)
       assert.strictEqual(error._tag, "ReauthorizationRequired")
     }).pipe(Effect.provide(Env())))
+
+  it.effect("with a grace period, a 401 right after the refresh is retried once more after the pause", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      yield* me
+      yield* server.injectFaults([
+        { path: "/me", status: 401, body: "{}" },
+        { path: "/me", status: 401, body: "{}" }
+      ])
+      const fiber = yield* Effect.fork(me)
+      yield* TestClock.adjust(Duration.millis(499))
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)), "the retry waits for the grace period")
+      yield* TestClock.adjust(Duration.millis(1))
+      const response = yield* Fiber.join(fiber)
+      assert.strictEqual(response.status, 200)
+      assert.strictEqual(yield* tokenRequests, 2)
+    }).pipe(Effect.provide(Env({}, { unauthorizedGracePeriod: Duration.millis(500) }))))
+
+  it.effect("the Spotify preset waits out its grace period; a third 401 is still a typed error", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(Spotify.provider.unauthorizedGracePeriod, Option.some(Duration.millis(500)))
+      assert.isTrue(Option.isNone(Osu.provider.unauthorizedGracePeriod))
+      const server = yield* TestServer.TestServer
+      yield* me
+      yield* server.injectFaults([
+        { path: "/me", status: 401, body: "{}" },
+        { path: "/me", status: 401, body: "{}" },
+        { path: "/me", status: 401, body: "{}" }
+      ])
+      const fiber = yield* Effect.fork(Effect.flip(me))
+      yield* TestClock.adjust(Duration.millis(500))
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error._tag, "ReauthorizationRequired")
+    }).pipe(Effect.provide(Env({}, {}, { unauthorizedGracePeriod: Spotify.provider.unauthorizedGracePeriod }))))
 
   it.effect("after a client secret reset: one refresh attempt for a burst, then a fatal error, no loop", () =>
     Effect.gen(function*() {

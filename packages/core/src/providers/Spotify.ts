@@ -101,7 +101,9 @@ export const make: (overrides?: MakeOptions) => Provider.Provider<SpotifyScope, 
   clientAuthentication: "client_secret_basic",
   defaultTokenLifetime: Duration.seconds(3600),
   scopes,
-  scopeRules: rules
+  scopeRules: rules,
+  // "Right after a refresh the API occasionally answers 401 for the new token" (BEHAVIOUR.md §7).
+  unauthorizedGracePeriod: Duration.millis(500)
 })
 
 /**
