@@ -16,6 +16,11 @@ export * as ClientConfig from "./ClientConfig.js"
 /**
  * @since 0.1.0
  */
+export * as DeviceAuthorization from "./DeviceAuthorization.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Discovery from "./Discovery.js"
 
 /**

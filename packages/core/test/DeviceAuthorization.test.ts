@@ -1,0 +1,162 @@
+import { DeviceAuthorization, Provider, Scopes, TokenEndpoint } from "@effect-oauth/core"
+import { TestServer } from "@effect-oauth/testing"
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Fiber, Option, Redacted, TestClock } from "effect"
+
+const scopes = Scopes.make("read")
+
+const endpointFor = (provider?: (server: TestServer.TestServer.Service) => Provider.Provider) =>
+  Effect.flatMap(
+    TestServer.TestServer,
+    (server) => TokenEndpoint.make({ provider: provider ? provider(server) : server.provider(), client: server.client })
+  )
+
+const deviceCounts = Effect.map(
+  Effect.flatMap(TestServer.TestServer, (server) => server.counters),
+  (counters) => counters.tokenRequests["urn:ietf:params:oauth:grant-type:device_code"]
+)
+
+describe("DeviceAuthorization", () => {
+  it.effect("start returns the codes to show; the device code stays redacted", () =>
+    Effect.gen(function*() {
+      const endpoint = yield* endpointFor()
+      const started = yield* DeviceAuthorization.start(endpoint, { scopes })
+      assert.match(started.userCode, /^[A-Z]{4}-[A-Z]{4}$/)
+      assert.isTrue(started.verificationUri.endsWith("/device"))
+      assert.isTrue(Option.isSome(started.verificationUriComplete))
+      assert.deepStrictEqual(started.interval, Duration.seconds(5))
+      assert.strictEqual(String(started.deviceCode), "<redacted>")
+      assert.isAbove(Redacted.value(started.deviceCode).length, 10)
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+
+  it.effect("pending keeps the interval; after approval the token arrives on the next poll", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const endpoint = yield* endpointFor()
+      const started = yield* DeviceAuthorization.start(endpoint, { scopes })
+      const fiber = yield* Effect.fork(DeviceAuthorization.poll(endpoint, started))
+      yield* TestClock.adjust(Duration.seconds(4))
+      assert.strictEqual((yield* deviceCounts).error, 0, "nothing is sent before the interval")
+      yield* TestClock.adjust(Duration.seconds(1))
+      assert.strictEqual((yield* deviceCounts).error, 1, "the first poll: authorization_pending")
+      yield* TestClock.adjust(Duration.seconds(5))
+      assert.strictEqual((yield* deviceCounts).error, 2, "the interval is kept")
+      assert.isTrue(yield* server.approveDevice(started.userCode))
+      yield* TestClock.adjust(Duration.seconds(5))
+      const token = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(token.scopes.values, ["read"])
+      assert.strictEqual((yield* deviceCounts).ok, 1)
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+
+  it.effect("slow_down adds five seconds to the interval for good", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const endpoint = yield* endpointFor()
+      const started = yield* DeviceAuthorization.start(endpoint, { scopes })
+      yield* server.injectFaults([{ path: "/token", status: 400, body: JSON.stringify({ error: "slow_down" }) }])
+      const fiber = yield* Effect.fork(DeviceAuthorization.poll(endpoint, started))
+      yield* TestClock.adjust(Duration.seconds(5)) // poll 1: slow_down
+      assert.strictEqual((yield* server.counters).faults, 1)
+      yield* TestClock.adjust(Duration.seconds(9))
+      assert.strictEqual((yield* deviceCounts).error, 0, "the next poll waits 5 + 5 = 10 s")
+      yield* TestClock.adjust(Duration.seconds(1)) // poll 2: authorization_pending
+      assert.strictEqual((yield* deviceCounts).error, 1)
+      yield* server.approveDevice(started.userCode)
+      yield* TestClock.adjust(Duration.seconds(9))
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)), "10 s between polls, for good")
+      yield* TestClock.adjust(Duration.seconds(1))
+      const token = yield* Fiber.join(fiber)
+      assert.isTrue(Redacted.value(token.accessToken).length > 0)
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+
+  it.effect("a denial stops polling with a typed Denied error", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const endpoint = yield* endpointFor()
+      const started = yield* DeviceAuthorization.start(endpoint, { scopes })
+      const fiber = yield* Effect.fork(Effect.flip(DeviceAuthorization.poll(endpoint, started)))
+      yield* server.denyDevice(started.userCode)
+      yield* TestClock.adjust(Duration.seconds(5))
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error._tag, "AuthorizationResponseError")
+      if (error._tag === "AuthorizationResponseError") assert.strictEqual(error.reason, "Denied")
+      yield* TestClock.adjust(Duration.seconds(60))
+      assert.strictEqual((yield* deviceCounts).error, 1, "no poll after the denial")
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+
+  it.effect("polling stops at expires_in with a Timeout, sending nothing after it", () =>
+    Effect.gen(function*() {
+      const endpoint = yield* endpointFor()
+      const started = yield* DeviceAuthorization.start(endpoint, { scopes })
+      const fiber = yield* Effect.fork(Effect.flip(DeviceAuthorization.poll(endpoint, started)))
+      yield* TestClock.adjust(Duration.seconds(30))
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error._tag, "AuthorizationResponseError")
+      if (error._tag === "AuthorizationResponseError") assert.strictEqual(error.reason, "Timeout")
+      // 30 s lifetime, 5 s interval: polls at 5, 10, 15, 20 and no later.
+      assert.strictEqual((yield* deviceCounts).error, 5)
+    }).pipe(Effect.provide(TestServer.layerInMemory({ deviceCodeLifetimeSeconds: 30 }))))
+
+  it.effect("an error other than pending or slow_down stops polling and is returned", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const endpoint = yield* endpointFor()
+      const started = yield* DeviceAuthorization.start(endpoint, { scopes })
+      yield* server.injectFaults([{
+        path: "/token",
+        status: 400,
+        body: JSON.stringify({ error: "invalid_grant", error_description: "gone" })
+      }])
+      const fiber = yield* Effect.fork(Effect.flip(DeviceAuthorization.poll(endpoint, started)))
+      yield* TestClock.adjust(Duration.seconds(5))
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error._tag, "ErrorResponse")
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+
+  it.effect("a dropped connection doubles the interval", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const endpoint = yield* endpointFor()
+      const started = yield* DeviceAuthorization.start(endpoint, { scopes })
+      yield* server.injectFaults([{ path: "/token", dropConnection: true }])
+      const fiber = yield* Effect.fork(DeviceAuthorization.poll(endpoint, started))
+      yield* TestClock.adjust(Duration.seconds(5)) // poll 1: dropped
+      yield* server.approveDevice(started.userCode)
+      yield* TestClock.adjust(Duration.seconds(9))
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)), "the next poll waits 10 s")
+      yield* TestClock.adjust(Duration.seconds(1))
+      yield* Fiber.join(fiber)
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+
+  it.effect("a provider without a device endpoint, or a scope its rules refuse, sends nothing", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const noDevice = yield* endpointFor((s) => Provider.make({ tokenEndpoint: s.tokenEndpoint }))
+      const error = yield* Effect.flip(DeviceAuthorization.start(noDevice))
+      assert.strictEqual(error._tag, "InvalidConfiguration")
+      const strict = yield* endpointFor((s) =>
+        s.provider({ scopes: ["read"], scopeRules: { known: ["read"], grants: {}, constraints: [] } })
+      )
+      const refused = yield* Effect.flip(DeviceAuthorization.start(strict, { scopes: Scopes.make("admin") }))
+      assert.strictEqual(refused._tag, "InvalidScopeRequest")
+      assert.strictEqual((yield* server.counters).deviceAuthorizationRequests, 0)
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+
+  it.effect("authorize shows the codes, then polls", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const endpoint = yield* endpointFor()
+      const shown: Array<string> = []
+      const fiber = yield* Effect.fork(DeviceAuthorization.authorize(endpoint, {
+        scopes,
+        prompt: (started) =>
+          Effect.zipRight(
+            Effect.sync(() => shown.push(started.userCode)),
+            server.approveDevice(started.userCode)
+          )
+      }))
+      yield* TestClock.adjust(Duration.seconds(5))
+      yield* Fiber.join(fiber)
+      assert.strictEqual(shown.length, 1)
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+})
