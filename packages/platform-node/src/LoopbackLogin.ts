@@ -1,0 +1,285 @@
+/**
+ * The authorization-code login of a native app (RFC 8252 §7.3): a one-shot HTTP listener on the
+ * loopback interface receives the redirect. The listener is on 127.0.0.1, on an ephemeral port
+ * unless the redirect URI registered with the provider names one (osu! compares the port too); the
+ * URL is built by `Authorization.start` (PKCE S256, state); the system browser is opened through
+ * `@effect/platform`'s `Command`, or the URL is printed when there is no browser to open.
+ *
+ * The callback is checked as BEHAVIOUR.md §5 says, and answered with a small self-contained page
+ * (escaped text, `Cache-Control: no-store`, `Referrer-Policy: no-referrer`); other paths get a 404
+ * and the listener keeps waiting; oversized requests are refused by the HTTP parser. The listener
+ * is closed in every outcome: success, error, timeout and interruption.
+ *
+ * @since 0.1.0
+ */
+import * as Authorization from "@effect-oauth/core/Authorization"
+import type { ClientConfig } from "@effect-oauth/core/ClientConfig"
+import type { InvalidScopeRequest, TokenRequestError } from "@effect-oauth/core/OAuthError"
+import { AuthorizationResponseError, InvalidConfiguration } from "@effect-oauth/core/OAuthError"
+import type { Provider } from "@effect-oauth/core/Provider"
+import type { ScopeSet } from "@effect-oauth/core/Scopes"
+import type { Token } from "@effect-oauth/core/Token"
+import * as TokenEndpoint from "@effect-oauth/core/TokenEndpoint"
+import * as Command from "@effect/platform/Command"
+import * as CommandExecutor from "@effect/platform/CommandExecutor"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import * as Http from "node:http"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly provider: Provider<string>
+  readonly client: ClientConfig
+  readonly scopes?: ScopeSet<string> | undefined
+  /**
+   * The redirect URI registered with the provider, such as `http://127.0.0.1:7777/callback`: its
+   * port (when it has one) and path are listened on. Default: `http://127.0.0.1:<ephemeral>/callback`.
+   */
+  readonly redirectUri?: string | undefined
+  /**
+   * `true` (the default) opens the system browser, falling back to printing the URL; `false`
+   * prints the URL; a function is called with the URL instead (a test, or another opener).
+   */
+  readonly openBrowser?: boolean | ((url: string) => Effect.Effect<void>) | undefined
+  /** How long to wait for the callback (default 5 minutes). */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** Where messages for the user go (default `Console.log`). */
+  readonly print?: ((line: string) => Effect.Effect<void>) | undefined
+  /** More query parameters for the authorization URL. */
+  readonly extraParams?: Readonly<Record<string, string>> | undefined
+  /** The largest request head the listener reads (default 8 KiB); larger requests get a 431. */
+  readonly maxRequestBytes?: number | undefined
+}
+
+/**
+ * The errors of a loopback login.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LoginError = AuthorizationResponseError | TokenRequestError | InvalidConfiguration | InvalidScopeRequest
+
+/**
+ * The command that opens a URL in the user's browser on `platform`, or `None` where there is no
+ * display to open it on (a Linux session without X11 or Wayland, such as SSH).
+ *
+ * @since 0.1.0
+ * @category browser
+ */
+export const browserCommand = (
+  platform: NodeJS.Platform,
+  env: Readonly<Record<string, string | undefined>>,
+  url: string
+): Option.Option<Command.Command> => {
+  switch (platform) {
+    case "darwin":
+      return Option.some(Command.make("open", url))
+    case "win32":
+      // `start` treats its first quoted argument as a window title: give it an empty one.
+      return Option.some(Command.make("cmd", "/c", "start", "", url.replace(/&/g, "^&")))
+    default:
+      return env.DISPLAY || env.WAYLAND_DISPLAY ? Option.some(Command.make("xdg-open", url)) : Option.none()
+  }
+}
+
+/**
+ * Escapes text for HTML.
+ *
+ * @since 0.1.0
+ * @category page
+ */
+export const escapeHtml = (text: string): string =>
+  text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(
+    /'/g,
+    "&#39;"
+  )
+
+const pageHeaders = {
+  "content-type": "text/html; charset=utf-8",
+  "cache-control": "no-store",
+  "referrer-policy": "no-referrer",
+  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+  "x-content-type-options": "nosniff",
+  "connection": "close"
+} as const
+
+/**
+ * The page the browser shows after the callback: self-contained, no script, text escaped.
+ *
+ * @since 0.1.0
+ * @category page
+ */
+export const page = (title: string, text: string): string =>
+  "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + escapeHtml(title) +
+  "</title><style>body{font:16px system-ui,sans-serif;margin:4rem auto;max-width:32rem;padding:0 1rem}</style>" +
+  "</head><body><h1>" + escapeHtml(title) + "</h1><p>" + escapeHtml(text) + "</p></body></html>"
+
+interface Callback {
+  readonly url: URL
+  readonly response: Http.ServerResponse
+}
+
+const defaultTimeout = Duration.minutes(5)
+
+const redirectTarget = (
+  redirectUri: string | undefined
+): Effect.Effect<{ readonly host: string; readonly port: number; readonly path: string }, InvalidConfiguration> => {
+  if (redirectUri === undefined) return Effect.succeed({ host: "127.0.0.1", port: 0, path: "/callback" })
+  let url: URL
+  try {
+    url = new URL(redirectUri)
+  } catch {
+    return Effect.fail(new InvalidConfiguration({ detail: `the redirect URI ${redirectUri} is not a valid URL` }))
+  }
+  const host = url.hostname === "[::1]" ? "::1" : url.hostname
+  if (url.protocol !== "http:" || (host !== "127.0.0.1" && host !== "::1" && host !== "localhost")) {
+    return Effect.fail(
+      new InvalidConfiguration({
+        detail:
+          `a loopback login needs an http://127.0.0.1:<port>/<path> redirect URI (RFC 8252 §7.3), not ${url.origin}`
+      })
+    )
+  }
+  return Effect.succeed({
+    host: host === "localhost" ? "127.0.0.1" : host,
+    port: url.port === "" ? 0 : Number(url.port),
+    path: url.pathname
+  })
+}
+
+const listen = (
+  host: string,
+  port: number,
+  maxHeaderSize: number,
+  onRequest: (request: Http.IncomingMessage, response: Http.ServerResponse) => void
+): Effect.Effect<number, InvalidConfiguration, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.async<Http.Server, InvalidConfiguration>((resume) => {
+        const server = Http.createServer({ maxHeaderSize }, onRequest)
+        server.once("error", (error: NodeJS.ErrnoException) =>
+          resume(
+            Effect.fail(
+              new InvalidConfiguration({
+                detail: `cannot listen on ${host}:${port} for the login callback (${error.code ?? "error"}): ` +
+                  (port === 0 ? "check the loopback interface" : "free the port, or register another redirect URI")
+              })
+            )
+          ))
+        server.listen({ host, port, exclusive: true }, () => resume(Effect.succeed(server)))
+      }),
+      (server) =>
+        Effect.async<void>((resume) => {
+          server.close(() => resume(Effect.void))
+          // Whatever is still connected (a half-sent request, a keep-alive socket) is dropped.
+          server.closeAllConnections()
+        })
+    ),
+    (server) => {
+      const address = server.address()
+      return typeof address === "object" && address !== null ? address.port : port
+    }
+  )
+
+const answer = (response: Http.ServerResponse, status: number, html: string): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (response.writableEnded) return resume(Effect.void)
+    response.once("close", () => resume(Effect.void))
+    response.writeHead(status, pageHeaders)
+    response.end(html)
+  })
+
+const openUrl = (
+  options: Options,
+  url: string,
+  print: (line: string) => Effect.Effect<void>
+): Effect.Effect<void> => {
+  const printUrl = print(`Open this address in a browser to sign in:\n\n  ${url}\n`)
+  const open = options.openBrowser ?? true
+  if (typeof open === "function") return open(url)
+  if (!open) return printUrl
+  return Effect.flatMap(
+    Effect.serviceOption(CommandExecutor.CommandExecutor),
+    (executor) =>
+      Option.match(Option.all([executor, browserCommand(process.platform, process.env, url)]), {
+        onNone: () => printUrl,
+        onSome: ([executor, command]) =>
+          Command.exitCode(command).pipe(
+            Effect.provideService(CommandExecutor.CommandExecutor, executor),
+            Effect.flatMap((code) => code === 0 ? print("Opened the browser to sign in.") : printUrl),
+            Effect.catchAll(() => printUrl)
+          )
+      })
+  )
+}
+
+/**
+ * Runs a loopback login and returns the token (the caller persists it, for example with
+ * `OAuthClient.setToken`).
+ *
+ * @since 0.1.0
+ * @category login
+ */
+export const login = (options: Options): Effect.Effect<Token, LoginError, HttpClient.HttpClient> =>
+  Effect.scoped(Effect.gen(function*() {
+    const print = options.print ?? ((line: string) => Console.log(line))
+    const target = yield* redirectTarget(options.redirectUri)
+    const endpoint = yield* TokenEndpoint.make({ provider: options.provider, client: options.client })
+    const callbacks = yield* Effect.acquireRelease(Queue.unbounded<Callback>(), Queue.shutdown)
+    const port = yield* listen(target.host, target.port, options.maxRequestBytes ?? 8192, (request, response) => {
+      const url = new URL(request.url ?? "/", `http://${target.host === "::1" ? "[::1]" : target.host}`)
+      if (request.method !== "GET") {
+        response.writeHead(405, { ...pageHeaders, allow: "GET" })
+        response.end(page("Method not allowed", "This address only receives the sign-in redirect."))
+      } else if (url.pathname !== target.path) {
+        response.writeHead(404, pageHeaders)
+        response.end(page("Not found", "This address only receives the sign-in redirect."))
+      } else {
+        Queue.unsafeOffer(callbacks, { url, response })
+      }
+    })
+    const host = target.host === "::1" ? "[::1]" : target.host
+    const redirectUri = options.redirectUri !== undefined && target.port !== 0
+      ? options.redirectUri
+      : `http://${host}:${port}${target.path}`
+    const started = yield* Authorization.start({
+      provider: options.provider,
+      client: options.client,
+      redirectUri,
+      scopes: options.scopes,
+      extraParams: options.extraParams
+    })
+    yield* openUrl(options, started.url, print)
+    const timeout = options.timeout ?? defaultTimeout
+    const callback = yield* Queue.take(callbacks).pipe(
+      Effect.timeoutFail({
+        duration: timeout,
+        onTimeout: () =>
+          new AuthorizationResponseError({
+            reason: "Timeout",
+            description: `no sign-in arrived within ${Duration.format(timeout)}: start the login again`
+          })
+      })
+    )
+    // The transaction is spent on this callback, whatever it says.
+    const exit = yield* Effect.exit(Authorization.complete(endpoint, started.transaction, callback.url))
+    if (exit._tag === "Success") {
+      yield* answer(callback.response, 200, page("Signed in", "You can close this tab and return to the terminal."))
+      return exit.value
+    }
+    const message = Option.match(Cause.failureOption(exit.cause), {
+      onNone: () => "The sign-in was interrupted.",
+      onSome: (error) => error.message
+    })
+    yield* answer(callback.response, 400, page("Sign-in failed", message))
+    return yield* exit
+  }))
