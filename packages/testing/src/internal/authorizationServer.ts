@@ -652,8 +652,18 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
       return { id: Number(match[1]), beatmapset_id: 1, version: "Normal", mode: "osu", difficulty_rating: 2.5 }
     }
     if (path === "/v1/me") return { id: "test-user", display_name: "Test User", type: "user" }
+    if (path === "/api/v2/chat/new" && request.method === "POST") {
+      let message = ""
+      try {
+        message = String((JSON.parse(request.body) as { message?: unknown }).message ?? "")
+      } catch {
+        message = ""
+      }
+      return { channel: { channel_id: 1, type: "PM" }, message: { message_id: 1, content: message, sender_id: 1 } }
+    }
     if (path === "/v1/search") {
-      return { tracks: { href: `${baseUrl}/v1/search`, items: [], limit: 20, offset: 0, total: 0 } }
+      const items = [{ name: "Test Track", artists: [{ name: "Test Artist" }], type: "track" }]
+      return { tracks: { href: `${baseUrl}/v1/search`, items, limit: 20, offset: 0, total: items.length } }
     }
     return { path, method: request.method }
   }

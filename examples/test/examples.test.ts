@@ -1,0 +1,49 @@
+/**
+ * Every example runs offline: started as its own process with no credentials in the environment,
+ * it says in its first line that it uses the embedded test server, exits 0, and prints no token.
+ */
+import { spawnSync } from "node:child_process"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+import { assert, describe, it } from "vitest"
+
+const examples = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "..")
+
+const run = (name: string) => {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !/_CLIENT_(ID|SECRET)$/.test(key) && key !== "OSU_REDIRECT_URI")
+  )
+  return spawnSync(
+    process.execPath,
+    ["--import", "tsx", `src/${name}.ts`],
+    {
+      cwd: examples,
+      env: { ...env, TSX_TSCONFIG_PATH: Path.join(examples, "..", "tsconfig.json") },
+      encoding: "utf8",
+      timeout: 60_000
+    }
+  )
+}
+
+const cases: ReadonlyArray<readonly [string, RegExp, ReadonlyArray<RegExp>]> = [
+  ["osu-client-credentials", /configured as osu!/, [/GET \/users\/2 -> 200/, /GET \/beatmaps\/129891 -> 200/]],
+  ["osu-login", /configured as osu!/, [/A second run: the stored token is used/, /GET \/me -> 200/]],
+  ["osu-chat-bot", /configured as osu!/, [/POST \/chat\/new -> 200 .*hello from effect-oauth/]],
+  ["spotify-search", /configured as Spotify/, [/-> 200, 1 tracks/, /Test Track — Test Artist/]],
+  ["manual-composition", /configured as osu!/, [/user 2: /, /user 3: /]],
+  ["demo", /embedded authorization server/, [/did not sign in/, /Done\./]]
+]
+
+describe("examples", () => {
+  for (const [name, first, expected] of cases) {
+    it(`${name} runs offline against the test server and says so first`, () => {
+      const result = run(name)
+      assert.strictEqual(result.status, 0, `${name} exited ${result.status}: ${result.stderr}`)
+      const lines = result.stdout.split("\n").filter((line) => line.trim().length > 0)
+      assert.match(lines[0] ?? "", first)
+      for (const pattern of expected) assert.match(result.stdout, pattern)
+      // Tokens are printed redacted, or not at all: the test server's tokens are long base64url strings.
+      assert.notMatch(result.stdout, /[A-Za-z0-9_-]{40,}/)
+    }, 90_000)
+  }
+})
