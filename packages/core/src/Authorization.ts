@@ -277,6 +277,7 @@ export const complete = (
  * @category models
  */
 export interface PendingLogins {
+  /** Keeps a transaction until its callback arrives (or it expires). */
   readonly register: (transaction: Transaction) => Effect.Effect<void>
   /** Removes and returns the transaction of `state`; `None` if unknown, used or expired. */
   readonly take: (state: string) => Effect.Effect<Option.Option<Transaction>>

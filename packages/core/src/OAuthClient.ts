@@ -712,6 +712,7 @@ const grantedLayer = <P extends string, Rules extends ScopeRules.ScopeRules<P>, 
  * @category models
  */
 export interface Registry {
+  /** The user's client, held for the scope; released after `idleTimeToLive` once unused. */
   readonly get: (userId: string) => Effect.Effect<Service, InvalidScopeRequest, Scope.Scope>
 }
 

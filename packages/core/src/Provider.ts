@@ -102,6 +102,7 @@ export interface Options<S extends string, Rules extends ScopeRules<S> = ScopeRu
   readonly authorizationResponseIssParameterSupported?: boolean | undefined
   readonly allowInsecureHttp?: boolean | undefined
   readonly unauthorizedGracePeriod?: Duration.DurationInput | undefined
+  /** See {@link Provider.classifyError}. */
   readonly classifyError?: Provider<S>["classifyError"] | undefined
 }
 

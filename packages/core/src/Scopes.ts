@@ -37,7 +37,11 @@ export type TypeId = typeof TypeId
  * @category models
  */
 export interface ScopeSet<out S extends string = string> extends Equal.Equal, Pipeable {
-  readonly [TypeId]: { readonly _S: (_: never) => S }
+  /** The scope type, for the type checker only. */
+  readonly [TypeId]: {
+    /** Covariant in the scope type. */
+    readonly _S: (_: never) => S
+  }
   readonly values: ReadonlyArray<S>
   readonly size: number
 }

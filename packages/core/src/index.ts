@@ -1,4 +1,11 @@
 /**
+ * The core of effect-oauth: grants, scopes and their rules, typed errors, the token endpoint, token stores,
+ * `OAuthClient` with its refresh fiber, `AuthorizedHttpClient`, discovery. Runtime-independent.
+ *
+ * @packageDocumentation
+ */
+
+/**
  * @since 0.1.0
  */
 export * as Authorization from "./Authorization.js"

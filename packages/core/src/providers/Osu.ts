@@ -4,6 +4,7 @@
  * limit.
  *
  * @since 0.1.0
+ * @module
  */
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"

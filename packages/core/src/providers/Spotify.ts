@@ -3,6 +3,7 @@
  * carries no user scopes), lifetime and redirect-URI rules.
  *
  * @since 0.1.0
+ * @module
  */
 import * as Duration from "effect/Duration"
 import * as Provider from "../Provider.js"
