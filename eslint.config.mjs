@@ -4,7 +4,15 @@ import tseslint from "typescript-eslint"
 
 export default tseslint.config(
   {
-    ignores: ["**/dist/**", "**/build/**", "**/node_modules/**", "**/.vitest/**", "**/.docs-check/**", "**/*.d.ts", "docs/api/**"]
+    ignores: [
+      "**/dist/**",
+      "**/build/**",
+      "**/node_modules/**",
+      "**/.vitest/**",
+      "**/.docs-check/**",
+      "**/*.d.ts",
+      "docs/api/**"
+    ]
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
