@@ -1,18 +1,308 @@
 /**
- * What effect-oauth needs from a browser. For now: the `fetch`-based HTTP client its token endpoint
- * and `AuthorizedHttpClient` run on. The token endpoint asks `fetch` not to follow redirects
- * (`redirect: "manual"`), so a redirect from a token endpoint is refused, never followed.
+ * effect-oauth in a single-page app: the redirect login with PKCE, its completion on the callback
+ * page, the session's `OAuthClient` and `AuthorizedHttpClient` over `fetch`, and logout.
+ *
+ * `login` keeps the transaction (state, PKCE verifier) in `sessionStorage` under its state and sends
+ * the page to the authorization URL. `completeLogin(location)` on the callback page takes the
+ * transaction for the callback's state (once: a replayed callback finds none), checks the callback
+ * (BEHAVIOUR.md §5), exchanges the code, stores the token, and removes `code`, `state` and `iss` from
+ * the address bar with `history.replaceState`, whatever the outcome.
  *
  * @since 0.1.0
  */
+import * as Authorization from "@effect-oauth/core/Authorization"
+import * as AuthorizedHttpClient from "@effect-oauth/core/AuthorizedHttpClient"
+import type { ClientConfig } from "@effect-oauth/core/ClientConfig"
+import type * as Granted from "@effect-oauth/core/Granted"
+import * as OAuthClient from "@effect-oauth/core/OAuthClient"
+import type { InvalidScopeRequest, TokenRequestError, TokenStoreError } from "@effect-oauth/core/OAuthError"
+import { AuthorizationResponseError, InvalidConfiguration } from "@effect-oauth/core/OAuthError"
+import type { Provider } from "@effect-oauth/core/Provider"
+import type { ScopeRules } from "@effect-oauth/core/ScopeRules"
+import type { ScopeSet } from "@effect-oauth/core/Scopes"
+import type { Token } from "@effect-oauth/core/Token"
+import * as TokenEndpoint from "@effect-oauth/core/TokenEndpoint"
+import * as TokenStore from "@effect-oauth/core/TokenStore"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import type * as Layer from "effect/Layer"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as TabCoordination from "./TabCoordination.js"
+import * as WebTokenStore from "./WebTokenStore.js"
 
 /**
- * The browser HTTP client for effect-oauth's layers (`fetch`).
+ * The browser HTTP client for effect-oauth's layers (`fetch`). The token endpoint asks `fetch` not
+ * to follow redirects (`redirect: "manual"`), so a redirect from a token endpoint is refused.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerHttpClient: Layer.Layer<HttpClient.HttpClient> = FetchHttpClient.layer
+
+/**
+ * Where the session's token is kept: `"memory"` (the default; gone with the page),
+ * `"sessionStorage"` (survives reloads of the tab) or `"localStorage"` (every tab, until logout;
+ * readable by any script of the origin — see the README).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StoreKind = "memory" | "sessionStorage" | "localStorage"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<P extends string = string, Rules extends ScopeRules<P> = ScopeRules<P>> {
+  readonly provider: Provider<P, Rules>
+  /** A public client (no secret) in a browser. */
+  readonly client: ClientConfig
+  /** The scopes a login asks for (default: the provider's defaults). */
+  readonly scopes?: ScopeSet<P> | undefined
+  /** The callback page's URL, registered with the provider. */
+  readonly redirectUri: string
+  readonly store?: StoreKind | undefined
+  /** The user's slot in the store (default `"default"`). */
+  readonly userId?: string | undefined
+  /** One refresh at a time across tabs (Web Locks + BroadcastChannel); default true. */
+  readonly crossTab?: boolean | undefined
+  /** How the page is sent to the authorization server (default `window.location.assign`). */
+  readonly navigate?: ((url: string) => Effect.Effect<void>) | undefined
+}
+
+/**
+ * The errors of `completeLogin`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CompleteLoginError = AuthorizationResponseError | TokenRequestError | TokenStoreError
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** Keeps the transaction in `sessionStorage` and sends the page to the authorization URL. */
+  readonly login: (
+    options?: {
+      readonly scopes?: ScopeSet<string> | undefined
+      readonly extraParams?: Readonly<Record<string, string>> | undefined
+    }
+  ) => Effect.Effect<void, InvalidConfiguration | InvalidScopeRequest>
+  /** Completes the login on the callback page (see the module's description). */
+  readonly completeLogin: (location: string | URL | Location) => Effect.Effect<Token, CompleteLoginError>
+  /** Whether `location` is a callback to complete (it carries `state` and a `code` or an `error`). */
+  readonly isCallback: (location: string | URL | Location) => boolean
+  /** Revokes the tokens at the provider (where it can) and always forgets them here. */
+  readonly logout: Effect.Effect<void, TokenRequestError | TokenStoreError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class BrowserOAuth extends Context.Tag("@effect-oauth/platform-browser/BrowserOAuth")<BrowserOAuth, Service>() {}
+
+/**
+ * Starts a login: the page leaves for the authorization server.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const login = (
+  options?: Parameters<Service["login"]>[0]
+): Effect.Effect<void, InvalidConfiguration | InvalidScopeRequest, BrowserOAuth> =>
+  Effect.flatMap(BrowserOAuth, (service) => service.login(options))
+
+/**
+ * Completes a login on the callback page.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const completeLogin = (
+  location: string | URL | Location
+): Effect.Effect<Token, CompleteLoginError, BrowserOAuth> =>
+  Effect.flatMap(BrowserOAuth, (service) => service.completeLogin(location))
+
+/**
+ * Logs out: revocation where the provider supports it, the local token always deleted.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const logout: Effect.Effect<void, TokenRequestError | TokenStoreError, BrowserOAuth> = Effect.flatMap(
+  BrowserOAuth,
+  (service) => service.logout
+)
+
+/**
+ * The `sessionStorage` key of a pending login's transaction.
+ *
+ * @since 0.1.0
+ * @category storage
+ */
+export const transactionKey = (state: string): string => `effect-oauth/login/${state}`
+
+const TransactionJson = Schema.parseJson(Authorization.Transaction)
+const encodeTransaction = Schema.encodeSync(TransactionJson)
+const decodeTransaction = Schema.decodeUnknownEither(TransactionJson)
+
+/** The callback parameters that leave the address bar once read. */
+const callbackParams = ["code", "state", "iss", "error", "error_description", "error_uri", "session_state"]
+
+const hrefOf = (location: string | URL | Location): string => typeof location === "string" ? location : location.href
+
+const sessionStorageOf = (): Option.Option<Storage> =>
+  Option.fromNullable((globalThis as { readonly sessionStorage?: Storage }).sessionStorage)
+
+/** Takes the transaction of `state` out of `sessionStorage`: it is used once. */
+const takeTransaction = (state: string): Option.Option<Authorization.Transaction> =>
+  Option.flatMap(sessionStorageOf(), (storage) => {
+    const key = transactionKey(state)
+    const text = storage.getItem(key)
+    storage.removeItem(key)
+    return text === null ? Option.none() : Option.getRight(decodeTransaction(text))
+  })
+
+const cleanAddressBar = (href: string) =>
+  Effect.sync(() => {
+    const history = (globalThis as { readonly history?: History }).history
+    const current = (globalThis as { readonly location?: Location }).location
+    if (history === undefined || current === undefined || current.href !== href) return
+    const url = new URL(href)
+    for (const param of callbackParams) url.searchParams.delete(param)
+    history.replaceState(history.state, "", url.toString())
+  })
+
+const navigateTo = (url: string) =>
+  Effect.sync(() => {
+    ;(globalThis as { readonly location: Location }).location.assign(url)
+  })
+
+/**
+ * The `BrowserOAuth` service over an `OAuthClient` (its `setToken` stores the new token).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Omit<Options, "store" | "userId" | "crossTab">
+): Effect.Effect<Service, never, OAuthClient.OAuthClient | HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const client = yield* OAuthClient.OAuthClient
+    const endpoint = yield* TokenEndpoint.make({ provider: options.provider, client: options.client })
+    const navigate = options.navigate ?? navigateTo
+
+    const isCallback = (location: string | URL | Location) => {
+      const url = new URL(hrefOf(location))
+      return url.searchParams.has("state") && (url.searchParams.has("code") || url.searchParams.has("error"))
+    }
+
+    const completeLogin = (location: string | URL | Location) => {
+      const href = hrefOf(location)
+      return Effect.gen(function*() {
+        const url = new URL(href)
+        const state = url.searchParams.get("state")
+        if (state === null) return yield* new AuthorizationResponseError({ reason: "MissingState" })
+        const transaction = takeTransaction(state)
+        if (Option.isNone(transaction)) return yield* new AuthorizationResponseError({ reason: "StateMismatch" })
+        const token = yield* Authorization.complete(endpoint, transaction.value, url)
+        yield* client.setToken(token)
+        return token
+      }).pipe(Effect.ensuring(cleanAddressBar(href)))
+    }
+
+    return {
+      login: (loginOptions) =>
+        Effect.gen(function*() {
+          const started = yield* Authorization.start({
+            provider: options.provider,
+            client: options.client,
+            redirectUri: options.redirectUri,
+            scopes: loginOptions?.scopes ?? options.scopes,
+            extraParams: loginOptions?.extraParams
+          })
+          const storage = sessionStorageOf()
+          if (Option.isNone(storage)) {
+            return yield* new InvalidConfiguration({ detail: "sessionStorage is not available to keep the login" })
+          }
+          const stored = Either.try(() =>
+            storage.value.setItem(
+              transactionKey(Redacted.value(started.transaction.state)),
+              encodeTransaction(started.transaction)
+            )
+          )
+          if (Either.isLeft(stored)) {
+            return yield* new InvalidConfiguration({ detail: "sessionStorage refused the login transaction (full?)" })
+          }
+          yield* navigate(started.url)
+        }),
+      completeLogin,
+      isCallback,
+      logout: client.revoke
+    } satisfies Service
+  })
+
+const storeLayer = (kind: StoreKind): Layer.Layer<TokenStore.TokenStore> =>
+  kind === "sessionStorage"
+    ? WebTokenStore.layerSessionStorage()
+    : kind === "localStorage"
+    ? WebTokenStore.layerLocalStorage()
+    : TokenStore.layerMemory
+
+/**
+ * Everything a SPA needs, over the `HttpClient` it is given: the store, the session's `OAuthClient`
+ * (with `Granted<P>`: a user may grant any of the provider's scopes), `AuthorizedHttpClient` and
+ * `BrowserOAuth`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWith = <P extends string, Rules extends ScopeRules<P>>(
+  options: Options<P, Rules>
+): Layer.Layer<
+  | BrowserOAuth
+  | OAuthClient.OAuthClient
+  | Granted.Granted<P>
+  | AuthorizedHttpClient.AuthorizedHttpClient
+  | TokenStore.TokenStore,
+  InvalidScopeRequest,
+  HttpClient.HttpClient
+> => {
+  const base = storeLayer(options.store ?? "memory")
+  const store = options.crossTab === false ? base : TabCoordination.layer().pipe(Layer.provide(base))
+  const client = OAuthClient.layer({
+    provider: options.provider,
+    client: options.client,
+    session: OAuthClient.user(options.userId)
+  })
+  return Layer.mergeAll(Layer.effect(BrowserOAuth, make(options)), AuthorizedHttpClient.layer()).pipe(
+    Layer.provideMerge(client),
+    Layer.provideMerge(store)
+  )
+}
+
+/**
+ * {@link layerWith} over `fetch`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <P extends string, Rules extends ScopeRules<P>>(
+  options: Options<P, Rules>
+): Layer.Layer<
+  | BrowserOAuth
+  | OAuthClient.OAuthClient
+  | Granted.Granted<P>
+  | AuthorizedHttpClient.AuthorizedHttpClient
+  | TokenStore.TokenStore
+  | HttpClient.HttpClient,
+  InvalidScopeRequest
+> => layerWith(options).pipe(Layer.provideMerge(layerHttpClient))

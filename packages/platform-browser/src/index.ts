@@ -9,3 +9,13 @@
  * @since 0.1.0
  */
 export * as BrowserOAuth from "./BrowserOAuth.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as WebTokenStore from "./WebTokenStore.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TabCoordination from "./TabCoordination.js"

@@ -1,0 +1,47 @@
+// @vitest-environment happy-dom
+import { Scopes, Token, TokenStore } from "@effect-oauth/core"
+import { TabCoordination, WebTokenStore } from "@effect-oauth/platform-browser"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Option, Redacted } from "effect"
+import { tokenStoreContract } from "../../core/test/TokenStoreContract.js"
+
+tokenStoreContract("WebTokenStore.layerSessionStorage", WebTokenStore.layerSessionStorage(), {
+  sharedBetweenBuilds: true
+})
+tokenStoreContract("WebTokenStore.layerLocalStorage", WebTokenStore.layerLocalStorage(), { sharedBetweenBuilds: true })
+tokenStoreContract(
+  "TabCoordination over sessionStorage",
+  TabCoordination.layer().pipe(Layer.provide(WebTokenStore.layerSessionStorage({ prefix: "coordinated/" }))),
+  { sharedBetweenBuilds: true }
+)
+
+const token = new Token.Token({
+  accessToken: Redacted.make("access-1"),
+  tokenType: "Bearer",
+  refreshToken: Option.some(Redacted.make("refresh-1")),
+  expiresAt: Option.some(1_700_000_060_000),
+  issuedAt: 1_700_000_000_000,
+  scopes: Scopes.make("read"),
+  version: 3
+})
+
+describe("WebTokenStore", () => {
+  it.effect("sessionStorage holds the versioned format, never in plain sight of the key", () =>
+    Effect.gen(function*() {
+      const store = yield* TokenStore.TokenStore
+      yield* store.set("user/a", token)
+      const raw = globalThis.sessionStorage.getItem("effect-oauth/token/user/a")
+      assert.isNotNull(raw)
+      assert.include(raw!, "\"version\"")
+      const read = yield* store.get("user/a")
+      assert.strictEqual(Option.getOrThrow(read).version, 3)
+    }).pipe(Effect.provide(WebTokenStore.layerSessionStorage())))
+
+  it.effect("a corrupt value in localStorage reads as absent and is not lost by a read", () =>
+    Effect.gen(function*() {
+      globalThis.localStorage.setItem("effect-oauth/token/user/b", "{not json")
+      const store = yield* TokenStore.TokenStore
+      assert.isTrue(Option.isNone(yield* store.get("user/b")))
+      assert.strictEqual(globalThis.localStorage.getItem("effect-oauth/token/user/b"), "{not json")
+    }).pipe(Effect.provide(WebTokenStore.layerLocalStorage())))
+})
