@@ -72,6 +72,8 @@ export type ClientAuthenticationRequirement = internal.ClientAuthenticationRequi
  * - `clockOffsetSeconds` (0): the server's clock runs this far ahead of the runtime's.
  * - `deviceCodeIntervalSeconds` (5), `deviceCodeLifetimeSeconds` (600).
  * - `redirectUris`: registered redirect URIs besides any `http` loopback one.
+ * - `cors` (true): answers CORS preflights and names the caller's `Origin` in responses, for a SPA
+ *   served from another origin.
  *
  * @since 0.1.0
  * @category models

@@ -133,6 +133,37 @@ const counters = Effect.flatMap(Server, (server) => server.counters)
 
 const suite = (transport: string, Env: Env) =>
   describe(`TestServer (${transport})`, () => {
+    describe("CORS, for a SPA on another origin", () => {
+      it.effect("a preflight is answered; responses name the caller's origin; off, neither", () =>
+        Effect.gen(function*() {
+          const server = yield* Server
+          const origin = "http://127.0.0.1:5173"
+          const preflight = yield* send(
+            HttpClientRequest.make("OPTIONS")(`${server.url}/token`).pipe(
+              HttpClientRequest.setHeaders({
+                origin,
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "content-type"
+              })
+            )
+          )
+          assert.strictEqual(preflight.status, 204)
+          assert.strictEqual(preflight.headers["access-control-allow-origin"], origin)
+          assert.include(preflight.headers["access-control-allow-headers"], "authorization")
+          const me = yield* send(
+            HttpClientRequest.get(`${server.url}/me`).pipe(HttpClientRequest.setHeader("origin", origin))
+          )
+          assert.strictEqual(me.status, 401)
+          assert.strictEqual(me.headers["access-control-allow-origin"], origin)
+          assert.include(me.headers["access-control-expose-headers"], "www-authenticate")
+          yield* server.configure({ cors: false })
+          const off = yield* send(
+            HttpClientRequest.get(`${server.url}/me`).pipe(HttpClientRequest.setHeader("origin", origin))
+          )
+          assert.isUndefined(off.headers["access-control-allow-origin"])
+        }).pipe(Effect.provide(Env())))
+    })
+
     describe("client authentication", () => {
       it.effect("client credentials with Basic (form-encoded special-character secret) and with post", () =>
         Effect.gen(function*() {

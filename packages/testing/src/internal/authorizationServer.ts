@@ -32,6 +32,7 @@ export interface Switches {
   deviceCodeIntervalSeconds: number
   deviceCodeLifetimeSeconds: number
   redirectUris: ReadonlyArray<string>
+  cors: boolean
 }
 
 /** @internal */
@@ -246,7 +247,8 @@ export const defaultSwitches: Switches = {
   clockOffsetSeconds: 0,
   deviceCodeIntervalSeconds: 5,
   deviceCodeLifetimeSeconds: 600,
-  redirectUris: ["https://app.example.com/callback"]
+  redirectUris: ["https://app.example.com/callback"],
+  cors: true
 }
 
 const emptyCounters = (): Counters => ({
@@ -805,7 +807,37 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
     return fault
   }
 
-  const handle = (request: Request): Effect.Effect<Response> =>
+  // Browsers on another origin (a SPA on its own dev server) call the token endpoint and the API:
+  // preflights are answered and every response names the caller's origin, when `cors` is on.
+  const corsHeaders = (origin: string): Record<string, string> => ({
+    "access-control-allow-origin": origin,
+    "access-control-expose-headers": "www-authenticate, retry-after",
+    "vary": "origin"
+  })
+
+  const handle = (request: Request): Effect.Effect<Response> => {
+    const origin = request.headers["origin"]
+    if (origin === undefined || !switches.cors) return handleRequest(request)
+    if (request.method === "OPTIONS") {
+      return Effect.succeed({
+        _tag: "Response",
+        status: 204,
+        headers: {
+          ...corsHeaders(origin),
+          "access-control-allow-methods": "GET, POST, DELETE, OPTIONS",
+          "access-control-allow-headers": "authorization, content-type",
+          "access-control-max-age": "600"
+        },
+        body: ""
+      })
+    }
+    return Effect.map(handleRequest(request), (response) =>
+      response._tag === "Response"
+        ? { ...response, headers: { ...response.headers, ...corsHeaders(origin) } }
+        : response)
+  }
+
+  const handleRequest = (request: Request): Effect.Effect<Response> =>
     Effect.gen(function*() {
       if (switches.latencyMillis > 0) yield* Effect.sleep(switches.latencyMillis)
       const fault = takeFault(request.url.pathname)
