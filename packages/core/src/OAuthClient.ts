@@ -495,7 +495,13 @@ export const make = <
                   const failure = exit.cause
                   yield* SubscriptionRef.update(ref, (s) => {
                     const error = Cause.failureOption(failure)
-                    const fatal = Option.filter(error, isFatal)
+                    // "Nothing stored yet" is not kept: another process or tab may store a token
+                    // (a login elsewhere), and the next caller reads the store again.
+                    const fatal = Option.filter(
+                      error,
+                      (e): e is FatalError =>
+                        isFatal(e) && !(e._tag === "ReauthorizationRequired" && e.reason === "NoToken")
+                    )
                     return {
                       ...s,
                       inflight: Option.none(),

@@ -88,6 +88,31 @@ describe("OAuthClient", () => {
       assert.deepStrictEqual(yield* counts("client_credentials"), { ok: 1, error: 0 })
     }).pipe(Effect.provide(Env())))
 
+  it.scoped("no token yet is not kept: a token another process or tab stores later is picked up", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const client = yield* makeClient(OAuthClient.user("later"), "slot/later")
+      const first = yield* Effect.flip(client.token)
+      assert.strictEqual(first._tag, "ReauthorizationRequired")
+      const issued = yield* server.issueToken({ scopes: ["read"], lifetimeSeconds: 3600 })
+      const now = yield* TestClock.currentTimeMillis
+      const store = yield* TokenStore.TokenStore
+      yield* store.set(
+        "slot/later",
+        new Token.Token({
+          accessToken: Redacted.make(issued.accessToken),
+          tokenType: "Bearer",
+          refreshToken: Option.map(Option.fromNullable(issued.refreshToken), Redacted.make),
+          expiresAt: Option.some(now + 3600_000),
+          issuedAt: now,
+          scopes: Scopes.make("read"),
+          version: 1
+        })
+      )
+      const token = yield* client.token
+      assert.strictEqual(Redacted.value(token.accessToken), issued.accessToken)
+    }).pipe(Effect.provide(Env())))
+
   it.scoped("a failed fetch is not cached: the next caller tries again", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer
