@@ -350,7 +350,9 @@ export const readResponse = (
 export const make = (options: Options): Effect.Effect<TokenEndpoint, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const { client, provider } = options
-    const http = yield* HttpClient.HttpClient
+    // No `traceparent` to the provider: it is another party's server, and in a browser the extra
+    // header makes the token request need a CORS preflight that providers do not allow.
+    const http = HttpClient.withTracerPropagation(yield* HttpClient.HttpClient, false)
     const attemptTimeout = Duration.decode(options.attemptTimeout ?? Duration.seconds(10))
     const deadline = Duration.decode(options.deadline ?? Duration.seconds(60))
     const maxAttempts = Math.max(1, Math.floor(options.maxAttempts ?? 4))

@@ -24,7 +24,7 @@ import type { Token } from "@effect-oauth/core/Token"
 import * as TokenEndpoint from "@effect-oauth/core/TokenEndpoint"
 import * as TokenStore from "@effect-oauth/core/TokenStore"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -37,12 +37,17 @@ import * as WebTokenStore from "./WebTokenStore.js"
 
 /**
  * The browser HTTP client for effect-oauth's layers (`fetch`). The token endpoint asks `fetch` not
- * to follow redirects (`redirect: "manual"`), so a redirect from a token endpoint is refused.
+ * to follow redirects (`redirect: "manual"`), so a redirect from a token endpoint is refused. Trace
+ * propagation is off: a `traceparent` header on a cross-origin request needs a CORS preflight that
+ * third-party APIs (Spotify's, osu!'s) do not allow.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerHttpClient: Layer.Layer<HttpClient.HttpClient> = FetchHttpClient.layer
+export const layerHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.effect(
+  HttpClient.HttpClient,
+  Effect.map(HttpClient.HttpClient, HttpClient.withTracerPropagation(false))
+).pipe(Layer.provide(FetchHttpClient.layer))
 
 /**
  * Where the session's token is kept: `"memory"` (the default; gone with the page),

@@ -143,13 +143,14 @@ const suite = (transport: string, Env: Env) =>
               HttpClientRequest.setHeaders({
                 origin,
                 "access-control-request-method": "POST",
-                "access-control-request-headers": "content-type"
+                "access-control-request-headers": "authorization, traceparent"
               })
             )
           )
           assert.strictEqual(preflight.status, 204)
           assert.strictEqual(preflight.headers["access-control-allow-origin"], origin)
           assert.include(preflight.headers["access-control-allow-headers"], "authorization")
+          assert.include(preflight.headers["access-control-allow-headers"], "traceparent")
           const me = yield* send(
             HttpClientRequest.get(`${server.url}/me`).pipe(HttpClientRequest.setHeader("origin", origin))
           )

@@ -825,7 +825,9 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
         headers: {
           ...corsHeaders(origin),
           "access-control-allow-methods": "GET, POST, DELETE, OPTIONS",
-          "access-control-allow-headers": "authorization, content-type",
+          // Whatever the browser asks to send (authorization, content-type, traceparent, …).
+          "access-control-allow-headers": request.headers["access-control-request-headers"] ??
+            "authorization, content-type",
           "access-control-max-age": "600"
         },
         body: ""

@@ -1,0 +1,108 @@
+/**
+ * A small single-page app on `@effect-oauth/platform-browser`: log in with the redirect flow (PKCE),
+ * show who is logged in, call an API, survive a reload (the token is in `sessionStorage`), log out
+ * (revocation). Its configuration (the authorization server, the client id) comes from
+ * `/config.json`, written by the server that serves the app (`server.ts`).
+ */
+import type { OAuthClient } from "@effect-oauth/core"
+import { AuthorizedHttpClient, ClientConfig, Provider, Scopes } from "@effect-oauth/core"
+import { BrowserOAuth } from "@effect-oauth/platform-browser"
+import type { Layer } from "effect"
+import { Effect, ManagedRuntime } from "effect"
+
+interface Config {
+  readonly serverUrl: string
+  readonly clientId: string
+}
+
+const element = (id: string) => document.getElementById(id)!
+const show = (id: string, text: string) => {
+  element(id).textContent = text
+}
+
+const start = async () => {
+  const config = (await (await fetch("/config.json")).json()) as Config
+  const provider = Provider.make({
+    name: "test-server",
+    issuer: config.serverUrl,
+    authorizationEndpoint: `${config.serverUrl}/authorize`,
+    tokenEndpoint: `${config.serverUrl}/token`,
+    revocationEndpoint: `${config.serverUrl}/revoke`,
+    clientAuthentication: "none"
+  })
+  const layer: Layer.Layer<
+    BrowserOAuth.BrowserOAuth | OAuthClient.OAuthClient | AuthorizedHttpClient.AuthorizedHttpClient,
+    unknown
+  > = BrowserOAuth.layer({
+    provider,
+    client: ClientConfig.make({ clientId: config.clientId }),
+    scopes: Scopes.make<ReadonlyArray<string>>("read"),
+    redirectUri: `${location.origin}/callback`,
+    store: "sessionStorage"
+  })
+  const runtime = ManagedRuntime.make(layer)
+  const run = <A>(
+    effect: Effect.Effect<
+      A,
+      unknown,
+      BrowserOAuth.BrowserOAuth | OAuthClient.OAuthClient | AuthorizedHttpClient.AuthorizedHttpClient
+    >
+  ) => runtime.runPromise(effect.pipe(Effect.tapError((error) => Effect.sync(() => show("error", describe(error))))))
+
+  const whoAmI = Effect.gen(function*() {
+    const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
+    const response = yield* http.get(`${config.serverUrl}/me`)
+    const body = (yield* response.json) as { readonly username?: string }
+    show("user", body.username ?? "?")
+    show("status", "Signed in.")
+  })
+
+  const callApi = Effect.gen(function*() {
+    const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
+    const response = yield* http.get(`${config.serverUrl}/api/items`)
+    show("api", `GET /api/items -> ${response.status} ${JSON.stringify(yield* response.json)}`)
+    return response.status
+  })
+
+  element("login").onclick = () => void run(BrowserOAuth.login())
+  element("call").onclick = () => void run(callApi).catch(() => undefined)
+  element("logout").onclick = () =>
+    void run(Effect.zipRight(
+      BrowserOAuth.logout,
+      Effect.sync(() => {
+        show("user", "nobody")
+        show("status", "Signed out.")
+        show("api", "")
+      })
+    ))
+  let ok = 0
+  let failed = 0
+  let polling: ReturnType<typeof setInterval> | undefined
+  element("poll").onclick = () => {
+    if (polling !== undefined) return
+    polling = setInterval(() => {
+      runtime.runPromise(callApi).then(
+        (status) => status === 200 ? ok++ : failed++,
+        () => failed++
+      ).finally(() => show("polled", `${ok} ok, ${failed} failed`))
+    }, 200)
+  }
+
+  const service = await runtime.runPromise(BrowserOAuth.BrowserOAuth)
+  if (service.isCallback(location)) {
+    try {
+      await run(BrowserOAuth.completeLogin(location))
+    } catch {
+      show("status", "The login failed.")
+      return
+    }
+  }
+  await run(whoAmI).catch(() => show("status", "Signed out."))
+}
+
+const describe = (error: unknown): string =>
+  typeof error === "object" && error !== null && "message" in error && typeof error.message === "string"
+    ? `${(error as { readonly _tag?: string })._tag ?? "Error"}: ${error.message}`
+    : String(error)
+
+void start()
