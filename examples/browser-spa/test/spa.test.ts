@@ -2,7 +2,8 @@
  * The SPA end to end in real Chromium: the redirect login, the callback, an API call, a reload, a
  * tampered state, and two tabs sharing one rotating refresh token.
  */
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core"
+import { Effect } from "effect"
+import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import { buildApp, type Spa, startSpa } from "../serve.js"
 
@@ -50,8 +51,7 @@ const signIn = async (page: Page, spa: Spa) => {
   await page.waitForSelector("#user:has-text('test-user')", { timeout: 15_000 })
 }
 
-const counters = (spa: Spa) =>
-  spa.server.counters.pipe((effect) => import("effect").then(({ Effect }) => Effect.runPromise(effect)))
+const counters = (spa: Spa) => Effect.runPromise(spa.server.counters)
 
 describe("browser-spa in Chromium", () => {
   it("redirect login → callback → API call; the address bar is cleaned", async () => {
@@ -149,5 +149,3 @@ describe("browser-spa in Chromium", () => {
     }
   })
 })
-
-export type { BrowserContext }
