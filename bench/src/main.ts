@@ -6,8 +6,8 @@
  * - `badgateway`: `@badgateway/oauth2-client`'s `OAuth2Fetch` over Node's `fetch`;
  * - `raw`: the bare undici `HttpClient` with a static bearer header (one token fetched up front).
  *
- * Scenarios (see issue 3 and DESIGN.md §7): stampede, expiry, overhead, rotation. Prints a table
- * and writes bench/results.json (the "bundle" entry, written by another tool, is kept).
+ * Scenarios (see issue 3 and DESIGN.md §7): stampede, expiry, overhead, rotation, and the browser
+ * bundle (issue 5). Prints a table and writes bench/results.json.
  */
 import { OAuth2Client, OAuth2Fetch } from "@badgateway/oauth2-client"
 import { AuthorizedHttpClient, Grant, OAuthClient, Scopes, Token, TokenEndpoint, TokenStore } from "@effect-oauth/core"
@@ -18,6 +18,7 @@ import { Effect, Layer, ManagedRuntime, Option, Redacted } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import { measureBundles } from "./bundle.js"
 
 type Impl = "effect-oauth" | "badgateway" | "raw"
 const impls: ReadonlyArray<Impl> = ["effect-oauth", "badgateway", "raw"]
@@ -265,6 +266,12 @@ for (const impl of only("rotation") ? impls : []) {
     failed: outcome.failed
   })
   await driver.dispose()
+}
+
+// bundle: what a SPA pays for the browser login over effect + @effect/platform (see bundle.ts).
+if (only("bundle")) {
+  const bundle = await measureBundles()
+  results.bundle = bundle
 }
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
