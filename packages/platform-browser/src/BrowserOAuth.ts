@@ -263,6 +263,19 @@ const storeLayer = (kind: StoreKind): Layer.Layer<TokenStore.TokenStore> =>
     : TokenStore.layerMemory
 
 /**
+ * What {@link layerWith} provides.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Services<P extends string> =
+  | BrowserOAuth
+  | OAuthClient.OAuthClient
+  | Granted.Granted<P>
+  | AuthorizedHttpClient.AuthorizedHttpClient
+  | TokenStore.TokenStore
+
+/**
  * Everything a SPA needs, over the `HttpClient` it is given: the store, the session's `OAuthClient`
  * (with `Granted<P>`: a user may grant any of the provider's scopes), `AuthorizedHttpClient` and
  * `BrowserOAuth`.
@@ -272,15 +285,7 @@ const storeLayer = (kind: StoreKind): Layer.Layer<TokenStore.TokenStore> =>
  */
 export const layerWith = <P extends string, Rules extends ScopeRules<P>>(
   options: Options<P, Rules>
-): Layer.Layer<
-  | BrowserOAuth
-  | OAuthClient.OAuthClient
-  | Granted.Granted<P>
-  | AuthorizedHttpClient.AuthorizedHttpClient
-  | TokenStore.TokenStore,
-  InvalidScopeRequest,
-  HttpClient.HttpClient
-> => {
+): Layer.Layer<Services<P>, InvalidScopeRequest, HttpClient.HttpClient> => {
   const base = storeLayer(options.store ?? "memory")
   const store = options.crossTab === false ? base : TabCoordination.layer().pipe(Layer.provide(base))
   const client = OAuthClient.layer({
@@ -302,12 +307,5 @@ export const layerWith = <P extends string, Rules extends ScopeRules<P>>(
  */
 export const layer = <P extends string, Rules extends ScopeRules<P>>(
   options: Options<P, Rules>
-): Layer.Layer<
-  | BrowserOAuth
-  | OAuthClient.OAuthClient
-  | Granted.Granted<P>
-  | AuthorizedHttpClient.AuthorizedHttpClient
-  | TokenStore.TokenStore
-  | HttpClient.HttpClient,
-  InvalidScopeRequest
-> => layerWith(options).pipe(Layer.provideMerge(layerHttpClient))
+): Layer.Layer<Services<P> | HttpClient.HttpClient, InvalidScopeRequest> =>
+  layerWith(options).pipe(Layer.provideMerge(layerHttpClient))

@@ -153,6 +153,20 @@ export const layerLogin = (
   )
 
 /**
+ * What {@link layer} provides.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Services<P extends string> =
+  | Login
+  | OAuthClient.OAuthClient
+  | Granted.Granted<P>
+  | AuthorizedHttpClient.AuthorizedHttpClient
+  | HttpClient.HttpClient
+  | TokenStore
+
+/**
  * Everything at once: Node's HTTP client, the file token store, the user's `OAuthClient` (with
  * `Granted<P>`: a user may grant any of the provider's scopes), `AuthorizedHttpClient` and `Login`.
  *
@@ -162,12 +176,7 @@ export const layerLogin = (
 export const layer = <P extends string, Rules extends ScopeRules<P>>(
   options: Options<P, Rules>
 ): Layer.Layer<
-  | Login
-  | OAuthClient.OAuthClient
-  | Granted.Granted<P>
-  | AuthorizedHttpClient.AuthorizedHttpClient
-  | HttpClient.HttpClient
-  | TokenStore,
+  Services<P>,
   InvalidConfiguration | InvalidScopeRequest
 > => {
   const store = FileTokenStore.layerNode({ directory: options.directory })
@@ -195,11 +204,6 @@ export const layer = <P extends string, Rules extends ScopeRules<P>>(
 export const layerConfig = <P extends string, Rules extends ScopeRules<P>>(
   options: Omit<Options<P, Rules>, "client"> & { readonly client: Config.Config<ClientConfig> }
 ): Layer.Layer<
-  | Login
-  | OAuthClient.OAuthClient
-  | Granted.Granted<P>
-  | AuthorizedHttpClient.AuthorizedHttpClient
-  | HttpClient.HttpClient
-  | TokenStore,
+  Services<P>,
   InvalidConfiguration | InvalidScopeRequest | ConfigError.ConfigError
 > => Layer.unwrapEffect(Effect.map(options.client, (client) => layer({ ...options, client })))
