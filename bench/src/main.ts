@@ -10,7 +10,7 @@
  * bundle (issue 5). Prints a table and writes bench/results.json.
  */
 import { OAuth2Client, OAuth2Fetch } from "@badgateway/oauth2-client"
-import { AuthorizedHttpClient, Grant, OAuthClient, Scopes, Token, TokenEndpoint, TokenStore } from "@effect-oauth/core"
+import { AuthorizedHttpClient, Grant, OAuthClient, Scopes, TokenEndpoint, TokenStore } from "@effect-oauth/core"
 import { TestServer } from "@effect-oauth/testing"
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
@@ -125,18 +125,7 @@ const makeDriver = async (impl: Impl, session: "client" | "user"): Promise<Drive
   if (session === "user") {
     const { issued, now } = await seedUser()
     await runtime.runPromise(
-      Effect.flatMap(OAuthClient.OAuthClient, (client) =>
-        client.setToken(
-          new Token.Token({
-            accessToken: Redacted.make(issued.accessToken),
-            tokenType: "Bearer",
-            refreshToken: Option.map(Option.fromNullable(issued.refreshToken), Redacted.make),
-            expiresAt: Option.some(now + (issued.lifetime ?? 3600) * 1000),
-            issuedAt: now,
-            scopes,
-            version: 0
-          })
-        ))
+      Effect.flatMap(OAuthClient.OAuthClient, (client) => client.setToken(TestServer.toToken(issued, now, 0)))
     )
   }
   const http = await runtime.runPromise(AuthorizedHttpClient.AuthorizedHttpClient)

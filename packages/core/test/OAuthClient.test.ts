@@ -1,4 +1,4 @@
-import { ClientConfig, OAuthClient, OAuthError, Scopes, Token, TokenStore } from "@effect-oauth/core"
+import { ClientConfig, OAuthClient, OAuthError, Scopes, TokenStore } from "@effect-oauth/core"
 import { TestServer } from "@effect-oauth/testing"
 import { assert, describe, it } from "@effect/vitest"
 import {
@@ -66,17 +66,7 @@ const login = (client: OAuthClient.Service) =>
     const server = yield* TestServer.TestServer
     const token = yield* server.issueToken({ scopes: ["read"], lifetimeSeconds: 3600, withRefreshToken: true })
     const now = yield* TestClock.currentTimeMillis
-    yield* client.setToken(
-      new Token.Token({
-        accessToken: Redacted.make(token.accessToken),
-        tokenType: "Bearer",
-        refreshToken: Option.fromNullable(token.refreshToken).pipe(Option.map(Redacted.make)),
-        expiresAt: Option.some(now + 3600_000),
-        issuedAt: now,
-        scopes: Scopes.make("read"),
-        version: 0
-      })
-    )
+    yield* client.setToken(TestServer.toToken(token, now, 0))
   })
 
 describe("OAuthClient", () => {
@@ -97,18 +87,7 @@ describe("OAuthClient", () => {
       const issued = yield* server.issueToken({ scopes: ["read"], lifetimeSeconds: 3600 })
       const now = yield* TestClock.currentTimeMillis
       const store = yield* TokenStore.TokenStore
-      yield* store.set(
-        "slot/later",
-        new Token.Token({
-          accessToken: Redacted.make(issued.accessToken),
-          tokenType: "Bearer",
-          refreshToken: Option.map(Option.fromNullable(issued.refreshToken), Redacted.make),
-          expiresAt: Option.some(now + 3600_000),
-          issuedAt: now,
-          scopes: Scopes.make("read"),
-          version: 1
-        })
-      )
+      yield* store.set("slot/later", TestServer.toToken(issued, now))
       const token = yield* client.token
       assert.strictEqual(Redacted.value(token.accessToken), issued.accessToken)
     }).pipe(Effect.provide(Env())))

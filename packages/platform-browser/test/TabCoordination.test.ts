@@ -78,15 +78,7 @@ describe("TabCoordination", () => {
       const server = yield* TestServer.TestServer
       const issued = yield* server.issueToken({ scopes: ["read"], lifetimeSeconds: 1 })
       const now = yield* TestClock.currentTimeMillis
-      const first = new Token.Token({
-        accessToken: Redacted.make(issued.accessToken),
-        tokenType: "Bearer",
-        refreshToken: Option.map(Option.fromNullable(issued.refreshToken), Redacted.make),
-        expiresAt: Option.some(now + 1000),
-        issuedAt: now,
-        scopes: Scopes.make("read"),
-        version: 1
-      })
+      const first = TestServer.toToken(issued, now)
       const tabs = yield* Effect.all([Layer.build(tab(server)), Layer.build(tab(server))])
       // The first tab signs in; the second learns the token from the announcement.
       yield* Effect.flatMap(OAuthClient.OAuthClient, (client) => client.setToken(first)).pipe(

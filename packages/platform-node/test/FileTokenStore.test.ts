@@ -485,18 +485,7 @@ describe("FileTokenStore", () => {
           const issued = yield* server.issueToken({ scopes: ["identify"], lifetimeSeconds: 1 })
           const now = yield* Clock.currentTimeMillis
           const store = yield* storeIn(directory)
-          yield* store.set(
-            key,
-            new Token({
-              accessToken: Redacted.make(issued.accessToken),
-              tokenType: "Bearer",
-              refreshToken: Option.fromNullable(issued.refreshToken).pipe(Option.map(Redacted.make)),
-              expiresAt: Option.some(now + 1_000),
-              issuedAt: now,
-              scopes: Scopes.make("identify"),
-              version: 1
-            })
-          )
+          yield* store.set(key, TestServer.toToken(issued, now))
           const secret = Option.getOrThrow(server.client.clientSecret)
           const millis = 10_000
           const results = yield* Effect.promise(() =>

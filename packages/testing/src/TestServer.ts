@@ -15,6 +15,8 @@
  */
 import * as ClientConfig from "@effect-oauth/core/ClientConfig"
 import * as Provider from "@effect-oauth/core/Provider"
+import * as Scopes from "@effect-oauth/core/Scopes"
+import * as Token from "@effect-oauth/core/Token"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type * as HttpBody from "@effect/platform/HttpBody"
@@ -154,6 +156,24 @@ export interface IssuedToken {
   readonly lifetime: number | null
   readonly scopes: ReadonlyArray<string>
 }
+
+/**
+ * An issued token as a client keeps it: a `Token` received at `receivedAt` (epoch ms), as if a
+ * login had just returned it (for seeding a store or `OAuthClient.setToken` in a test).
+ *
+ * @since 0.1.0
+ * @category tokens
+ */
+export const toToken = (issued: IssuedToken, receivedAt: number, version = 1): Token.Token =>
+  new Token.Token({
+    accessToken: Redacted.make(issued.accessToken),
+    tokenType: "Bearer",
+    refreshToken: Option.map(Option.fromNullable(issued.refreshToken), Redacted.make),
+    expiresAt: issued.lifetime === null ? Option.none() : Option.some(receivedAt + issued.lifetime * 1000),
+    issuedAt: receivedAt,
+    scopes: Scopes.make(...issued.scopes),
+    version
+  })
 
 /**
  * The options of {@link TestServer.Service.provider}: any `Provider.make` option; the endpoints
