@@ -25,6 +25,7 @@ import * as TokenEndpoint from "@effect-oauth/core/TokenEndpoint"
 import * as TokenStore from "@effect-oauth/core/TokenStore"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -159,6 +160,9 @@ const TransactionJson = Schema.parseJson(Authorization.Transaction)
 const encodeTransaction = Schema.encodeSync(TransactionJson)
 const decodeTransaction = Schema.decodeUnknownEither(TransactionJson)
 
+/** How long a login may take between `login` and its callback (10 minutes, by the `Clock`). */
+const transactionTimeToLive = 10 * 60 * 1000
+
 /** The callback parameters that leave the address bar once read. */
 const callbackParams = ["code", "state", "iss", "error", "error_description", "error_uri", "session_state"]
 
@@ -216,7 +220,9 @@ export const make = (
         const url = new URL(href)
         const state = url.searchParams.get("state")
         if (state === null) return yield* new AuthorizationResponseError({ reason: "MissingState" })
-        const transaction = takeTransaction(state)
+        const now = yield* Clock.currentTimeMillis
+        // A login left unfinished for longer than its time to live is as good as unknown.
+        const transaction = Option.filter(takeTransaction(state), (t) => now - t.createdAt <= transactionTimeToLive)
         if (Option.isNone(transaction)) return yield* new AuthorizationResponseError({ reason: "StateMismatch" })
         const token = yield* Authorization.complete(endpoint, transaction.value, url)
         yield* client.setToken(token)

@@ -3,7 +3,7 @@ import { AuthorizedHttpClient, OAuthClient, Scopes } from "@effect-oauth/core"
 import { BrowserOAuth } from "@effect-oauth/platform-browser"
 import { TestServer } from "@effect-oauth/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer, TestClock } from "effect"
 
 const origin = globalThis.location.origin
 const redirectUri = `${origin}/callback`
@@ -116,6 +116,27 @@ describe("BrowserOAuth", () => {
       }).pipe(Effect.provide(Env(sent)))
       assert.strictEqual(error._tag, "AuthorizationResponseError")
       if (error._tag === "AuthorizationResponseError") assert.strictEqual(error.reason, "StateMismatch")
+    }))
+
+  it.effect("a login older than 10 minutes is refused like an unknown state, before any token request", () =>
+    Effect.gen(function*() {
+      globalThis.sessionStorage.clear()
+      const sent: Array<string> = []
+      const { counters, error } = yield* Effect.gen(function*() {
+        yield* BrowserOAuth.login()
+        yield* landOnCallback(sent[0]!)
+        yield* TestClock.adjust(Duration.minutes(11))
+        const error = yield* Effect.flip(BrowserOAuth.completeLogin(globalThis.location))
+        const server = yield* TestServer.TestServer
+        return { error, counters: yield* server.counters }
+      }).pipe(Effect.provide(Env(sent)))
+      assert.strictEqual(error._tag, "AuthorizationResponseError")
+      if (error._tag === "AuthorizationResponseError") assert.strictEqual(error.reason, "StateMismatch")
+      assert.strictEqual(
+        counters.tokenRequests.authorization_code.ok + counters.tokenRequests.authorization_code.error,
+        0
+      )
+      assert.strictEqual(pendingTransactions(), 0)
     }))
 
   it.effect("a denied login is a typed Denied error", () =>
