@@ -101,7 +101,12 @@ export const withWebLock = <A, E>(
             resume(exit)
           })
         })).catch(() => {
-          // The request was aborted: the caller was interrupted while waiting.
+          // Aborted: the caller was interrupted while waiting, and nothing is left to do. Refused for
+          // another reason (a document without the lock manager's permission): run without the lock.
+          if (!abort.signal.aborted && fiber === undefined) {
+            fiber = Runtime.runFork(runtime)(effect)
+            fiber.addObserver(resume)
+          }
         })
       return Effect.suspend(() => {
         abort.abort()

@@ -132,6 +132,15 @@ describe("TabCoordination", () => {
       assert.isTrue(Option.isNone(yield* readB))
     }).pipe(Effect.scoped))
 
+  it.effect("a lock request the browser refuses runs the refresh without the lock instead of hanging", () =>
+    Effect.gen(function*() {
+      const refusing = {
+        request: () => Promise.reject(new Error("SecurityError"))
+      }
+      const result = yield* TabCoordination.withWebLock(refusing, "k", Effect.succeed(42))
+      assert.strictEqual(result, 42)
+    }))
+
   it.effect("without Web Locks, the store's own lock (here none) is kept", () =>
     Effect.gen(function*() {
       Object.defineProperty(globalThis, "navigator", { value: {}, configurable: true, writable: true })
