@@ -1,25 +1,28 @@
 /**
  * The stateful heart of effect-oauth: one `OAuthClient` keeps the token of one slot (a client, or a
- * client and a user), hands out a valid token to any number of fibers, refreshes it in a
- * background fiber before it expires, persists every new token to the `TokenStore` before anyone
- * uses it, and reports what changed.
+ * client and a user), hands out a valid token to any number of fibers, refreshes it in the
+ * background before it expires, persists every new token to the `TokenStore` before anyone uses
+ * it, and reports what changed. A `Registry` keeps many users' slots of one client the same way.
  *
  * How a refresh works:
  * - `token` returns the cached token while it is usable. When it is not, the caller joins the one
- *   refresh in flight for the slot (or starts it): concurrent callers share one request, and a
- *   failed refresh is not cached.
- * - The refresh fiber, forked into the layer's scope, sleeps until `expiresAt − skew − jitter`
- *   (skew = min(60 s, 10% of the lifetime)) and then runs the same shared refresh, so callers
- *   normally never wait. It retries transient failures with backoff and stops on fatal ones until
- *   a new token is handed to the client.
+ *   token request in flight for the slot (or starts it): concurrent callers share one request, and a
+ *   failed request is not cached — except what the server said: a `Retry-After` holds every caller
+ *   and the refresh fiber until it ends (callers wait for it when it ends within `deadline`, else
+ *   get `RateLimited` at once), and a fatal error is kept (a user slot's until a new login, a
+ *   client-credentials slot's for a cool-down that doubles from 1 minute to 1 hour).
+ * - One scheduler fiber per engine refreshes every slot from a queue ordered by refresh time:
+ *   `expiresAt − lead − jitter`, the lead being min(60 s, max(10% of the lifetime, 2 × the slot's
+ *   recent token-request duration)), never more than half the lifetime. Lifetimes count from when
+ *   the successful request was sent. Transient failures are retried with backoff.
  * - A client-credentials slot re-runs its grant; a user slot spends its refresh token, keeps the
  *   old refresh token when the response has none, and on `invalid_grant` re-reads the store (another
  *   process may have rotated the token) before declaring that the user must sign in again.
+ * - Every write to the store is a compare-and-set against the version the slot last read.
  *
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -28,34 +31,34 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
-import * as Metric from "effect/Metric"
+import type * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
-import * as Random from "effect/Random"
-import * as RcMap from "effect/RcMap"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { ClientConfig } from "./ClientConfig.js"
-import * as Grant from "./Grant.js"
 import * as Granted from "./Granted.js"
+import * as Engine from "./internal/engine.js"
+import * as Scheduler from "./internal/scheduler.js"
+import type * as Slot from "./internal/slot.js"
 import type {
   ClientAuthenticationFailed,
   ErrorResponse,
   InvalidConfiguration,
   InvalidScopeRequest,
+  ReauthorizationRequired,
   TokenRequestError,
   TokenStoreError
 } from "./OAuthError.js"
-import { ReauthorizationRequired } from "./OAuthError.js"
 import type { Provider } from "./Provider.js"
 import * as ScopeRules from "./ScopeRules.js"
 import type { ScopeSet } from "./Scopes.js"
 import { empty, format as formatScopes, fromIterable } from "./Scopes.js"
-import { Token } from "./Token.js"
+import type { Token } from "./Token.js"
 import * as TokenEndpoint from "./TokenEndpoint.js"
-import { expectationOf, TokenStore } from "./TokenStore.js"
+import { TokenStore } from "./TokenStore.js"
 
 /**
  * Every error a caller of an `OAuthClient` can see.
@@ -79,21 +82,13 @@ export type FatalError =
   | InvalidScopeRequest
   | ErrorResponse
 
-const fatalTags = new Set([
-  "ClientAuthenticationFailed",
-  "ReauthorizationRequired",
-  "InvalidConfiguration",
-  "InvalidScopeRequest",
-  "ErrorResponse"
-])
-
 /**
  * Whether an error stops the slot's refreshing (see {@link FatalError}).
  *
  * @since 0.1.0
  * @category predicates
  */
-export const isFatal = (error: OAuthClientError): error is FatalError => fatalTags.has(error._tag)
+export const isFatal: (error: OAuthClientError) => error is FatalError = Engine.isFatal
 
 /**
  * What a slot holds: the client's own token (client credentials, re-run on expiry), or a user's
@@ -182,13 +177,29 @@ export interface Options<
   readonly session: Sess
   /** The slot's key in the `TokenStore`; by default derived from the provider, client and session. */
   readonly key?: string | undefined
-  /** The most a refresh is moved ahead of expiry (default 60 seconds; at most 10% of the lifetime is used). */
+  /**
+   * The most a refresh is moved ahead of expiry (default 60 seconds). Within it the lead is 10% of
+   * the lifetime or twice the slot's recent token-request duration, whichever is longer, and never
+   * more than half the lifetime.
+   */
   readonly maxSkew?: Duration.DurationInput | undefined
   /** The least time between two refreshes of the slot, which bounds the refresh rate (default 500 ms). */
   readonly minRefreshInterval?: Duration.DurationInput | undefined
-  /** Options of the token requests. */
+  /** The longest one token request attempt may take (default 10 seconds). */
   readonly attemptTimeout?: Duration.DurationInput | undefined
+  /**
+   * The longest a token request may take over all its attempts (default 60 seconds). It also bounds
+   * how long a caller waits out the server's `Retry-After`: a longer one fails the caller at once
+   * with `RateLimited`, carrying the time left.
+   */
   readonly deadline?: Duration.DurationInput | undefined
+  /**
+   * How long a client-credentials slot keeps a fatal error (a refused grant, a rotated secret)
+   * before the next caller or the refresh fiber tries once more (default 1 minute, doubling with
+   * each failure up to `maxCoolDown`, default 1 hour). A user slot keeps it until a new login.
+   */
+  readonly coolDown?: Duration.DurationInput | undefined
+  readonly maxCoolDown?: Duration.DurationInput | undefined
 }
 
 /**
@@ -200,6 +211,8 @@ export interface Options<
 export interface Service<out S extends string = string> {
   readonly key: string
   readonly provider: Provider<string>
+  /** The client's id at the provider (its rate limit is kept per provider and client). */
+  readonly clientId: string
   /** A usable token: the cached one, or the result of the one refresh in flight. */
   readonly token: Effect.Effect<Token, OAuthClientError>
   /** Refreshes now (joining a refresh already in flight). */
@@ -209,6 +222,11 @@ export interface Service<out S extends string = string> {
    * refresh runs; if another fiber already replaced it, the current token is returned.
    */
   readonly invalidate: (stale: Token) => Effect.Effect<Token, OAuthClientError>
+  /**
+   * Reports a token the API refused again after a refresh: a user slot forgets it (the user signs in
+   * again: later callers get `ReauthorizationRequired`), a client-credentials slot fetches a new one.
+   */
+  readonly drop: (stale: Token) => Effect.Effect<void>
   /** The current token (or none) now and after every change: the on-token-update hook. */
   readonly changes: Stream.Stream<Option.Option<Token>>
   /** The scopes of a usable token (typed by what the session's grant can hold). */
@@ -230,25 +248,13 @@ export interface Service<out S extends string = string> {
  */
 export class OAuthClient extends Context.Tag("@effect-oauth/core/OAuthClient")<OAuthClient, Service>() {}
 
-interface State {
-  readonly token: Option.Option<Token>
-  /** When the refresh fiber should refresh the current token (epoch ms). */
-  readonly refreshAt: Option.Option<number>
-  readonly failure: Option.Option<FatalError>
-  readonly inflight: Option.Option<Deferred.Deferred<Token, OAuthClientError>>
-  /** When the last refresh finished (epoch ms): with `minRefreshInterval`, it bounds the refresh rate. */
-  readonly lastRefreshAt: number
-}
-
 /**
  * Token requests by grant and outcome.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const tokenRequests = Metric.counter("effect_oauth_token_requests", {
-  description: "Token requests sent, by grant type and outcome"
-})
+export const tokenRequests: Metric.Metric.Counter<number> = Engine.tokenRequests
 
 /**
  * Refreshes that failed, by error.
@@ -256,13 +262,7 @@ export const tokenRequests = Metric.counter("effect_oauth_token_requests", {
  * @since 0.1.0
  * @category metrics
  */
-export const refreshFailures = Metric.counter("effect_oauth_refresh_failures", {
-  description: "Refreshes that failed, by error tag"
-})
-
-const maxSleepMillis = Duration.toMillis(Duration.hours(24))
-const backoffBaseMillis = 1_000
-const backoffMaxMillis = 5 * 60_000
+export const refreshFailures: Metric.Metric.Counter<number> = Engine.refreshFailures
 
 /**
  * The default store key of a slot.
@@ -275,9 +275,41 @@ export const defaultKey = (provider: Provider<string>, client: ClientConfig, ses
     ? `${provider.name}/${client.clientId}/client_credentials/${formatScopes(session.scopes)}`
     : `${provider.name}/${client.clientId}/user/${session.userId}`
 
+const timingOf = (options: Omit<Options, "provider" | "client" | "session">): Slot.Timing => ({
+  maxLeadMillis: Duration.toMillis(options.maxSkew ?? Duration.seconds(60)),
+  minRefreshIntervalMillis: Duration.toMillis(options.minRefreshInterval ?? Duration.millis(500)),
+  maxWaitMillis: Duration.toMillis(options.deadline ?? Duration.seconds(60)),
+  coolDownMillis: Duration.toMillis(options.coolDown ?? Duration.minutes(1)),
+  maxCoolDownMillis: Duration.toMillis(options.maxCoolDown ?? Duration.hours(1))
+})
+
+// The service of one slot of an engine.
+const serviceOf = <S extends string>(
+  engine: Engine.Engine,
+  slot: Engine.SlotData,
+  provider: Provider<string>,
+  clientId: string
+): Service<S> => {
+  const token = engine.token(slot)
+  return {
+    key: slot.key,
+    provider,
+    clientId,
+    token,
+    refresh: Effect.suspend(() => engine.flight(slot, slot.state.token)),
+    invalidate: (stale) => engine.invalidate(slot, stale),
+    drop: (stale) => engine.drop(slot, stale),
+    changes: Stream.changesWith(engine.changes(slot), sameToken),
+    // The server grants what the session's grant asks for: the types say which scopes those are.
+    scopes: Effect.map(token, (t) => t.scopes as ScopeSet<S>),
+    setToken: (next) => engine.setToken(slot, next),
+    revoke: engine.revoke(slot)
+  }
+}
+
 /**
- * Builds the service of one slot and forks its refresh fiber into the current scope: closing the
- * scope interrupts the fiber and every request it started.
+ * Builds the service of one slot and starts its refresh scheduler in the current scope: closing the
+ * scope interrupts the scheduler and every request it started.
  *
  * @since 0.1.0
  * @category constructors
@@ -296,360 +328,38 @@ export const make = <
   Effect.gen(function*() {
     const { client, provider, session } = options
     const key = options.key ?? defaultKey(provider, client, session)
+    const clientCredentials = session._tag === "ClientCredentials"
+      ? Option.some(yield* ScopeRules.validate(provider.scopeRules, "ClientCredentials", session.scopes))
+      : Option.none()
+    const engine = yield* makeEngine(options, clientCredentials, 1)
+    const slot = yield* engine.open(key)
+    return serviceOf<GrantedScopes<P, Rules, Sess>>(engine, slot, provider, client.clientId)
+  })
+
+// An engine for slots of one client, with its own scheduler in the current scope.
+const makeEngine = (
+  options: Omit<Options, "session">,
+  clientCredentials: Option.Option<ScopeSet<string>>,
+  concurrency: number
+): Effect.Effect<Engine.Engine, never, HttpClient.HttpClient | TokenStore | Scope.Scope> =>
+  Effect.gen(function*() {
     const store = yield* TokenStore
     const endpoint = yield* TokenEndpoint.make({
-      provider,
-      client,
+      provider: options.provider,
+      client: options.client,
       attemptTimeout: options.attemptTimeout,
       deadline: options.deadline
     })
-    const scope = yield* Effect.scope
-    const maxSkewMillis = Duration.toMillis(options.maxSkew ?? Duration.seconds(60))
-    const minIntervalMillis = Duration.toMillis(options.minRefreshInterval ?? Duration.millis(500))
-    const requested = session._tag === "ClientCredentials"
-      ? Option.some(yield* ScopeRules.validate(provider.scopeRules, "ClientCredentials", session.scopes))
-      : Option.none()
-    const annotate = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-      Effect.annotateLogs(effect, { "oauth.provider": provider.name, "oauth.slot": key })
-
-    const readStore = store.get(key).pipe(
-      Effect.catchAll((error) =>
-        Effect.logWarning("token store read failed; continuing without it", error.message).pipe(
-          Effect.as(Option.none<Token>())
-        )
-      )
-    )
-
-    // When the fiber refreshes a token: skew ahead of expiry, minus jitter so that many processes
-    // started together do not refresh in the same instant, never sooner than the floor.
-    const scheduleFor = (token: Token, now: number): Effect.Effect<Option.Option<number>> =>
-      Option.match(token.expiresAt, {
-        onNone: () => Effect.succeedNone,
-        onSome: (expiresAt) =>
-          Effect.map(Random.next, (random) => {
-            const lifetime = Math.max(0, expiresAt - token.issuedAt)
-            const skew = Math.min(maxSkewMillis, lifetime / 10)
-            return Option.some(Math.ceil(Math.max(expiresAt - skew - random * skew * 0.5, now + minIntervalMillis)))
-          })
-      })
-
-    const initial = yield* readStore
-    const now0 = yield* Clock.currentTimeMillis
-    const ref = yield* SubscriptionRef.make<State>({
-      token: initial,
-      refreshAt: Option.isSome(initial) ? yield* scheduleFor(initial.value, now0) : Option.none(),
-      failure: Option.none(),
-      inflight: Option.none(),
-      lastRefreshAt: Number.NEGATIVE_INFINITY
+    const scheduler = yield* Scheduler.make({ concurrency })
+    return Engine.make({
+      provider: options.provider,
+      clientCredentials,
+      endpoint,
+      store,
+      scheduler,
+      scope: yield* Effect.scope,
+      timing: timingOf(options)
     })
-
-    const isUsable = (state: State, now: number): boolean =>
-      Option.match(state.token, {
-        onNone: () => false,
-        onSome: (token) =>
-          Option.match(token.expiresAt, {
-            onNone: () => true,
-            // An expired token is still handed out right after a refresh: with `expires_in: 0`
-            // this keeps callers from refreshing in a hot loop.
-            onSome: (expiresAt) => now < expiresAt || now < state.lastRefreshAt + minIntervalMillis
-          })
-      })
-
-    // Persistence failed: the new token stays in memory (the old refresh token is already spent)
-    // and its write is retried with backoff until it lands or a newer token supersedes it.
-    const persistLater = (token: Token) =>
-      Effect.gen(function*() {
-        for (let attempt = 0;; attempt++) {
-          yield* Effect.sleep(Duration.millis(Math.min(backoffBaseMillis * 2 ** attempt, backoffMaxMillis)))
-          const state = yield* SubscriptionRef.get(ref)
-          if (Option.isNone(state.token) || state.token.value.version !== token.version) return
-          const written = yield* Effect.either(store.set(key, token))
-          if (written._tag === "Right") return
-        }
-      }).pipe(annotate, Effect.forkIn(scope), Effect.asVoid)
-
-    const persist = (token: Token, previous: Option.Option<Token>) =>
-      store.set(key, token, expectationOf(previous)).pipe(
-        Effect.flatMap((written) =>
-          written
-            ? Effect.void
-            // Someone else wrote the slot meanwhile; ours is a token the server just issued, so it
-            // is valid: store it rather than lose it.
-            : Effect.logDebug("token store changed during refresh; overwriting").pipe(
-              Effect.zipRight(store.set(key, token)),
-              Effect.asVoid
-            )
-        ),
-        Effect.catchAll((error) =>
-          Effect.logWarning("could not persist the new token; keeping it in memory and retrying", error.message).pipe(
-            Effect.zipRight(persistLater(token))
-          )
-        )
-      )
-
-    const newer = (candidate: Token, current: Option.Option<Token>) =>
-      Option.match(current, {
-        onNone: () => true,
-        onSome: (token) => candidate.version > token.version
-      })
-
-    const request = (grant: Grant.Grant, previous: Option.Option<Token>) =>
-      endpoint.request(grant, {
-        ...(Option.isSome(requested) ? { requested: requested.value } : {}),
-        ...(Option.isSome(previous) ? { previous: previous.value } : {})
-      }).pipe(
-        Effect.tapBoth({
-          onFailure: (error) =>
-            Metric.increment(Metric.tagged(Metric.tagged(tokenRequests, "grant", grant._tag), "outcome", error._tag)),
-          onSuccess: () =>
-            Metric.increment(Metric.tagged(Metric.tagged(tokenRequests, "grant", grant._tag), "outcome", "ok"))
-        })
-      )
-
-    // One refresh: runs at most once at a time per slot (see `shared`).
-    const fetchToken = (current: Option.Option<Token>): Effect.Effect<Token, OAuthClientError> =>
-      Effect.gen(function*() {
-        // Another process sharing the store may have refreshed already: adopt its token.
-        const stored = yield* readStore
-        const now = yield* Clock.currentTimeMillis
-        if (
-          Option.isSome(stored) && newer(stored.value, current) &&
-          Option.match(stored.value.expiresAt, { onNone: () => true, onSome: (at) => now < at })
-        ) {
-          return stored.value
-        }
-        if (session._tag === "ClientCredentials") {
-          const token = yield* request(Grant.ClientCredentials(requested.pipe(Option.getOrThrow)), current)
-          yield* persist(token, current)
-          return token
-        }
-        const refreshToken = Option.flatMap(current, (token) => token.refreshToken)
-        if (Option.isNone(refreshToken)) {
-          return yield* new ReauthorizationRequired({
-            reason: Option.isNone(current) ? "NoToken" : "NoRefreshToken",
-            detail: Option.isNone(current)
-              ? "no token is stored for this user: sign in first"
-              : "the token expired and came without a refresh token: sign in again"
-          })
-        }
-        const token = yield* request(Grant.RefreshToken(refreshToken.value), current).pipe(
-          Effect.catchIf(
-            (error): error is ErrorResponse =>
-              Predicate.isTagged(error, "ErrorResponse") && error.error === "invalid_grant",
-            () =>
-              // The refresh token was refused: if another process rotated it and stored the result,
-              // that token is ours too; otherwise the session is over.
-              Effect.flatMap(readStore, (latest) =>
-                Option.isSome(latest) && newer(latest.value, current)
-                  ? Effect.succeed(latest.value)
-                  : store.remove(key).pipe(
-                    Effect.ignore,
-                    Effect.zipRight(
-                      new ReauthorizationRequired({
-                        reason: "RefreshRejected",
-                        detail: "the server refused the refresh token: sign in again"
-                      })
-                    )
-                  ))
-          )
-        )
-        if (newer(token, stored)) yield* persist(token, current)
-        return token
-      }).pipe(
-        (refresh) => store.withRefreshLock === undefined ? refresh : store.withRefreshLock(key, refresh),
-        Effect.withSpan("OAuthClient.refresh", {
-          captureStackTrace: false,
-          attributes: { "oauth.provider": provider.name, "oauth.session": session._tag }
-        }),
-        annotate
-      )
-
-    // The single flight: the first caller to find no usable token forks the refresh into the
-    // layer's scope (so an interrupted caller does not abort it for the others); everyone awaits it.
-    const shared = (observed: Option.Option<Token>): Effect.Effect<Token, OAuthClientError> =>
-      Effect.flatten(SubscriptionRef.modifyEffect(ref, (state) =>
-        Effect.gen(function*() {
-          if (Option.isSome(state.inflight)) return [Deferred.await(state.inflight.value), state] as const
-          if (Option.isSome(state.failure)) return [Effect.fail(state.failure.value), state] as const
-          const current = state.token
-          if (Option.isSome(current) && !sameToken(current, observed)) {
-            return [Effect.succeed(current.value), state] as const
-          }
-          const deferred = yield* Deferred.make<Token, OAuthClientError>()
-          yield* fetchToken(current).pipe(
-            Effect.exit,
-            Effect.flatMap((exit) =>
-              Effect.gen(function*() {
-                const now = yield* Clock.currentTimeMillis
-                if (exit._tag === "Success") {
-                  const refreshAt = yield* scheduleFor(exit.value, now)
-                  yield* SubscriptionRef.update(ref, (s) => ({
-                    ...s,
-                    token: Option.some(exit.value),
-                    refreshAt,
-                    failure: Option.none(),
-                    inflight: Option.none(),
-                    lastRefreshAt: now
-                  }))
-                } else {
-                  const failure = exit.cause
-                  yield* SubscriptionRef.update(ref, (s) => {
-                    const error = Cause.failureOption(failure)
-                    // "Nothing stored yet" is not kept: another process or tab may store a token
-                    // (a login elsewhere), and the next caller reads the store again.
-                    const fatal = Option.filter(
-                      error,
-                      (e): e is FatalError =>
-                        isFatal(e) && !(e._tag === "ReauthorizationRequired" && e.reason === "NoToken")
-                    )
-                    return {
-                      ...s,
-                      inflight: Option.none(),
-                      failure: fatal,
-                      token: Option.isSome(fatal) && fatal.value._tag === "ReauthorizationRequired"
-                        ? Option.none()
-                        : s.token
-                    }
-                  })
-                  const error = Cause.failureOption(failure)
-                  if (Option.isSome(error)) {
-                    yield* Metric.increment(Metric.tagged(refreshFailures, "error", error.value._tag))
-                  }
-                }
-                yield* Deferred.done(deferred, exit)
-              })
-            ),
-            Effect.forkIn(scope)
-          )
-          return [Deferred.await(deferred), { ...state, inflight: Option.some(deferred) }] as const
-        })))
-
-    // The hot path of every authorized request: no generator, no allocation when the token is usable.
-    const token: Effect.Effect<Token, OAuthClientError> = Effect.flatMap(
-      SubscriptionRef.get(ref),
-      (state) =>
-        Effect.clockWith((clock) => {
-          if (isUsable(state, clock.unsafeCurrentTimeMillis())) return Effect.succeed(Option.getOrThrow(state.token))
-          if (Option.isSome(state.failure)) return Effect.fail(state.failure.value)
-          return shared(state.token)
-        })
-    )
-
-    const setToken = (next: Token) =>
-      Effect.gen(function*() {
-        const current = (yield* SubscriptionRef.get(ref)).token
-        // Versions only grow in a slot, so stores can refuse stale writes.
-        const adopted = Option.isSome(current) && current.value.version >= next.version
-          ? new Token({ ...next, version: current.value.version + 1 })
-          : next
-        yield* store.set(key, adopted)
-        const now = yield* Clock.currentTimeMillis
-        const refreshAt = yield* scheduleFor(adopted, now)
-        yield* SubscriptionRef.update(ref, (s) => ({
-          ...s,
-          token: Option.some(adopted),
-          refreshAt,
-          failure: Option.none()
-        }))
-      }).pipe(annotate)
-
-    const revoke = Effect.gen(function*() {
-      const state = yield* SubscriptionRef.get(ref)
-      yield* SubscriptionRef.update(ref, (s) => ({ ...s, token: Option.none(), refreshAt: Option.none() }))
-      const local = store.remove(key)
-      if (Option.isNone(state.token)) return yield* local
-      const current = state.token.value
-      yield* Effect.ensuring(
-        endpoint.revoke(Option.getOrElse(current.refreshToken, () => current.accessToken), {
-          hint: Option.isSome(current.refreshToken) ? "refresh_token" : "access_token"
-        }),
-        Effect.ignore(local)
-      )
-      yield* local
-    }).pipe(
-      Effect.withSpan("OAuthClient.revoke", {
-        captureStackTrace: false,
-        attributes: { "oauth.provider": provider.name }
-      }),
-      annotate
-    )
-
-    // The refresh fiber. Each turn reads the state and either sleeps until the current token's
-    // refresh time, or refreshes it. Closing the layer's scope interrupts it.
-    const waitForChange = (state: State) =>
-      ref.changes.pipe(Stream.filter((next) => next !== state), Stream.take(1), Stream.runDrain)
-
-    // While it sleeps, only a refresh time earlier than the one it sleeps toward wakes it: a later
-    // one (every refresh makes one) is found when it wakes, so a busy slot does not re-arm a timer
-    // for each new token.
-    const waitForEarlier = (at: number) =>
-      ref.changes.pipe(
-        Stream.filter((next) => Option.isSome(next.refreshAt) && next.refreshAt.value < at),
-        Stream.take(1),
-        Stream.runDrain
-      )
-
-    const refresher = Effect.gen(function*() {
-      let failures = 0
-      while (true) {
-        const state = yield* SubscriptionRef.get(ref)
-        const idle = Option.isSome(state.failure) || Option.isNone(state.refreshAt) || Option.isSome(state.inflight)
-        if (idle) {
-          yield* waitForChange(state)
-          continue
-        }
-        const now = yield* Clock.currentTimeMillis
-        const at = Option.getOrThrow(state.refreshAt)
-        const delay = Math.min(at - now, maxSleepMillis)
-        // Timers count whole milliseconds: a fraction left would wake at once, again and again.
-        if (delay >= 1) {
-          yield* Effect.raceFirst(Effect.sleep(Duration.millis(delay)), waitForEarlier(at))
-          continue
-        }
-        const result = yield* Effect.either(shared(state.token))
-        if (result._tag === "Left" && !isFatal(result.left)) {
-          yield* Effect.logWarning("background refresh failed; retrying", result.left.message)
-          const backoff = Math.min(backoffBaseMillis * 2 ** failures++, backoffMaxMillis)
-          const jitter = yield* Random.next
-          yield* Effect.sleep(Duration.millis(backoff * (0.75 + jitter * 0.5)))
-        } else {
-          failures = 0
-        }
-      }
-    }).pipe(
-      annotate,
-      Effect.withSpan("OAuthClient.refresher", {
-        captureStackTrace: false,
-        root: true
-      }),
-      Effect.interruptible
-    )
-
-    yield* Effect.forkIn(refresher, scope)
-
-    return {
-      key,
-      provider,
-      token,
-      refresh: Effect.flatMap(SubscriptionRef.get(ref), (state) => shared(state.token)),
-      invalidate: (stale: Token) =>
-        Effect.flatMap(
-          SubscriptionRef.get(ref),
-          (state) =>
-            Option.isSome(state.token) && state.token.value.version === stale.version &&
-              state.token.value.accessToken === stale.accessToken
-              ? shared(state.token)
-              : token
-        ),
-      changes: ref.changes.pipe(
-        Stream.map((state) => state.token),
-        Stream.changesWith((a, b) => sameToken(a, b))
-      ),
-      // The server grants what the session's grant asks for: the types say which scopes those are.
-      scopes: Effect.map(token, (t) => t.scopes as ScopeSet<GrantedScopes<P, Rules, Sess>>),
-      setToken,
-      revoke
-    } satisfies Service<GrantedScopes<P, Rules, Sess>>
   })
 
 const sameToken = (a: Option.Option<Token>, b: Option.Option<Token>): boolean =>
@@ -711,15 +421,21 @@ const grantedLayer = <P extends string, Rules extends ScopeRules.ScopeRules<P>, 
   )
 
 /**
- * One `OAuthClient` per user id, for servers with many users. A user's client (and its refresh
- * fiber) lives while it is in use and is released after `idleTimeToLive` unused.
+ * One slot per user id, for servers with many users: every user's slot shares the client's token
+ * endpoint and one scheduler fiber, so an idle user costs a few hundred bytes and no fiber. A slot
+ * unused for `idleTimeToLive` is evicted (its token stays in the store and is read again on the next
+ * `get`).
  *
  * @since 0.1.0
  * @category models
  */
 export interface Registry {
-  /** The user's client, held for the scope; released after `idleTimeToLive` once unused. */
-  readonly get: (userId: string) => Effect.Effect<Service, InvalidScopeRequest, Scope.Scope>
+  /** The user's client (its slot is opened, reading the store, on first use). */
+  readonly get: (userId: string) => Effect.Effect<Service>
+  /** Signs the user out: revokes at the provider where it can, deletes the stored token, forgets the slot. */
+  readonly remove: (userId: string) => Effect.Effect<void, OAuthClientError>
+  /** How many users' slots are open. */
+  readonly size: Effect.Effect<number>
 }
 
 /**
@@ -729,16 +445,63 @@ export interface Registry {
  * @category constructors
  */
 export const makeRegistry = (
-  options: Omit<Options, "session" | "key"> & { readonly idleTimeToLive?: Duration.DurationInput | undefined }
+  options: Omit<Options, "session" | "key"> & {
+    readonly idleTimeToLive?: Duration.DurationInput | undefined
+    /** The store key of a user's slot (default {@link defaultKey}). */
+    readonly keyOf?: ((userId: string) => string) | undefined
+  }
 ): Effect.Effect<Registry, never, HttpClient.HttpClient | TokenStore | Scope.Scope> =>
   Effect.gen(function*() {
-    const context = yield* Effect.context<HttpClient.HttpClient | TokenStore>()
-    const map = yield* RcMap.make({
-      lookup: (userId: string) =>
-        make<string, ScopeRules.ScopeRules<string>, UserSession>({ ...options, session: user(userId) }).pipe(
-          Effect.provide(context)
-        ),
-      idleTimeToLive: options.idleTimeToLive ?? Duration.minutes(5)
-    })
-    return { get: (userId) => RcMap.get(map, userId) }
+    const engine = yield* makeEngine(options, Option.none(), 8)
+    const idleMillis = Duration.toMillis(options.idleTimeToLive ?? Duration.minutes(5))
+    const keyOf = options.keyOf ?? ((userId: string) => defaultKey(options.provider, options.client, user(userId)))
+    const slots = new Map<string, { readonly slot: Engine.SlotData; readonly service: Service }>()
+    const opening = new Map<string, Deferred.Deferred<Service>>()
+
+    const get = (userId: string): Effect.Effect<Service> =>
+      Effect.suspend(() => {
+        const open = slots.get(userId)
+        if (open !== undefined) return Effect.succeed(open.service)
+        const pending = opening.get(userId)
+        if (pending !== undefined) return Deferred.await(pending)
+        const deferred = Deferred.unsafeMake<Service>(FiberId.none)
+        opening.set(userId, deferred)
+        return engine.open(keyOf(userId)).pipe(
+          Effect.map((slot) => {
+            const service = serviceOf<string>(engine, slot, options.provider, options.client.clientId)
+            slots.set(userId, { slot, service })
+            opening.delete(userId)
+            Deferred.unsafeDone(deferred, Exit.succeed(service))
+            return service
+          })
+        )
+      })
+
+    const remove = (userId: string) =>
+      Effect.flatMap(get(userId), (service) =>
+        service.revoke.pipe(
+          Effect.ensuring(Effect.sync(() => {
+            const open = slots.get(userId)
+            if (open !== undefined) engine.close(open.slot)
+            slots.delete(userId)
+          }))
+        ))
+
+    // Eviction runs as a task of the scheduler, so it costs no fiber of its own either.
+    const sweep: Effect.Effect<void> = Effect.clockWith((clock) =>
+      Effect.sync(() => {
+        const now = clock.unsafeCurrentTimeMillis()
+        for (const [userId, { slot }] of slots) {
+          if (slot.inflight === undefined && now - slot.lastUsed >= idleMillis) {
+            engine.close(slot)
+            slots.delete(userId)
+          }
+        }
+        engine.scheduler.schedule(sweeper, now + Math.max(1_000, idleMillis / 2))
+      })
+    )
+    const sweeper = Scheduler.task(sweep)
+    engine.scheduler.schedule(sweeper, (yield* Clock.currentTimeMillis) + Math.max(1_000, idleMillis / 2))
+
+    return { get, remove, size: Effect.sync(() => slots.size) }
   })

@@ -130,7 +130,9 @@ export class TransportError extends Schema.TaggedError<TransportError>(id("Trans
 export class TransientServerError
   extends Schema.TaggedError<TransientServerError>(id("TransientServerError"))("TransientServerError", {
     status: Schema.Number,
-    preview: Schema.String
+    preview: Schema.String,
+    /** The server's `Retry-After` (e.g. with a 503), in milliseconds, when it sent one. */
+    retryAfterMillis: Schema.optional(Schema.Number)
   })
 {
   /**

@@ -257,21 +257,15 @@ const errorBodyOf = (
       })
       : Option.none())
 
-// A `Retry-After` sent with a 5xx is honoured by the retries without becoming part of the error;
-// a non-enumerable symbol (not a WeakMap) because Effect may hand the error on behind a proxy.
-const retryAfterHint = Symbol.for("@effect-oauth/core/TokenEndpoint/retryAfterHint")
+const transient = (status: number, preview: string, retryAfter: Option.Option<number>) =>
+  new TransientServerError({
+    status,
+    preview,
+    ...(Option.isSome(retryAfter) ? { retryAfterMillis: retryAfter.value } : {})
+  })
 
-const transient = (status: number, preview: string, retryAfter: Option.Option<number>) => {
-  const error = new TransientServerError({ status, preview })
-  if (Option.isSome(retryAfter)) Object.defineProperty(error, retryAfterHint, { value: retryAfter.value })
-  return error
-}
-
-const retryAfterMillisOf = (error: TokenRequestError): number => {
-  if (error._tag === "RateLimited") return error.retryAfterMillis ?? 0
-  const hint: unknown = Reflect.get(error, retryAfterHint)
-  return typeof hint === "number" ? hint : 0
-}
+const retryAfterMillisOf = (error: TokenRequestError): number =>
+  (error._tag === "RateLimited" || error._tag === "TransientServerError") ? error.retryAfterMillis ?? 0 : 0
 
 const fromErrorBody = (status: number, error: ErrorBody, retryAfter: Option.Option<number>): TokenRequestError => {
   if (error.error === "invalid_client") {
@@ -448,17 +442,18 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
         // A refresh whose answer was lost or garbled may have rotated the refresh token on the
         // server: it is sent again once with the same token, and never more.
         let unknownOutcomes = 0
-        const body = yield* withRetries(post(url, toForm(grant)), (error) => {
+        // The token's lifetime counts from when the successful attempt was sent, not from when its
+        // answer was read: the server's clock started then.
+        const [body, sentAt] = yield* withRetries(sentAtOf(post(url, toForm(grant))), (error) => {
           // A code or device code is single-use: its exchange is never repeated.
           if (grant._tag === "AuthorizationCode" || grant._tag === "DeviceCode") return false
           if (grant._tag === "RefreshToken" && outcomeUnknown(error)) return unknownOutcomes++ === 0
           return isTransient(error)
         })
-        const now = yield* Clock.currentTimeMillis
         return yield* toToken(body, {
           provider,
           status: 200,
-          now,
+          now: sentAt,
           requested: requestOptions?.requested,
           previous: requestOptions?.previous
         })
@@ -508,6 +503,9 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
 
     return { provider, client, request, revoke, postForm, getJson }
   })
+
+const sentAtOf = <A, E, R>(attempt: Effect.Effect<A, E, R>): Effect.Effect<readonly [A, number], E, R> =>
+  Effect.flatMap(Clock.currentTimeMillis, (sentAt) => Effect.map(attempt, (a) => [a, sentAt] as const))
 
 // The answer to these never arrived whole, so the server may or may not have acted on the request.
 const outcomeUnknown = (error: TokenRequestError): boolean =>

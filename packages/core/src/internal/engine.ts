@@ -1,0 +1,476 @@
+/**
+ * The engine behind `OAuthClient`: it drives any number of token slots of one client at one
+ * provider. A slot is plain data (its state, its flight in progress, its place in the scheduler's
+ * queue); the engine holds what slots share — the token endpoint, the store, one scheduler fiber —
+ * and runs the effects that the pure state machine of `./slot.ts` decides.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as Random from "effect/Random"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Grant from "../Grant.js"
+import type { FatalError, OAuthClientError } from "../OAuthClient.js"
+import type { ErrorResponse, TokenRequestError } from "../OAuthError.js"
+import { RateLimited, ReauthorizationRequired, TokenStoreError } from "../OAuthError.js"
+import type { Provider } from "../Provider.js"
+import type { ScopeSet } from "../Scopes.js"
+import { Token } from "../Token.js"
+import type { TokenEndpoint } from "../TokenEndpoint.js"
+import type { Expectation, TokenStore } from "../TokenStore.js"
+import { expectationOf } from "../TokenStore.js"
+import type { Scheduler, Task } from "./scheduler.js"
+import * as Slot from "./slot.js"
+
+/** One token slot: plain data plus its single flight. @internal */
+export interface SlotData {
+  readonly key: string
+  state: Slot.State
+  inflight: Deferred.Deferred<Token, OAuthClientError> | undefined
+  readonly task: Task
+  listeners: Set<(token: Option.Option<Token>) => void> | undefined
+  /** When a caller last used the slot (for idle eviction). */
+  lastUsed: number
+  /** Whether the slot was closed (removed or evicted): it schedules nothing more. */
+  closed: boolean
+}
+
+/** What every slot of an engine shares. @internal */
+export interface Options {
+  readonly provider: Provider<string>
+  /** The scopes of a client-credentials grant; `None` for user slots (refresh tokens). */
+  readonly clientCredentials: Option.Option<ScopeSet<string>>
+  readonly endpoint: TokenEndpoint
+  readonly store: TokenStore.Service
+  readonly scheduler: Scheduler
+  readonly scope: Scope.Scope
+  readonly timing: Slot.Timing
+}
+
+/** Token requests sent, by grant and outcome. @internal */
+export const tokenRequests = Metric.counter("effect_oauth_token_requests", {
+  description: "Token requests sent, by grant type and outcome"
+})
+
+/** Refreshes that failed, by error. @internal */
+export const refreshFailures = Metric.counter("effect_oauth_refresh_failures", {
+  description: "Refreshes that failed, by error tag"
+})
+
+const fatalTags: ReadonlySet<string> = new Set([
+  "ClientAuthenticationFailed",
+  "ReauthorizationRequired",
+  "InvalidConfiguration",
+  "InvalidScopeRequest",
+  "ErrorResponse"
+])
+
+/** Whether an error stops the slot's refreshing. @internal */
+export const isFatal = (error: OAuthClientError): error is FatalError => fatalTags.has(error._tag)
+
+const retryAfterOf = (error: OAuthClientError): Option.Option<number> =>
+  (error._tag === "RateLimited" || error._tag === "TransientServerError") && error.retryAfterMillis !== undefined
+    ? Option.some(error.retryAfterMillis)
+    : Option.none()
+
+const isInvalidGrant = (error: OAuthClientError): error is ErrorResponse =>
+  Predicate.isTagged(error, "ErrorResponse") && (error as ErrorResponse).error === "invalid_grant"
+
+const newer = (candidate: Token, current: Option.Option<Token>) =>
+  Option.isNone(current) || candidate.version > current.value.version
+
+const sameToken = (a: Option.Option<Token>, b: Option.Option<Token>): boolean =>
+  Option.isNone(a) ? Option.isNone(b) : Option.isSome(b) && a.value === b.value
+
+const withVersion = (token: Token, version: number) =>
+  token.version === version ? token : new Token({ ...token, version })
+
+/** Builds the engine of one client at one provider. @internal */
+export const make = (options: Options) => {
+  const { endpoint, provider, scheduler, scope, store, timing } = options
+  const isUser = Option.isNone(options.clientCredentials)
+
+  const annotate = (slot: SlotData) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.annotateLogs(effect, { "oauth.provider": provider.name, "oauth.slot": slot.key })
+
+  const readStore = (key: string) =>
+    store.get(key).pipe(
+      Effect.catchAll((error) =>
+        Effect.logWarning("token store read failed; continuing without it", error.message).pipe(
+          Effect.as(Option.none<Token>())
+        )
+      )
+    )
+
+  const notify = (slot: SlotData, before: Option.Option<Token>) => {
+    if (slot.listeners === undefined || sameToken(before, slot.state.token)) return
+    for (const listener of slot.listeners) listener(slot.state.token)
+  }
+
+  const update = (slot: SlotData, f: (state: Slot.State) => Slot.State) => {
+    const before = slot.state.token
+    slot.state = f(slot.state)
+    notify(slot, before)
+  }
+
+  // The next turn of the slot's background work: its refresh time, or its retry after a failure.
+  const reschedule = (slot: SlotData, afterFailure: boolean) =>
+    Effect.flatMap(Random.next, (random) =>
+      Effect.clockWith((clock) =>
+        Effect.sync(() => {
+          if (slot.closed) return
+          const now = clock.unsafeCurrentTimeMillis()
+          const at = afterFailure
+            ? Slot.retryAt(slot.state, now, random)
+            : Slot.refreshAt(slot.state, now, random, timing)
+          if (Option.isSome(at)) scheduler.schedule(slot.task, at.value)
+          else scheduler.cancel(slot.task)
+        })
+      ))
+
+  // Persistence failed: the new token stays in memory (the old refresh token is already spent)
+  // and its write is retried with backoff, against the version the slot last read, until it lands
+  // or a newer token supersedes it.
+  const persistLater = (slot: SlotData, token: Token, expected: Expectation) =>
+    Effect.gen(function*() {
+      for (let attempt = 0; attempt < 30; attempt++) {
+        yield* Effect.sleep(Duration.millis(Math.min(1_000 * 2 ** attempt, 5 * 60_000)))
+        if (Option.isNone(slot.state.token) || slot.state.token.value !== token) return
+        const written = yield* Effect.either(persist(slot, token, expected))
+        if (written._tag === "Right") {
+          if (written.right !== token) update(slot, (s) => ({ ...s, token: Option.some(written.right) }))
+          return
+        }
+      }
+    }).pipe(annotate(slot), Effect.forkIn(scope), Effect.asVoid)
+
+  /**
+   * Writes `token` if the store still holds what `expected` says. On a conflict the slot re-reads
+   * the store: a usable stored token is adopted (another process refreshed first), otherwise ours is
+   * written against the version just read. It never writes over a token it did not read.
+   * Returns the token the slot should hold.
+   */
+  const persist = (slot: SlotData, token: Token, expected: Expectation): Effect.Effect<Token, TokenStoreError> =>
+    Effect.gen(function*() {
+      let expect = expected
+      let mine = token
+      for (let attempt = 0; attempt < 3; attempt++) {
+        if (yield* store.set(slot.key, mine, expect)) return mine
+        const current = yield* store.get(slot.key)
+        const now = yield* Clock.currentTimeMillis
+        // A token at least as new as ours is another writer's refresh: adopt it. An older one (a
+        // write of ours that failed earlier) is replaced, now that it has been read.
+        if (
+          Option.isSome(current) && current.value.version >= mine.version &&
+          !Option.exists(current.value.expiresAt, (at) => at <= now)
+        ) {
+          yield* Effect.logDebug("another writer stored a token meanwhile; adopting it")
+          return current.value
+        }
+        expect = expectationOf(current)
+        mine = withVersion(
+          mine,
+          Option.match(current, { onNone: () => mine.version, onSome: (t) => Math.max(mine.version, t.version + 1) })
+        )
+      }
+      return yield* store.get(slot.key).pipe(
+        Effect.map(Option.getOrElse(() => mine))
+      )
+    })
+
+  const persistOrKeep = (slot: SlotData, token: Token, expected: Expectation) =>
+    persist(slot, token, expected).pipe(
+      Effect.catchAll((error) =>
+        Effect.logWarning("could not persist the new token; keeping it in memory and retrying", error.message).pipe(
+          Effect.zipRight(persistLater(slot, token, expected)),
+          Effect.as(token)
+        )
+      )
+    )
+
+  const request = (grant: Grant.Grant, previous: Option.Option<Token>, requested: Option.Option<ScopeSet<string>>) =>
+    endpoint.request(grant, {
+      ...(Option.isSome(requested) ? { requested: requested.value } : {}),
+      ...(Option.isSome(previous) ? { previous: previous.value } : {})
+    }).pipe(
+      Effect.tapBoth({
+        onFailure: (error) =>
+          Metric.increment(Metric.tagged(Metric.tagged(tokenRequests, "grant", grant._tag), "outcome", error._tag)),
+        onSuccess: () =>
+          Metric.increment(Metric.tagged(Metric.tagged(tokenRequests, "grant", grant._tag), "outcome", "ok"))
+      })
+    )
+
+  // One token request for the slot; at most one runs at a time per slot (see `flight`).
+  const fetchToken = (slot: SlotData, current: Option.Option<Token>): Effect.Effect<Token, OAuthClientError> =>
+    Effect.gen(function*() {
+      // Another process sharing the store may have refreshed already: adopt its token.
+      const stored = yield* readStore(slot.key)
+      const now = yield* Clock.currentTimeMillis
+      if (
+        Option.isSome(stored) && newer(stored.value, current) &&
+        !Option.exists(stored.value.expiresAt, (at) => at <= now)
+      ) {
+        return stored.value
+      }
+      const expected = expectationOf(Option.isSome(stored) && newer(stored.value, current) ? stored : current)
+      if (Option.isSome(options.clientCredentials)) {
+        const token = yield* request(
+          Grant.ClientCredentials(options.clientCredentials.value),
+          Option.orElse(stored, () => current),
+          options.clientCredentials
+        )
+        return yield* persistOrKeep(slot, token, expected)
+      }
+      const refreshToken = Option.flatMap(current, (token) => token.refreshToken)
+      if (Option.isNone(refreshToken)) {
+        return yield* new ReauthorizationRequired({
+          reason: Option.isNone(current) ? "NoToken" : "NoRefreshToken",
+          detail: Option.isNone(current)
+            ? "no token is stored for this user: sign in first"
+            : "the token expired and came without a refresh token: sign in again"
+        })
+      }
+      const token = yield* request(Grant.RefreshToken(refreshToken.value), current, Option.none()).pipe(
+        Effect.catchIf(isInvalidGrant, () =>
+          // The refresh token was refused: if another process rotated it and stored the result,
+          // that token is ours too; otherwise the session is over.
+          Effect.flatMap(readStore(slot.key), (latest) =>
+            Option.isSome(latest) && newer(latest.value, current)
+              ? Effect.succeed(latest.value)
+              : Effect.zipRight(
+                Effect.ignore(store.remove(slot.key)),
+                new ReauthorizationRequired({
+                  reason: "RefreshRejected",
+                  detail: "the server refused the refresh token: sign in again"
+                })
+              )))
+      )
+      return newer(token, stored) ? yield* persistOrKeep(slot, token, expected) : token
+    }).pipe(
+      (refresh) => store.withRefreshLock === undefined ? refresh : store.withRefreshLock(slot.key, refresh),
+      Effect.withSpan("OAuthClient.refresh", {
+        captureStackTrace: false,
+        attributes: { "oauth.provider": provider.name, "oauth.session": isUser ? "User" : "ClientCredentials" }
+      }),
+      annotate(slot)
+    )
+
+  const kindOf = (error: OAuthClientError): Slot.FailureKind => {
+    if (error._tag === "ReauthorizationRequired" && error.reason === "NoToken") return { _tag: "Forget" }
+    if (isFatal(error)) {
+      return isUser
+        ? { _tag: "UserFatal", error, dropToken: error._tag === "ReauthorizationRequired" }
+        : { _tag: "ClientFatal", error }
+    }
+    return { _tag: "Transient", retryAfterMillis: retryAfterOf(error) }
+  }
+
+  const finish = (slot: SlotData, started: number, exit: Exit.Exit<Token, OAuthClientError>) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const duration = Math.max(0, now - started)
+      if (Exit.isSuccess(exit)) {
+        update(slot, (s) => Slot.succeeded(s, exit.value, now, duration))
+      } else {
+        const error = Cause.failureOption(exit.cause)
+        if (Option.isSome(error)) {
+          update(slot, (s) => Slot.failed(s, kindOf(error.value), now, duration, timing))
+          yield* Metric.increment(Metric.tagged(refreshFailures, "error", error.value._tag))
+        }
+      }
+      slot.inflight = undefined
+      yield* reschedule(slot, Exit.isFailure(exit))
+    })
+
+  const rateLimited = (retryAfterMillis: number) => new RateLimited({ status: 429, retryAfterMillis })
+
+  /**
+   * The single flight: the first caller to find no usable token forks the token request into the
+   * engine's scope (so an interrupted caller does not abort it for the others); everyone awaits it.
+   * `observed` is the token the caller found unusable: if the slot holds another one by now, that
+   * one is returned without a request. The check and the claim happen in one step, with no yield
+   * between them.
+   */
+  const flight = (slot: SlotData, observed: Option.Option<Token>): Effect.Effect<Token, OAuthClientError> =>
+    Effect.clockWith((clock) =>
+      Effect.fiberIdWith((fiberId): Effect.Effect<Token, OAuthClientError> => {
+        if (slot.inflight !== undefined) return Deferred.await(slot.inflight)
+        const current = slot.state.token
+        if (Option.isSome(current) && !sameToken(current, observed)) return Effect.succeed(current.value)
+        const now = clock.unsafeCurrentTimeMillis()
+        const admission = Slot.admit(slot.state, now, timing, rateLimited)
+        switch (admission._tag) {
+          case "Fail":
+            return Effect.fail(admission.error)
+          case "Wait":
+            return Effect.zipRight(Effect.sleep(Duration.millis(admission.until - now)), flight(slot, observed))
+          case "Fetch": {
+            const deferred = Deferred.unsafeMake<Token, OAuthClientError>(fiberId)
+            slot.inflight = deferred
+            scheduler.cancel(slot.task)
+            return fetchToken(slot, current).pipe(
+              Effect.exit,
+              Effect.flatMap((exit) => Effect.zipRight(finish(slot, now, exit), Deferred.done(deferred, exit))),
+              Effect.forkIn(scope),
+              Effect.zipRight(Deferred.await(deferred))
+            )
+          }
+        }
+      })
+    )
+
+  /** A usable token: the hot path of every authorized request, with no allocation when it is usable. */
+  const token = (slot: SlotData): Effect.Effect<Token, OAuthClientError> =>
+    Effect.clockWith((clock) => {
+      const now = clock.unsafeCurrentTimeMillis()
+      slot.lastUsed = now
+      return Slot.isUsable(slot.state, now, timing)
+        ? Effect.succeed((slot.state.token as Option.Some<Token>).value)
+        : flight(slot, slot.state.token)
+    })
+
+  /** The background turn of a slot: refresh, and let `finish` schedule the next turn. */
+  const background = (slot: SlotData): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (slot.closed) return Effect.void
+      return flight(slot, slot.state.token).pipe(
+        Effect.catchAll((error) =>
+          isFatal(error)
+            ? Effect.logWarning("background refresh failed; the slot keeps the error", error.message)
+            : Effect.logWarning("background refresh failed; retrying", error.message)
+        ),
+        Effect.asVoid,
+        annotate(slot)
+      )
+    })
+
+  /** Opens a slot: reads its stored token and schedules its refresh. */
+  const open = (key: string): Effect.Effect<SlotData> =>
+    Effect.gen(function*() {
+      const stored = yield* readStore(key)
+      const slot: SlotData = {
+        key,
+        state: Slot.initial(stored),
+        inflight: undefined,
+        task: { at: undefined, run: Effect.suspend(() => background(slot)) },
+        listeners: undefined,
+        lastUsed: yield* Clock.currentTimeMillis,
+        closed: false
+      }
+      yield* reschedule(slot, false)
+      return slot
+    })
+
+  /** The slot schedules nothing more (its flight in progress, if any, still finishes). */
+  const close = (slot: SlotData) => {
+    slot.closed = true
+    scheduler.cancel(slot.task)
+  }
+
+  const invalidate = (slot: SlotData, stale: Token): Effect.Effect<Token, OAuthClientError> =>
+    Effect.suspend(() =>
+      Option.isSome(slot.state.token) && slot.state.token.value === stale
+        ? flight(slot, slot.state.token)
+        : token(slot)
+    )
+
+  /**
+   * The API refused `stale` again after a refresh. A user slot forgets it (the user signs in again); a
+   * client-credentials slot gets a new token at once, for the next callers.
+   */
+  const drop = (slot: SlotData, stale: Token): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (Option.isNone(slot.state.token) || slot.state.token.value !== stale) return Effect.void
+      if (!isUser) return Effect.asVoid(Effect.forkIn(Effect.ignore(flight(slot, slot.state.token)), scope))
+      const error = new ReauthorizationRequired({
+        reason: "Revoked",
+        detail: "the API refused the token again after a refresh: the grant was probably revoked; sign in again"
+      })
+      return Effect.clockWith((clock) =>
+        Effect.sync(() => {
+          update(
+            slot,
+            (s) =>
+              Slot.failed(s, { _tag: "UserFatal", error, dropToken: true }, clock.unsafeCurrentTimeMillis(), 0, timing)
+          )
+          scheduler.cancel(slot.task)
+        })
+      ).pipe(Effect.zipRight(Effect.ignore(store.remove(slot.key))))
+    })
+
+  /**
+   * Hands the slot a token from an interactive login. The write is a compare-and-set against the
+   * version the slot last saw; on a conflict it is retried against the version just read (a new
+   * login replaces whatever it finds, but only after reading it).
+   */
+  const setToken = (slot: SlotData, next: Token): Effect.Effect<void, TokenStoreError> =>
+    Effect.gen(function*() {
+      let seen = slot.state.token
+      let written = false
+      let adopted = next
+      for (let attempt = 0; attempt < 3 && !written; attempt++) {
+        // Versions only grow in a slot, so stores can refuse stale writes.
+        adopted = Option.isSome(seen) && seen.value.version >= next.version
+          ? withVersion(next, seen.value.version + 1)
+          : next
+        written = yield* store.set(slot.key, adopted, expectationOf(seen))
+        if (!written) seen = yield* store.get(slot.key)
+      }
+      if (!written) {
+        return yield* new TokenStoreError({
+          operation: "set",
+          detail: "the stored token kept changing while the new one was written"
+        })
+      }
+      update(slot, (s) => Slot.loggedIn(s, adopted))
+      yield* reschedule(slot, false)
+    }).pipe(annotate(slot))
+
+  /** Revokes at the provider where it can, and always deletes the slot's token, once. */
+  const revoke = (slot: SlotData): Effect.Effect<void, TokenRequestError | TokenStoreError> =>
+    Effect.gen(function*() {
+      const current = slot.state.token
+      update(slot, Slot.cleared)
+      scheduler.cancel(slot.task)
+      const local = store.remove(slot.key)
+      if (Option.isNone(current)) return yield* local
+      const token = current.value
+      yield* endpoint.revoke(Option.getOrElse(token.refreshToken, () => token.accessToken), {
+        hint: Option.isSome(token.refreshToken) ? "refresh_token" : "access_token"
+      }).pipe(Effect.ensuring(Effect.ignore(local)))
+    }).pipe(
+      Effect.withSpan("OAuthClient.revoke", {
+        captureStackTrace: false,
+        attributes: { "oauth.provider": provider.name }
+      }),
+      annotate(slot)
+    )
+
+  /** The slot's token now and after every change. */
+  const changes = (slot: SlotData): Stream.Stream<Option.Option<Token>> =>
+    Stream.async<Option.Option<Token>>((emit) => {
+      const listener = (token: Option.Option<Token>) => void emit.single(token)
+      if (slot.listeners === undefined) slot.listeners = new Set()
+      slot.listeners.add(listener)
+      void emit.single(slot.state.token)
+      return Effect.sync(() => {
+        slot.listeners?.delete(listener)
+        if (slot.listeners?.size === 0) slot.listeners = undefined
+      })
+    })
+
+  return { scheduler, open, close, token, flight, invalidate, drop, setToken, revoke, changes }
+}
+
+/** The engine of one client at one provider. @internal */
+export type Engine = ReturnType<typeof make>
