@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import { layerStoreMemory as RateLimiterStoreMemory } from "@effect/experimental/RateLimiter"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -19,7 +20,6 @@ import { identity } from "effect/Function"
 import { globalValue } from "effect/GlobalValue"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as RateLimiter from "effect/RateLimiter"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Granted from "./Granted.js"
@@ -28,6 +28,7 @@ import type { OAuthClientError } from "./OAuthClient.js"
 import { OAuthClient } from "./OAuthClient.js"
 import { InsufficientScope, ReauthorizationRequired } from "./OAuthError.js"
 import type { Provider } from "./Provider.js"
+import * as RateLimit from "./RateLimit.js"
 import type { ScopeRules } from "./ScopeRules.js"
 import type { ScopeSet } from "./Scopes.js"
 import { isSubset, make as makeScopes, union } from "./Scopes.js"
@@ -143,15 +144,18 @@ export const make = (options: Options = {}): Effect.Effect<
       Option.map(Option.fromNullable(options.unauthorizedGracePeriod), Duration.decode),
       () => client.provider.unauthorizedGracePeriod
     )
-    const limit: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = Option.isSome(
-        client.provider.rateLimit
-      )
-      ? yield* RateLimiter.make({
-        limit: client.provider.rateLimit.value.limit,
-        interval: client.provider.rateLimit.value.interval,
-        algorithm: "token-bucket"
-      })
-      : identity
+    // One limit per provider and client: every client built under one `RateLimit` (a process's, or
+    // a fleet's) shares it; without one, this client keeps the limit by itself.
+    const rule = client.provider.rateLimit
+    const shared = yield* Effect.serviceOption(RateLimit.RateLimit)
+    const limiter = Option.isSome(shared) || Option.isNone(rule)
+      ? shared
+      : Option.some(yield* RateLimit.make.pipe(Effect.provide(RateLimiterStoreMemory)))
+    const limitKey = RateLimit.keyOf(client.provider.name, client.clientId)
+    const limit: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> =
+      Option.isNone(limiter) || Option.isNone(rule)
+        ? identity
+        : (effect) => Effect.zipRight(limiter.value.take(limitKey, rule.value), effect)
 
     const checkScopes = (required: ScopeSet<string>) =>
       Effect.flatMap(client.scopes, (granted) =>
@@ -181,6 +185,8 @@ export const make = (options: Options = {}): Effect.Effect<
           return retried
         }
         yield* discard(retried)
+        // The token is refused for good: later calls must not spend it again.
+        yield* client.drop(next)
         return yield* new ReauthorizationRequired({
           reason: "Revoked",
           detail: "the API refused the token again after a refresh: the grant was probably revoked; sign in again"

@@ -68,6 +68,11 @@ export * as Provider from "./Provider.js"
 /**
  * @since 0.1.0
  */
+export * as RateLimit from "./RateLimit.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ScopeRules from "./ScopeRules.js"
 
 /**

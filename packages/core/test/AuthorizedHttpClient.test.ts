@@ -1,10 +1,11 @@
-import { AuthorizedHttpClient, OAuthClient, Scopes, TokenStore } from "@effect-oauth/core"
+import { AuthorizedHttpClient, OAuthClient, RateLimit, Scopes, TokenStore } from "@effect-oauth/core"
 import type * as Provider from "@effect-oauth/core/Provider"
 import * as Osu from "@effect-oauth/core/providers/Osu"
 import * as Spotify from "@effect-oauth/core/providers/Spotify"
 import { TestServer } from "@effect-oauth/testing"
+import * as HttpClient from "@effect/platform/HttpClient"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Layer, Option, TestClock } from "effect"
+import { Clock, Context, Duration, Effect, Fiber, Layer, Option, TestClock } from "effect"
 
 // Typed as any string, as scopes read at run time are: the types cannot know what is granted.
 const scopes = Scopes.make<ReadonlyArray<string>>("read")
@@ -42,6 +43,8 @@ const apiStatus = (status: number) =>
     Effect.flatMap((server) => server.counters),
     Effect.map((counters) => counters.resourceRequests[String(status)] ?? 0)
   )
+
+const faults = Effect.map(Effect.flatMap(TestServer.TestServer, (server) => server.counters), (c) => c.faults)
 
 const tokenRequests = Effect.flatMap(TestServer.TestServer, (server) => server.counters).pipe(
   Effect.map((counters) => counters.tokenRequests["client_credentials"]?.ok ?? 0)
@@ -107,10 +110,62 @@ describe("AuthorizedHttpClient", () => {
         { path: "/me", status: 401, body: "{}" }
       ])
       const fiber = yield* Effect.fork(Effect.flip(me))
-      yield* TestClock.adjust(Duration.millis(500))
+      yield* TestClock.adjust(Duration.millis(499))
+      // Two 401s so far (the first, and the retry right after the refresh); the third request
+      // waits for the grace period.
+      assert.strictEqual(yield* faults, 2)
+      assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
+      yield* TestClock.adjust(Duration.millis(1))
       const error = yield* Fiber.join(fiber)
       assert.strictEqual(error._tag, "ReauthorizationRequired")
+      assert.strictEqual(yield* faults, 3)
     }).pipe(Effect.provide(Env({}, {}, { unauthorizedGracePeriod: Spotify.provider.unauthorizedGracePeriod }))))
+
+  it.effect("a token refused again after the refresh is dropped: the next call fetches a new one", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      yield* me
+      yield* server.injectFaults([
+        { path: "/me", status: 401, body: "{}" },
+        { path: "/me", status: 401, body: "{}" }
+      ])
+      const refused = yield* Effect.flatMap(OAuthClient.OAuthClient, (client) => client.token)
+      assert.strictEqual((yield* Effect.flip(me))._tag, "ReauthorizationRequired")
+      // The refused token is not spent again: the next call carries a new one.
+      const next = yield* Effect.flatMap(OAuthClient.OAuthClient, (client) => client.token)
+      assert.notStrictEqual(next.accessToken, refused.accessToken)
+      assert.isAbove(next.version, refused.version)
+      assert.strictEqual((yield* me).status, 200)
+      assert.strictEqual(yield* tokenRequests, 3)
+      assert.strictEqual(yield* faults, 2)
+    }).pipe(Effect.provide(Env())))
+
+  it.effect("a user's token refused again after the refresh is dropped: the user signs in again", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const store = yield* TokenStore.makeMemory
+      const layer = AuthorizedHttpClient.layer().pipe(
+        Layer.provideMerge(
+          OAuthClient.layer({ provider: server.provider(), client: server.client, session: OAuthClient.user("ann") })
+        ),
+        Layer.provide(Layer.succeed(TokenStore.TokenStore, store))
+      )
+      yield* Effect.gen(function*() {
+        const client = yield* OAuthClient.OAuthClient
+        const issued = yield* server.issueToken({ scopes: ["read"], lifetimeSeconds: 3600, withRefreshToken: true })
+        yield* client.setToken(TestServer.toToken(issued, yield* TestClock.currentTimeMillis, 0))
+        yield* server.injectFaults([
+          { path: "/me", status: 401, body: "{}" },
+          { path: "/me", status: 401, body: "{}" }
+        ])
+        assert.strictEqual((yield* Effect.flip(me))._tag, "ReauthorizationRequired")
+        const again = yield* Effect.flip(me)
+        assert.strictEqual(again._tag, "ReauthorizationRequired")
+        // Nothing more was sent: the second call knew the user has to sign in again.
+        assert.strictEqual(yield* faults, 2)
+        assert.isTrue(Option.isNone(yield* store.get(client.key)))
+      }).pipe(Effect.provide(layer))
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
 
   it.effect("after a client secret reset: one refresh attempt for a burst, then a fatal error, no loop", () =>
     Effect.gen(function*() {
@@ -211,33 +266,89 @@ describe("AuthorizedHttpClient", () => {
   })
 })
 
+/** The most requests in any window [t, t + period) over the recorded send times. */
+const busiestWindow = (times: ReadonlyArray<number>, periodMillis: number) => {
+  const sorted = [...times].sort((a, b) => a - b)
+  let most = 0
+  for (let i = 0, j = 0; i < sorted.length; i++) {
+    while (sorted[j] <= sorted[i] - periodMillis) j++
+    most = Math.max(most, i - j + 1)
+  }
+  return most
+}
+
 describe("AuthorizedHttpClient rate limit", () => {
-  it.effect("osu!: at most 60 requests a minute, shared by every fiber", () =>
+  // The API requests as sent, with their times on the test clock.
+  const recorded = (times: Array<number>) =>
+    Layer.effect(
+      HttpClient.HttpClient,
+      Effect.map(HttpClient.HttpClient, (client) =>
+        HttpClient.tapRequest(client, (request) =>
+          request.url.includes("/token")
+            ? Effect.void
+            : Effect.map(Clock.currentTimeMillis, (now) =>
+              void times.push(now))))
+    )
+
+  const osuClient = (server: TestServer.TestServer.Service, key?: string) =>
+    AuthorizedHttpClient.layer().pipe(
+      Layer.provideMerge(
+        OAuthClient.layer({
+          provider: Osu.make({ tokenEndpoint: server.tokenEndpoint, name: "osu-test" }),
+          client: server.client,
+          session: OAuthClient.clientCredentials(Scopes.make("public")),
+          key
+        })
+      )
+    )
+
+  it.effect("osu!: 200 requests never put more than 60 in any 60-second window, the first included", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer
-      const layer = AuthorizedHttpClient.layer().pipe(
-        Layer.provideMerge(
-          OAuthClient.layer({
-            provider: Osu.make({ tokenEndpoint: server.tokenEndpoint, name: "osu-test" }),
-            client: server.client,
-            session: OAuthClient.clientCredentials(Scopes.make("public"))
-          })
-        ),
-        Layer.provide(TokenStore.layerMemory)
-      )
+      const times: Array<number> = []
       yield* Effect.gen(function*() {
         const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
         const fibers = yield* Effect.forEach(
-          Array.from({ length: 61 }),
+          Array.from({ length: 200 }),
           () => Effect.fork(http.get(server.meEndpoint)),
           { concurrency: "unbounded" }
         )
-        yield* TestClock.adjust(Duration.millis(10))
-        const done = yield* Effect.forEach(fibers, Fiber.poll)
-        assert.strictEqual(done.filter(Option.isSome).length, 60)
-        yield* TestClock.adjust(Duration.seconds(2))
+        for (let i = 0; i < 600 && times.length < 200; i++) yield* TestClock.adjust(Duration.seconds(1))
         const all = yield* Effect.forEach(fibers, Fiber.join)
         assert.isTrue(all.every((response) => response.status === 200))
-      }).pipe(Effect.provide(layer))
+      }).pipe(
+        Effect.provide(osuClient(server)),
+        Effect.provide(TokenStore.layerMemory),
+        Effect.provide(recorded(times))
+      )
+      assert.strictEqual(times.length, 200)
+      assert.isAtMost(busiestWindow(times, 60_000), 60)
+      // The limit is not a trickle either: 200 requests go out within 4 minutes.
+      assert.isBelow(Math.max(...times) - Math.min(...times), 4 * 60_000)
+    }).pipe(Effect.provide(TestServer.layerInMemory({ flavour: "osu" }))))
+
+  it.effect("one limit for the client: two slots under one RateLimit share the 60 a minute", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const times: Array<number> = []
+      const requests = (key: string) =>
+        Effect.flatMap(Layer.build(osuClient(server, key)), (context) =>
+          Effect.forEach(
+            Array.from({ length: 50 }),
+            () => Effect.fork(Context.get(context, AuthorizedHttpClient.AuthorizedHttpClient).get(server.meEndpoint)),
+            { concurrency: "unbounded" }
+          ))
+      yield* Effect.gen(function*() {
+        const fibers = [...yield* requests("a"), ...yield* requests("b")]
+        for (let i = 0; i < 300 && times.length < 100; i++) yield* TestClock.adjust(Duration.seconds(1))
+        yield* Effect.forEach(fibers, Fiber.join)
+      }).pipe(
+        Effect.provide(RateLimit.layerMemory),
+        Effect.provide(TokenStore.layerMemory),
+        Effect.provide(recorded(times)),
+        Effect.scoped
+      )
+      assert.strictEqual(times.length, 100)
+      assert.isAtMost(busiestWindow(times, 60_000), 60)
     }).pipe(Effect.provide(TestServer.layerInMemory({ flavour: "osu" }))))
 })

@@ -35,18 +35,53 @@ describe("Scopes", () => {
       Scopes.isSubset(a, Scopes.union(a, b))
   )
 
-  it.prop("parse never throws", [fc.string({ unit: "binary" })], ([input]) => {
-    const result = Scopes.parse(input)
-    return Either.isLeft(result) || Either.isRight(result)
+  // RFC 6749 §3.3, written out character by character: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+  const grammatical = (t: string) =>
+    t.length > 0 &&
+    [...t].every((ch) => {
+      const c = ch.codePointAt(0)!
+      return c === 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e)
+    })
+
+  it("parse accepts and refuses the grammar's edge characters", () => {
+    for (
+      const ok of [
+        "!",
+        "#",
+        "[",
+        "]",
+        "~",
+        "a",
+        "user:read",
+        "a b",
+        "chat.write  public",
+        "x!#$%&'()*+,-./09:;<=>?@AZ[]^_`az{|}~"
+      ]
+    ) {
+      assert.isTrue(Either.isRight(Scopes.parse(ok)), ok)
+    }
+    for (const bad of ["\"", "\\", "\u00e9", "\t", "a\u007f", "\u0000", "a\nb", "\u{1F600}", "ok \u00a0"]) {
+      const result = Scopes.parse(bad)
+      assert.isTrue(Either.isLeft(result) && result.left instanceof OAuthError.InvalidScopeToken, JSON.stringify(bad))
+    }
   })
 
   it.prop("parse accepts exactly space-separated grammatical tokens", [fc.string({ unit: "binary" })], ([input]) => {
     const result = Scopes.parse(input)
     const tokens = input.split(" ").filter((t) => t.length > 0)
-    const valid = tokens.every((t) => /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(t))
-    return valid
+    return tokens.every(grammatical)
       ? Either.isRight(result) && Scopes.format(result.right) === [...new Set(tokens)].sort().join(" ")
       : Either.isLeft(result) && result.left instanceof OAuthError.InvalidScopeToken
+  })
+
+  it.prop("a set parsed from grammatical tokens holds exactly them", [fc.array(
+    fc.array(fc.constantFrom(..."!#$%&'()*+,-./0123456789:;<=>?@ABZ[]^_`abz{|}~"), { minLength: 1, maxLength: 6 })
+      .map((chars) => chars.join("")),
+    { maxLength: 6 }
+  )], ([tokens]) => {
+    const result = Scopes.parse(tokens.join(" "))
+    return Either.isRight(result) && tokens.every((t) => Scopes.has(result.right, t)) &&
+      result.right.size === new Set(tokens).size
   })
 
   it.prop("a token with a character outside the grammar is refused", [

@@ -386,12 +386,12 @@ export const make = (options: Options) => {
 
   /**
    * The API refused `stale` again after a refresh. A user slot forgets it (the user signs in again); a
-   * client-credentials slot gets a new token at once, for the next callers.
+   * client-credentials slot gets a new token before the caller is answered, for the next callers.
    */
   const drop = (slot: SlotData, stale: Token): Effect.Effect<void> =>
     Effect.suspend(() => {
       if (Option.isNone(slot.state.token) || slot.state.token.value !== stale) return Effect.void
-      if (!isUser) return Effect.asVoid(Effect.forkIn(Effect.ignore(flight(slot, slot.state.token)), scope))
+      if (!isUser) return Effect.ignore(flight(slot, slot.state.token))
       const error = new ReauthorizationRequired({
         reason: "Revoked",
         detail: "the API refused the token again after a refresh: the grant was probably revoked; sign in again"
