@@ -6,15 +6,16 @@
  * - `badgateway`: `@badgateway/oauth2-client`'s `OAuth2Fetch` over Node's `fetch`;
  * - `raw`: the bare undici `HttpClient` with a static bearer header (one token fetched up front).
  *
- * Scenarios (see issue 3 and DESIGN.md §7): stampede, expiry, overhead, rotation, and the browser
- * bundle (issue 5). Prints a table and writes bench/results.json.
+ * Scenarios (DESIGN.md §7): stampede, expiry, slowEndpoint, busy, retryAfter, lockout, rateLimit,
+ * overhead, rotation, and the browser bundle. Prints a table and writes bench/results.json.
  */
 import { OAuth2Client, OAuth2Fetch } from "@badgateway/oauth2-client"
 import { AuthorizedHttpClient, Grant, OAuthClient, Scopes, TokenEndpoint, TokenStore } from "@effect-oauth/core"
+import * as Osu from "@effect-oauth/core/providers/Osu"
 import { TestServer } from "@effect-oauth/testing"
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
-import { Effect, Layer, ManagedRuntime, Option, Redacted } from "effect"
+import { Clock, Duration, Effect, Fiber, Layer, ManagedRuntime, Option, Redacted, TestClock, TestContext } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -47,7 +48,11 @@ const seedUser = async () => {
   return { issued, now }
 }
 
-const makeDriver = async (impl: Impl, session: "client" | "user"): Promise<Driver> => {
+const makeDriver = async (
+  impl: Impl,
+  session: "client" | "user",
+  options: { readonly coolDownMillis?: number } = {}
+): Promise<Driver> => {
   if (impl === "badgateway") {
     const client = new OAuth2Client({
       clientId: info.client.clientId,
@@ -114,7 +119,8 @@ const makeDriver = async (impl: Impl, session: "client" | "user"): Promise<Drive
   const oauthClient = OAuthClient.layer({
     provider,
     client: info.client,
-    session: session === "client" ? OAuthClient.clientCredentials(scopes) : OAuthClient.user("bench")
+    session: session === "client" ? OAuthClient.clientCredentials(scopes) : OAuthClient.user("bench"),
+    ...(options.coolDownMillis === undefined ? {} : { coolDown: Duration.millis(options.coolDownMillis) })
   })
   const layer = AuthorizedHttpClient.layer().pipe(
     Layer.provideMerge(oauthClient),
@@ -140,6 +146,17 @@ const makeDriver = async (impl: Impl, session: "client" | "user"): Promise<Drive
       ),
     dispose: () => runtime.dispose()
   }
+}
+
+/** The most requests in any window [t, t + period) over the send times. */
+const busiestWindow = (times: ReadonlyArray<number>, periodMillis: number) => {
+  const sorted = [...times].sort((a, b) => a - b)
+  let most = 0
+  for (let i = 0, j = 0; i < sorted.length; i++) {
+    while (sorted[j] <= sorted[i] - periodMillis) j++
+    most = Math.max(most, i - j + 1)
+  }
+  return most
 }
 
 const tokenRequestCount = async () => {
@@ -187,32 +204,166 @@ for (const impl of only("stampede") ? impls : []) {
   await driver.dispose()
 }
 
+// Tokens expiring under load: `workers` loops for `millis` with `lifetime`-second tokens, the token
+// endpoint answering after `tokenDelayMillis` (a slow provider).
+const expiring = async (
+  scenario: string,
+  options: { lifetime: number; workers: number; millis: number; tokenDelayMillis?: number }
+) => {
+  for (const impl of only(scenario) ? impls : []) {
+    await configure({ accessTokenLifetimeSeconds: options.lifetime })
+    const slow = options.tokenDelayMillis === undefined
+      ? []
+      : Array.from({ length: 500 }, () => ({ path: "/token", delayMillis: options.tokenDelayMillis }))
+    await run(info.injectFaults(slow))
+    const driver = await makeDriver(impl, "client")
+    await driver.get()
+    const before = await counters()
+    const beforeTokens = await tokenRequestCount()
+    const outcome = await load(driver, options.workers, options.millis)
+    const after = await counters()
+    const tokenRequests = (await tokenRequestCount()) - beforeTokens
+    await driver.dispose()
+    await run(info.clearFaults)
+    // The same load with a token that outlives the run: the longest request when no refresh happens,
+    // which is what a stall during a refresh is compared with (DESIGN.md §7).
+    await configure({ accessTokenLifetimeSeconds: 3600 })
+    const control = await makeDriver(impl, "client")
+    await control.get()
+    const without = await load(control, options.workers, options.millis)
+    await control.dispose()
+    record(scenario, impl, {
+      tokenRequests,
+      failed: outcome.failed,
+      serverSaw401: (after.resourceRequests["401"] ?? 0) - (before.resourceRequests["401"] ?? 0),
+      longestStallMs: outcome.longestStallMs,
+      longestWithoutRefreshMs: without.longestStallMs,
+      requests: outcome.requests
+    })
+  }
+}
+
 // expiry: 2-second tokens, 50 workers for 7 seconds.
-for (const impl of only("expiry") ? impls : []) {
-  await configure({ accessTokenLifetimeSeconds: 2 })
-  const driver = await makeDriver(impl, "client")
-  await driver.get()
-  const before = await counters()
-  const beforeTokens = await tokenRequestCount()
-  const outcome = await load(driver, 50, 7000)
-  const after = await counters()
-  const tokenRequests = (await tokenRequestCount()) - beforeTokens
-  await driver.dispose()
-  // The same load with a token that outlives the run: the longest request when no refresh happens,
-  // which is what a stall during a refresh is compared with (DESIGN.md §7).
+await expiring("expiry", { lifetime: 2, workers: 50, millis: 7000 })
+// slowEndpoint: the same with a token endpoint that takes 300 ms.
+await expiring("slowEndpoint", { lifetime: 2, workers: 50, millis: 7000, tokenDelayMillis: 300 })
+// busy: 1-second tokens, 100 workers for 4 seconds.
+await expiring("busy", { lifetime: 1, workers: 100, millis: 4000 })
+
+// retryAfter: for 5 s the token endpoint answers 429 with Retry-After: 2; 20 callers on a cold client
+// keep calling for 8 s.
+for (const impl of only("retryAfter") ? impls.filter((i) => i !== "raw") : []) {
   await configure({ accessTokenLifetimeSeconds: 3600 })
-  const control = await makeDriver(impl, "client")
-  await control.get()
-  const without = await load(control, 50, 7000)
-  await control.dispose()
-  record("expiry", impl, {
-    tokenRequests,
-    failed: outcome.failed,
-    serverSaw401: (after.resourceRequests["401"] ?? 0) - (before.resourceRequests["401"] ?? 0),
-    longestStallMs: outcome.longestStallMs,
-    longestWithoutRefreshMs: without.longestStallMs,
-    requests: outcome.requests
+  const busy = { path: "/token", status: 429, headers: { "retry-after": "2" }, body: "{}" }
+  await run(info.injectFaults(Array.from({ length: 10_000 }, () => busy)))
+  const before = await counters()
+  const driver = await makeDriver(impl, "client")
+  const start = performance.now()
+  let insideWindow = -1
+  const window = setTimeout(() => {
+    void counters().then((c) => {
+      insideWindow = c.faults - before.faults
+      return run(info.clearFaults)
+    })
+  }, 5000)
+  let failedAfter = 0
+  await Promise.all(Array.from({ length: 20 }, async () => {
+    for (let i = 0; i < 100_000 && performance.now() - start < 8000; i++) {
+      const sent = performance.now() - start
+      const status = await driver.get()
+      if (status !== 200 && sent > 5000 + 2000) failedAfter++
+      // A caller that was refused at once tries again a little later, as an application would.
+      if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }))
+  clearTimeout(window)
+  await run(info.clearFaults)
+  record("retryAfter", impl, { tokenRequestsInWindow: insideWindow, failedAfterWindow: failedAfter })
+  await driver.dispose()
+}
+
+// lockout: the client-credentials grant is refused for 3 s, then allowed again; effect-oauth with its
+// cool-down shortened to 500 ms. How long after the grant is allowed do calls succeed again?
+for (const impl of only("lockout") ? impls.filter((i) => i !== "raw") : []) {
+  await configure({ accessTokenLifetimeSeconds: 3600 })
+  const refused = { path: "/token", status: 400, body: JSON.stringify({ error: "unauthorized_client" }) }
+  await run(info.injectFaults(Array.from({ length: 10_000 }, () => refused)))
+  const driver = await makeDriver(impl, "client", { coolDownMillis: 500 })
+  const start = performance.now()
+  setTimeout(() => void run(info.clearFaults), 3000)
+  let recoveredAt = Number.NaN
+  for (let i = 0; i < 100_000 && performance.now() - start < 30_000; i++) {
+    if (await driver.get() === 200) {
+      recoveredAt = performance.now() - start
+      break
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  record("lockout", impl, {
+    secondsUntilServingAfterAllowed: Math.round((recoveredAt - 3000) / 10) / 100,
+    restarted: false
   })
+  await driver.dispose()
+}
+
+// rateLimit: 200 requests through the osu! preset (60 a minute), on simulated time for effect-oauth;
+// the most requests in any 60-second window.
+if (only("rateLimit")) {
+  const times: Array<number> = []
+  await Effect.runPromise(
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const layer = AuthorizedHttpClient.layer().pipe(
+        Layer.provideMerge(
+          OAuthClient.layer({
+            provider: Osu.make({ tokenEndpoint: server.tokenEndpoint, name: "osu-bench" }),
+            client: server.client,
+            session: OAuthClient.clientCredentials(Scopes.make("public"))
+          })
+        ),
+        Layer.provide(TokenStore.layerMemory),
+        Layer.provide(Layer.effect(
+          HttpClient.HttpClient,
+          Effect.map(
+            HttpClient.HttpClient,
+            (client) =>
+              HttpClient.tapRequest(client, (request) =>
+                request.url.includes("/token")
+                  ? Effect.void
+                  : Effect.map(Clock.currentTimeMillis, (now) => void times.push(now)))
+          )
+        ))
+      )
+      yield* Effect.gen(function*() {
+        const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
+        const fibers = yield* Effect.forEach(
+          Array.from({ length: 200 }),
+          () => Effect.fork(http.get(server.meEndpoint))
+        )
+        for (let i = 0; i < 600 && times.length < 200; i++) yield* TestClock.adjust(Duration.seconds(1))
+        yield* Effect.forEach(fibers, Fiber.join)
+      }).pipe(Effect.provide(layer))
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(TestServer.layerInMemory({ flavour: "osu" })),
+      Effect.provide(TestContext.TestContext)
+    )
+  )
+  record("rateLimit", "effect-oauth", {
+    requests: times.length,
+    mostInAny60s: busiestWindow(times, 60_000),
+    minutesFor200: Math.round((Math.max(...times) - Math.min(...times)) / 600) / 100
+  })
+  // badgateway has no rate limit: 200 requests go out as fast as the server answers.
+  await configure({ accessTokenLifetimeSeconds: 3600 })
+  const driver = await makeDriver("badgateway", "client")
+  const sent: Array<number> = []
+  await Promise.all(Array.from({ length: 200 }, async () => {
+    sent.push(performance.now())
+    await driver.get()
+  }))
+  record("rateLimit", "badgateway", { requests: sent.length, mostInAny60s: busiestWindow(sent, 60_000) })
+  await driver.dispose()
 }
 
 // overhead: 5,000 sequential requests with a long-lived token, median of 5 alternating repetitions.
