@@ -8,6 +8,9 @@
  */
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
+import type { Extension as ClientAssertionExtension } from "./ClientAssertion.js"
+import type { Extension as DpopExtension } from "./Dpop.js"
+import type { Extension as OpenIdExtension } from "./IdToken.js"
 import type { ScopeRules } from "./ScopeRules.js"
 import { permissive } from "./ScopeRules.js"
 
@@ -43,10 +46,47 @@ export interface RateLimit {
 }
 
 /**
+ * OpenID Connect (Discovery 1.0 §3) and RFC 7662 / 9126 / 9449 metadata, as discovery reads it.
+ * Plain values, kept as given: only the modules that use them (`IdToken`, `UserInfo`,
+ * `Introspection`, `Dpop`, PAR in `Authorization`) read them.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface Provider<S extends string = string, Rules extends ScopeRules<S> = ScopeRules<S>> {
+export interface OpenIdMetadata {
+  readonly jwksUri?: string | undefined
+  readonly userinfoEndpoint?: string | undefined
+  readonly introspectionEndpoint?: string | undefined
+  readonly endSessionEndpoint?: string | undefined
+  readonly pushedAuthorizationRequestEndpoint?: string | undefined
+  /** The server refuses authorization requests that were not pushed first (RFC 9126 §5). */
+  readonly requirePushedAuthorizationRequests?: boolean | undefined
+  readonly dpopSigningAlgValuesSupported?: ReadonlyArray<string> | undefined
+  readonly idTokenSigningAlgValuesSupported?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * What a provider does beyond plain OAuth: OpenID Connect ID tokens (`IdToken.openId`), DPoP
+ * (`Dpop.bind`), signed client assertions (`ClientAssertion.privateKeyJwt`,
+ * `ClientAssertion.clientSecretJwt`). Each is a value its own module builds, so a program that uses
+ * none of them bundles none of their code (nor `jose`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Extensions {
+  readonly openId?: OpenIdExtension | undefined
+  readonly dpop?: DpopExtension | undefined
+  readonly clientAssertion?: ClientAssertionExtension | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Provider<S extends string = string, Rules extends ScopeRules<S> = ScopeRules<S>>
+  extends OpenIdMetadata
+{
   /** A short name for logs: `osu`, `spotify`, or the issuer's host. */
   readonly name: string
   readonly issuer: Option.Option<string>
@@ -78,6 +118,8 @@ export interface Provider<S extends string = string, Rules extends ScopeRules<S>
    * the standard reading.
    */
   readonly classifyError: (status: number, body: Readonly<Record<string, unknown>>) => Option.Option<ErrorBody>
+  /** See {@link Extensions}; absent for a plain OAuth provider. */
+  readonly extensions?: Extensions | undefined
 }
 
 /**
@@ -86,7 +128,7 @@ export interface Provider<S extends string = string, Rules extends ScopeRules<S>
  * @since 0.1.0
  * @category models
  */
-export interface Options<S extends string, Rules extends ScopeRules<S> = ScopeRules<S>> {
+export interface Options<S extends string, Rules extends ScopeRules<S> = ScopeRules<S>> extends OpenIdMetadata {
   readonly name?: string | undefined
   readonly issuer?: string | undefined
   readonly authorizationEndpoint?: string | undefined
@@ -104,6 +146,7 @@ export interface Options<S extends string, Rules extends ScopeRules<S> = ScopeRu
   readonly unauthorizedGracePeriod?: Duration.DurationInput | undefined
   /** See {@link Provider.classifyError}. */
   readonly classifyError?: Provider<S>["classifyError"] | undefined
+  readonly extensions?: Extensions | undefined
 }
 
 /**
@@ -116,6 +159,8 @@ export interface Options<S extends string, Rules extends ScopeRules<S> = ScopeRu
 export const make = <S extends string = string, Rules extends ScopeRules<S> = ScopeRules<S>>(
   options: Options<S, Rules>
 ): Provider<S, Rules> => ({
+  // The OpenID metadata and extensions pass through as given.
+  ...options,
   name: options.name ?? hostOf(options.issuer ?? options.tokenEndpoint),
   issuer: Option.fromNullable(options.issuer),
   authorizationEndpoint: Option.fromNullable(options.authorizationEndpoint),

@@ -17,7 +17,8 @@ import { ScopeSetFromString } from "./Scopes.js"
  */
 export class Token extends Schema.Class<Token>("@effect-oauth/core/Token")({
   accessToken: Schema.Redacted(Schema.String),
-  tokenType: Schema.Literal("Bearer"),
+  /** `DPoP` for a token bound to a DPoP key (RFC 9449): it is only ever sent with a proof of that key. */
+  tokenType: Schema.Literal("Bearer", "DPoP"),
   refreshToken: Schema.OptionFromNullOr(Schema.Redacted(Schema.String)),
   /** Epoch milliseconds; `None` when the server gave no lifetime and the provider has no default. */
   expiresAt: Schema.OptionFromNullOr(Schema.Number),
@@ -26,7 +27,14 @@ export class Token extends Schema.Class<Token>("@effect-oauth/core/Token")({
   /** The granted scopes (the server's `scope`, else the requested ones). */
   scopes: ScopeSetFromString,
   /** The token's generation in its slot: 0 for a fresh token, one more for each replacement. */
-  version: Schema.Number
+  version: Schema.Number,
+  /**
+   * The OpenID Connect ID token that came with it, already validated (see `IdToken`); `None` when
+   * the provider has no OpenID Connect extension or sent none.
+   */
+  idToken: Schema.optionalWith(Schema.OptionFromNullOr(Schema.Redacted(Schema.String)), {
+    default: () => Option.none()
+  })
 }) {}
 
 /**

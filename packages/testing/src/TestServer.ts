@@ -2,7 +2,9 @@
  * An in-process OAuth 2.0 authorization server and resource server for tests, demos and
  * benchmarks: client credentials, authorization code with PKCE S256, refresh with rotation and
  * reuse detection, device authorization (RFC 8628), revocation (RFC 7009), RFC 8414 metadata, and
- * a protected `/me`, `/api/*` and `/v1/*`. Switches change its lifetimes, latency and flavour
+ * a protected `/me`, `/api/*` and `/v1/*`; and OpenID Connect (signed ID tokens with a key made per
+ * start, JWKS, UserInfo, RP-initiated logout), introspection (RFC 7662), PAR (RFC 9126), DPoP
+ * (RFC 9449, with nonces and replay detection) and signed client assertions (RFC 7523). Switches change its lifetimes, latency and flavour
  * (RFC-style, osu!-like or Spotify-like), a fault queue injects failures, and counters tell what it
  * saw.
  *
@@ -76,6 +78,16 @@ export type ClientAuthenticationRequirement = internal.ClientAuthenticationRequi
  * - `redirectUris`: registered redirect URIs besides any `http` loopback one.
  * - `cors` (true): answers CORS preflights and names the caller's `Origin` in responses, for a SPA
  *   served from another origin.
+ * - `idTokenLifetimeSeconds` (300); `idTokenFault` (`null`): every ID token issued is broken in
+ *   one way — `badSignature`, `wrongAudience`, `wrongIssuer`, `wrongNonce`, `expired`, `unknownKid`
+ *   (signed by a key the JWKS does not hold), `algNone`, `hs256PublicKey` (an HMAC keyed with the
+ *   published public key), `multipleAudiencesNoAzp`, `badAtHash`.
+ * - `userinfoSubject` (`null`: the ID token's `sub`): the `sub` that `/userinfo` answers with.
+ * - `requirePushedAuthorizationRequests` (false): `/authorize` accepts only a pushed `request_uri`.
+ * - `requireDpop` (false): token requests need a DPoP proof (a proof is honoured whenever sent);
+ *   `dpopNonce` (false): proofs must carry the server's `DPoP-Nonce` (`use_dpop_nonce` otherwise).
+ * - `clientPublicJwk` (`null`): the confidential client's public key for `private_key_jwt`
+ *   (`client_secret_jwt` is always accepted, keyed with the secret).
  *
  * @since 0.1.0
  * @category models
@@ -117,7 +129,9 @@ export type Outcomes = internal.Outcomes
  *   for a refresh token included); `invalidClient`: failed client authentications;
  * - `resourceRequests[status]`: answers of every protected route (`/me`, `/api/*`, `/v1/*`);
  *   `meRequests[status]`: those of `/me` alone;
- * - `authorizationRequests`, `deviceAuthorizationRequests`, `revocations`, `faults` (faults applied).
+ * - `authorizationRequests`, `deviceAuthorizationRequests`, `revocations`, `faults` (faults applied);
+ * - `jwksRequests`, `userinfoRequests`, `introspections`, `pushedAuthorizationRequests`,
+ *   `dpopRejections` (proofs refused, `use_dpop_nonce` included), `clientAssertions` (accepted).
  *
  * @since 0.1.0
  * @category models
@@ -217,6 +231,16 @@ export declare namespace TestServer {
     readonly apiBaseUrl: string
     /** `url + "/.well-known/oauth-authorization-server"`. */
     readonly metadataUrl: string
+    /** `url + "/jwks"`: the public signing keys of ID tokens. */
+    readonly jwksUri: string
+    /** `url + "/userinfo"` (a token granted `openid`; Bearer or DPoP). */
+    readonly userinfoEndpoint: string
+    /** `url + "/introspect"` (RFC 7662). */
+    readonly introspectionEndpoint: string
+    /** `url + "/par"` (RFC 9126). */
+    readonly pushedAuthorizationRequestEndpoint: string
+    /** `url + "/logout"` (RP-initiated logout). */
+    readonly endSessionEndpoint: string
     /** The registered confidential client; its secret needs RFC 6749 §2.3.1 form-encoding. */
     readonly client: ClientConfig.ClientConfig
     /** The registered public client (no secret: `none` and PKCE). */
@@ -246,6 +270,10 @@ export declare namespace TestServer {
     readonly resetSecret: () => Effect.Effect<ClientConfig.ClientConfig>
     /** Revokes every grant: all access and refresh tokens, codes and device codes. */
     readonly revokeAll: () => Effect.Effect<void>
+    /** A new signing key for ID tokens (new `kid`); the previous one stays in the JWKS. */
+    readonly rotateSigningKey: () => Effect.Effect<void>
+    /** A new `DPoP-Nonce`: proofs with the old one get `use_dpop_nonce` (when `dpopNonce` is on). */
+    readonly rotateDpopNonce: () => Effect.Effect<void>
     /** Mints a token directly, without a token request (not counted). */
     readonly issueToken: (options?: IssueTokenOptions) => Effect.Effect<IssuedToken>
     /** The user approves a pending device authorization; false if no pending one has this user code. */
@@ -265,7 +293,12 @@ const makeService = (url: string, server: internal.AuthorizationServer): TestSer
     deviceAuthorizationEndpoint: `${url}/device/code`,
     meEndpoint: `${url}/me`,
     apiBaseUrl: `${url}/api`,
-    metadataUrl: `${url}/.well-known/oauth-authorization-server`
+    metadataUrl: `${url}/.well-known/oauth-authorization-server`,
+    jwksUri: `${url}${internal.paths.jwks}`,
+    userinfoEndpoint: `${url}${internal.paths.userinfo}`,
+    introspectionEndpoint: `${url}${internal.paths.introspect}`,
+    pushedAuthorizationRequestEndpoint: `${url}${internal.paths.par}`,
+    endSessionEndpoint: `${url}${internal.paths.endSession}`
   }
   const clientWith = (secret: string) =>
     ClientConfig.make({ clientId: internal.confidentialClientId, clientSecret: Redacted.make(secret) })
@@ -290,6 +323,12 @@ const makeService = (url: string, server: internal.AuthorizationServer): TestSer
           : "client_secret_basic",
         authorizationResponseIssParameterSupported: server.switches.issParameter,
         defaultTokenLifetime: Duration.hours(1),
+        jwksUri: endpoints.jwksUri,
+        userinfoEndpoint: endpoints.userinfoEndpoint,
+        introspectionEndpoint: endpoints.introspectionEndpoint,
+        pushedAuthorizationRequestEndpoint: endpoints.pushedAuthorizationRequestEndpoint,
+        requirePushedAuthorizationRequests: server.switches.requirePushedAuthorizationRequests,
+        endSessionEndpoint: endpoints.endSessionEndpoint,
         ...options
       })
     },
@@ -321,6 +360,8 @@ const makeService = (url: string, server: internal.AuthorizationServer): TestSer
     resetCounters: server.resetCounters,
     resetSecret: () => Effect.map(server.resetSecret, clientWith),
     revokeAll: () => server.revokeAll,
+    rotateSigningKey: () => server.rotateSigningKey,
+    rotateDpopNonce: () => server.rotateDpopNonce,
     issueToken: (options) => server.issueToken(options ?? {}),
     approveDevice: (userCode) => server.setDevice(userCode, "approved"),
     denyDevice: (userCode) => server.setDevice(userCode, "denied")

@@ -10,6 +10,8 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import type { JWK } from "jose"
+import * as Oidc from "./oidc.js"
 
 /** @internal */
 export type Flavour = "standard" | "osu" | "spotify"
@@ -33,6 +35,13 @@ export interface Switches {
   deviceCodeLifetimeSeconds: number
   redirectUris: ReadonlyArray<string>
   cors: boolean
+  idTokenLifetimeSeconds: number
+  idTokenFault: Oidc.IdTokenFault | null
+  userinfoSubject: string | null
+  requirePushedAuthorizationRequests: boolean
+  requireDpop: boolean
+  dpopNonce: boolean
+  clientPublicJwk: JWK | null
 }
 
 /** @internal */
@@ -74,6 +83,12 @@ export interface Counters {
   readonly deviceAuthorizationRequests: number
   readonly revocations: number
   readonly faults: number
+  readonly jwksRequests: number
+  readonly userinfoRequests: number
+  readonly introspections: number
+  readonly pushedAuthorizationRequests: number
+  readonly dpopRejections: number
+  readonly clientAssertions: number
 }
 
 /** @internal */
@@ -114,6 +129,10 @@ export interface Issued {
 interface Grant {
   readonly clientId: string
   readonly scopes: ReadonlyArray<string>
+  /** OpenID Connect: the login's nonce and time, when `openid` was asked for. */
+  readonly login: Login | undefined
+  /** RFC 9449: the thumbprint of the DPoP key the grant's tokens are bound to. */
+  readonly jkt: string | undefined
   /** `revokeAll` bumps the server's epoch instead of visiting every grant. */
   readonly epoch: number
   revoked: boolean
@@ -121,9 +140,15 @@ interface Grant {
   readonly spent: Array<string>
 }
 
+interface Login {
+  readonly nonce: string | undefined
+  readonly authTime: number
+}
+
 interface AccessToken {
   readonly grant: Grant
   readonly scopes: ReadonlyArray<string>
+  readonly issuedAt: number
   readonly expiresAt: number | null
   revoked: boolean
 }
@@ -141,8 +166,15 @@ interface Code {
   readonly challenge: string
   readonly scopes: ReadonlyArray<string>
   readonly expiresAt: number
+  readonly login: Login | undefined
   used: boolean
   grant: Grant | undefined
+}
+
+interface Pushed {
+  readonly clientId: string
+  readonly params: URLSearchParams
+  readonly expiresAt: number
 }
 
 interface Device {
@@ -232,6 +264,8 @@ export const confidentialClientId = "test-client"
 export const publicClientId = "test-public-client"
 /** A secret that needs RFC 6749 §2.3.1 form-encoding in Basic authentication. @internal */
 export const initialSecret = "s3cr:t%+é"
+/** The subject of the server's one user. @internal */
+export const subject = "1"
 
 /** @internal */
 export const defaultSwitches: Switches = {
@@ -248,7 +282,14 @@ export const defaultSwitches: Switches = {
   deviceCodeIntervalSeconds: 5,
   deviceCodeLifetimeSeconds: 600,
   redirectUris: ["https://app.example.com/callback"],
-  cors: true
+  cors: true,
+  idTokenLifetimeSeconds: 300,
+  idTokenFault: null,
+  userinfoSubject: null,
+  requirePushedAuthorizationRequests: false,
+  requireDpop: false,
+  dpopNonce: false,
+  clientPublicJwk: null
 }
 
 const emptyCounters = (): Counters => ({
@@ -265,7 +306,13 @@ const emptyCounters = (): Counters => ({
   authorizationRequests: 0,
   deviceAuthorizationRequests: 0,
   revocations: 0,
-  faults: 0
+  faults: 0,
+  jwksRequests: 0,
+  userinfoRequests: 0,
+  introspections: 0,
+  pushedAuthorizationRequests: 0,
+  dpopRejections: 0,
+  clientAssertions: 0
 })
 
 type MutableCounters = { -readonly [K in keyof Counters]: Counters[K] } & {
@@ -279,7 +326,12 @@ export const paths = {
   token: ["/token", "/oauth/token", "/api/token"],
   authorize: ["/authorize", "/oauth/authorize"],
   revoke: ["/revoke", "/oauth/revoke"],
-  deviceCode: ["/device/code"]
+  deviceCode: ["/device/code"],
+  jwks: "/jwks",
+  userinfo: "/userinfo",
+  introspect: "/introspect",
+  par: "/par",
+  endSession: "/logout"
 } as const
 
 const isOneOf = (list: ReadonlyArray<string>, path: string) => list.includes(path)
@@ -296,6 +348,10 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
   const refreshTokens = new Map<string, RefreshToken>()
   const codes = new Map<string, Code>()
   const devices = new Map<string, Device>()
+  const pushed = new Map<string, Pushed>()
+  const signer = Oidc.makeSigner()
+  const dpop = Oidc.makeDpop()
+  const assertions = Oidc.makeAssertions()
 
   const isRevoked = (grant: Grant) => grant.revoked || grant.epoch < epoch
 
@@ -314,6 +370,7 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
     }
     for (const [key, code] of codes) if (code.expiresAt <= at) codes.delete(key)
     for (const [key, device] of devices) if (device.expiresAt <= at) devices.delete(key)
+    for (const [key, request] of pushed) if (request.expiresAt <= at) pushed.delete(key)
   }
 
   const spend = (key: string, refresh: RefreshToken) => {
@@ -344,6 +401,7 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
     const access: AccessToken = {
       grant,
       scopes: options.scopes,
+      issuedAt: at,
       expiresAt: lifetimeToExpiry(at, options.lifetime),
       revoked: false
     }
@@ -361,13 +419,39 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
     return { accessToken, refreshToken, lifetime: options.lifetime, scopes: options.scopes }
   }
 
-  const newGrant = (clientId: string, scopes: ReadonlyArray<string>): Grant => {
-    return { clientId, scopes, epoch, revoked: false, spent: [] }
+  const newGrant = (
+    clientId: string,
+    scopes: ReadonlyArray<string>,
+    login?: Login | undefined,
+    jkt?: string | undefined
+  ): Grant => {
+    return { clientId, scopes, login, jkt, epoch, revoked: false, spent: [] }
   }
 
-  const tokenBody = (issued: Issued) => ({
+  // OIDC Core §3.1.3.3: an ID token whenever the grant asked for `openid` (no nonce on a refresh).
+  const idTokenOf = (grant: Grant, issued: Issued, at: number, withNonce: boolean) => {
+    if (!grant.scopes.includes("openid")) return Effect.succeed(undefined)
+    const iat = Math.floor(at / 1000)
+    const nonce = withNonce ? grant.login?.nonce : undefined
+    return signer.sign({
+      iss: baseUrl,
+      sub: subject,
+      aud: grant.clientId,
+      iat,
+      exp: iat + switches.idTokenLifetimeSeconds,
+      auth_time: Math.floor((grant.login?.authTime ?? at) / 1000),
+      ...(nonce === undefined ? {} : { nonce }),
+      access_token: issued.accessToken
+    }, switches.idTokenFault)
+  }
+
+  const tokenBody = (
+    issued: Issued,
+    extra: { readonly idToken?: string | undefined; readonly dpop?: boolean } = {}
+  ) => ({
     access_token: issued.accessToken,
-    token_type: "Bearer",
+    token_type: extra.dpop === true ? "DPoP" : "Bearer",
+    ...(extra.idToken === undefined ? {} : { id_token: extra.idToken }),
     ...(issued.lifetime === null ? {} : { expires_in: issued.lifetime }),
     ...(issued.refreshToken === undefined ? {} : { refresh_token: issued.refreshToken }),
     scope: issued.scopes.join(" ")
@@ -438,6 +522,60 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
     return refuse(false)
   }
 
+  // RFC 7523 §2.2 / OIDC Core §9: a signed assertion instead of the secret (private_key_jwt with
+  // the registered `clientPublicJwk`, client_secret_jwt keyed with the secret).
+  const authenticateAny = (request: Request, form: URLSearchParams, at: number): Effect.Effect<Caller> => {
+    const assertion = form.get("client_assertion")
+    if (assertion === null && form.get("client_assertion_type") === null) {
+      return Effect.succeed(authenticate(request, form))
+    }
+    const clientId = form.get("client_id") ?? confidentialClientId
+    if (
+      assertion === null || form.get("client_assertion_type") !== Oidc.assertionType ||
+      clientId !== confidentialClientId || form.get("client_secret") !== null ||
+      request.headers["authorization"] !== undefined
+    ) {
+      return Effect.succeed({ _tag: "Refused", answer: invalidClient(false) })
+    }
+    return Effect.map(
+      assertions.verify(assertion, {
+        clientId,
+        audiences: [baseUrl, `${baseUrl}/token`, request.url.origin + request.url.pathname],
+        nowSeconds: Math.floor(at / 1000),
+        secret,
+        publicJwk: switches.clientPublicJwk
+      }),
+      (valid): Caller => {
+        if (!valid) return { _tag: "Refused", answer: invalidClient(false) }
+        counters.clientAssertions++
+        return { _tag: "Client", id: clientId, authenticated: true }
+      }
+    )
+  }
+
+  const dpopHeaders = (): Record<string, string> => switches.dpopNonce ? { "dpop-nonce": dpop.nonce() } : {}
+
+  // RFC 9449 §5, §8: the proof of a token request; `undefined` when none was sent and none is required.
+  const checkTokenDpop = (request: Request, at: number) =>
+    Effect.gen(function*() {
+      const proof = request.headers["dpop"]
+      if (proof === undefined && !switches.requireDpop) return { _tag: "None" } as const
+      const result = yield* dpop.verify(proof, {
+        method: "POST",
+        url: request.url,
+        nowSeconds: Math.floor(at / 1000),
+        requireNonce: switches.dpopNonce
+      })
+      if (result._tag === "Valid") return { _tag: "Bound", jkt: result.jkt } as const
+      counters.dpopRejections++
+      return {
+        _tag: "Refused",
+        answer: result._tag === "UseNonce"
+          ? oauthError(400, "use_dpop_nonce", "Use the server's DPoP nonce.", dpopHeaders())
+          : oauthError(400, "invalid_dpop_proof", result.detail, dpopHeaders())
+      } as const
+    })
+
   const refreshRejected = (grantType: string, description: string): Answer => {
     countToken(grantType, "error")
     counters.invalidGrant++
@@ -466,12 +604,23 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
         return fail(400, "invalid_request", "The body must be application/x-www-form-urlencoded.")
       }
       if (hasDuplicates(form)) return fail(400, "invalid_request", "A parameter appears more than once.")
-      const caller = authenticate(request, form)
+      const caller = yield* authenticateAny(request, form, at)
       if (caller._tag === "Refused") {
         countToken(grantType, "error")
         return caller.answer
       }
       const client = caller
+      const proof = yield* checkTokenDpop(request, at)
+      if (proof._tag === "Refused") {
+        countToken(grantType, "error")
+        return proof.answer
+      }
+      const jkt = proof._tag === "Bound" ? proof.jkt : undefined
+      const answer = (grant: Grant, issued: Issued, withNonce: boolean) =>
+        Effect.map(idTokenOf(grant, issued, at, withNonce), (idToken) => {
+          countToken(grantType, "ok")
+          return json(200, tokenBody(issued, { idToken, dpop: jkt !== undefined }), dpopHeaders())
+        })
       const requested = scopesOf(form.get("scope"))
       const lifetime = switches.accessTokenLifetimeSeconds
       switch (grantType) {
@@ -479,9 +628,15 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
           return fail(400, "invalid_request", "grant_type is required.")
         case "client_credentials": {
           if (!client.authenticated) return fail(400, "unauthorized_client", "A public client cannot use this grant.")
-          const grant = newGrant(client.id, requested)
+          const grant = newGrant(client.id, requested, undefined, jkt)
           countToken(grantType, "ok")
-          return json(200, tokenBody(issue(grant, at, { scopes: requested, withRefresh: false, lifetime })))
+          return json(
+            200,
+            tokenBody(issue(grant, at, { scopes: requested, withRefresh: false, lifetime }), {
+              dpop: jkt !== undefined
+            }),
+            dpopHeaders()
+          )
         }
         case "authorization_code": {
           const code = codes.get(form.get("code") ?? "")
@@ -507,10 +662,9 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
           if ((yield* sha256Base64Url(verifier)) !== code.challenge) {
             return fail(400, "invalid_grant", "The code_verifier does not match the code_challenge.")
           }
-          const grant = newGrant(client.id, code.scopes)
+          const grant = newGrant(client.id, code.scopes, code.login, jkt)
           code.grant = grant
-          countToken(grantType, "ok")
-          return json(200, tokenBody(issue(grant, at, { scopes: code.scopes, withRefresh: true, lifetime })))
+          return yield* answer(grant, issue(grant, at, { scopes: code.scopes, withRefresh: true, lifetime }), true)
         }
         case "refresh_token": {
           const presented = form.get("refresh_token") ?? ""
@@ -528,6 +682,10 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
           if (entry.grant.clientId !== client.id) {
             return refreshRejected(grantType, "The refresh token was issued to another client.")
           }
+          // RFC 9449 §5: a refresh token bound to a DPoP key is refused without a proof of that key.
+          if (entry.grant.jkt !== undefined && entry.grant.jkt !== jkt) {
+            return refreshRejected(grantType, "The refresh token is bound to another DPoP key.")
+          }
           const missing = requested.filter((scope) => !entry.grant.scopes.includes(scope))
           if (missing.length > 0) {
             return fail(400, "invalid_scope", `A refresh cannot widen the grant: ${missing.join(" ")}.`)
@@ -537,8 +695,7 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
           if (rotate) spend(presented, entry)
           // osu! (league/oauth2-server) revokes the old access token with the old refresh token.
           if (switches.flavour === "osu") entry.access.revoked = true
-          countToken(grantType, "ok")
-          return json(200, tokenBody(issue(entry.grant, at, { scopes, withRefresh: rotate, lifetime })))
+          return yield* answer(entry.grant, issue(entry.grant, at, { scopes, withRefresh: rotate, lifetime }), false)
         }
         case deviceCodeGrantType: {
           const deviceCode = form.get("device_code") ?? ""
@@ -560,9 +717,8 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
           }
           if (device.status === "pending") return fail(400, "authorization_pending")
           devices.delete(deviceCode)
-          const grant = newGrant(client.id, device.scopes)
-          countToken(grantType, "ok")
-          return json(200, tokenBody(issue(grant, at, { scopes: device.scopes, withRefresh: true, lifetime })))
+          const grant = newGrant(client.id, device.scopes, { nonce: undefined, authTime: at }, jkt)
+          return yield* answer(grant, issue(grant, at, { scopes: device.scopes, withRefresh: true, lifetime }), false)
         }
       }
       return fail(400, "unsupported_grant_type", "This server does not support that grant type.")
@@ -582,9 +738,28 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
       (url.hostname === "localhost" && switches.flavour !== "spotify")
   }
 
+  // The parameters of an authorization request: the query, or (RFC 9126 §4) the pushed request
+  // that its `request_uri` names, used once and only by the client that pushed it.
+  const authorizationParams = (request: Request, at: number): URLSearchParams | string => {
+    const query = request.url.searchParams
+    const requestUri = query.get("request_uri")
+    if (requestUri === null) {
+      return switches.requirePushedAuthorizationRequests
+        ? "this server requires pushed authorization requests (RFC 9126)"
+        : query
+    }
+    const entry = pushed.get(requestUri)
+    pushed.delete(requestUri)
+    if (entry === undefined || entry.expiresAt <= at || entry.clientId !== query.get("client_id")) {
+      return "request_uri is unknown, used or expired"
+    }
+    return entry.params
+  }
+
   const authorize = (request: Request, at: number): Answer => {
     counters.authorizationRequests++
-    const params = request.url.searchParams
+    const params = authorizationParams(request, at)
+    if (typeof params === "string") return text(400, params)
     const clientId = params.get("client_id")
     const redirectUri = params.get("redirect_uri")
     // Without a known client and a registered redirect URI there is nowhere safe to send the user.
@@ -609,14 +784,8 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
       target.searchParams.set("error_description", description)
       return redirect()
     }
-    if (hasDuplicates(params)) return error("invalid_request", "A parameter appears more than once.")
-    if (params.get("response_type") !== "code") {
-      return error("unsupported_response_type", "Only response_type=code is supported.")
-    }
-    const challenge = params.get("code_challenge")
-    if (params.get("code_challenge_method") !== "S256" || challenge === null || !challengePattern.test(challenge)) {
-      return error("invalid_request", "PKCE is required: a code_challenge with code_challenge_method=S256.")
-    }
+    const problem = checkAuthorizationParams(params)
+    if (problem !== undefined) return error(problem[0], problem[1])
     if (switches.denyAuthorization) return error("access_denied", "The user denied the request.")
     const requested = scopesOf(params.get("scope"))
     // osu!: `identify` is implied for the authorization-code grant.
@@ -627,15 +796,56 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
     codes.set(code, {
       clientId,
       redirectUri,
-      challenge,
+      challenge: params.get("code_challenge") ?? "",
       scopes,
       expiresAt: at + 600_000,
+      // The user signs in now: auth_time is this moment (OIDC Core §2).
+      login: scopes.includes("openid") ? { nonce: params.get("nonce") ?? undefined, authTime: at } : undefined,
       used: false,
       grant: undefined
     })
     target.searchParams.set("code", code)
     return redirect()
   }
+
+  const checkAuthorizationParams = (params: URLSearchParams): readonly [string, string] | undefined => {
+    if (hasDuplicates(params)) return ["invalid_request", "A parameter appears more than once."]
+    if (params.get("response_type") !== "code") {
+      return ["unsupported_response_type", "Only response_type=code is supported."]
+    }
+    const challenge = params.get("code_challenge")
+    if (params.get("code_challenge_method") !== "S256" || challenge === null || !challengePattern.test(challenge)) {
+      return ["invalid_request", "PKCE is required: a code_challenge with code_challenge_method=S256."]
+    }
+    return undefined
+  }
+
+  // RFC 9126 §2: the client pushes its authorization request and gets a one-time request_uri.
+  const pushAuthorization = (request: Request, at: number) =>
+    Effect.gen(function*() {
+      if (request.method !== "POST") return text(405, "method not allowed", { allow: "POST" })
+      counters.pushedAuthorizationRequests++
+      const form = new URLSearchParams(request.body)
+      const caller = yield* authenticateAny(request, form, at)
+      if (caller._tag === "Refused") return caller.answer
+      if (form.has("request_uri")) return oauthError(400, "invalid_request", "request_uri cannot be pushed.")
+      const redirectUri = form.get("redirect_uri")
+      if (form.get("client_id") !== caller.id && form.has("client_id")) {
+        return oauthError(400, "invalid_request", "client_id is not the authenticated client.")
+      }
+      if (redirectUri === null || !isRegisteredRedirect(redirectUri)) {
+        return oauthError(400, "invalid_request", "redirect_uri is not registered for this client.")
+      }
+      const problem = checkAuthorizationParams(form)
+      if (problem !== undefined) return oauthError(400, problem[0], problem[1])
+      form.delete("client_secret")
+      form.delete("client_assertion")
+      form.delete("client_assertion_type")
+      form.set("client_id", caller.id)
+      const requestUri = `urn:ietf:params:oauth:request_uri:${randomToken(16)}`
+      pushed.set(requestUri, { clientId: caller.id, params: form, expiresAt: at + 60_000 })
+      return json(201, { request_uri: requestUri, expires_in: 60 })
+    })
 
   const count = (table: Record<string, number>, status: number) => {
     table[String(status)] = (table[String(status)] ?? 0) + 1
@@ -644,6 +854,15 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
   const resourceBody = (request: Request, scopes: ReadonlyArray<string>): unknown => {
     const path = request.url.pathname
     if (path === "/me") return { id: 1, username: "test-user", scopes }
+    if (path === paths.userinfo) {
+      return {
+        sub: switches.userinfoSubject ?? subject,
+        name: "Test User",
+        preferred_username: "test-user",
+        email: "test-user@example.com",
+        email_verified: true
+      }
+    }
     if (path === "/api/v2/me" || path.startsWith("/api/v2/me/")) {
       return { id: 1, username: "test-user", country_code: "AU", is_bot: false, playmode: "osu" }
     }
@@ -670,7 +889,34 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
     return { path, method: request.method }
   }
 
-  const resource = (request: Request, at: number): Answer => {
+  const resource = (request: Request, at: number): Effect.Effect<Answer> =>
+    Effect.gen(function*() {
+      const header = request.headers["authorization"]
+      const entry = header === undefined ? undefined : accessTokens.get(header.replace(/^\S+\s+/, "").trim())
+      if (entry?.grant.jkt === undefined) return resourceAnswer(request, at)
+      // RFC 9449 §7: a DPoP-bound token is accepted only as `DPoP` with a proof of its key.
+      const refuse = (error: string, status = 401) => {
+        counters.dpopRejections++
+        count(counters.resourceRequests, status)
+        return json(status, { error }, {
+          "www-authenticate": `DPoP error="${error}", algs="ES256 RS256 PS256 EdDSA"`,
+          ...dpopHeaders()
+        })
+      }
+      if (header === undefined || !/^dpop /i.test(header)) return refuse("invalid_token")
+      const result = yield* dpop.verify(request.headers["dpop"], {
+        method: request.method,
+        url: request.url,
+        nowSeconds: Math.floor(at / 1000),
+        accessToken: header.slice(5).trim(),
+        requireNonce: switches.dpopNonce
+      })
+      if (result._tag === "UseNonce") return refuse("use_dpop_nonce")
+      if (result._tag === "Invalid" || result.jkt !== entry.grant.jkt) return refuse("invalid_dpop_proof")
+      return resourceAnswer(request, at)
+    })
+
+  const resourceAnswer = (request: Request, at: number): Answer => {
     const isMe = request.url.pathname === "/me"
     const answer = (response: Answer) => {
       count(counters.resourceRequests, response.status)
@@ -695,8 +941,8 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
       )
     }
     const header = request.headers["authorization"]
-    if (header === undefined || !/^bearer /i.test(header)) return unauthorized(undefined)
-    const entry = accessTokens.get(header.slice(7).trim())
+    if (header === undefined || !/^(bearer|dpop) /i.test(header)) return unauthorized(undefined)
+    const entry = accessTokens.get(header.replace(/^\S+\s+/, "").trim())
     const valid = entry !== undefined && !entry.revoked && !isRevoked(entry.grant) &&
       (entry.expiresAt === null || at < entry.expiresAt)
     if (!valid || entry === undefined) return unauthorized("invalid_token")
@@ -706,7 +952,12 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
       return answer({ _tag: "Response", status: 204, headers: {}, body: "" })
     }
     const needed = [
-      ...new Set([...switches.requiredScopes, ...request.url.searchParams.getAll("scope").flatMap(scopesOf)])
+      ...new Set([
+        ...switches.requiredScopes,
+        ...request.url.searchParams.getAll("scope").flatMap(scopesOf),
+        // OIDC Core §5.3: UserInfo answers only tokens granted `openid`.
+        ...(request.url.pathname === paths.userinfo ? ["openid"] : [])
+      ])
     ]
     if (needed.some((scope) => !entry.scopes.includes(scope))) {
       return answer(
@@ -718,21 +969,65 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
     return answer(json(200, resourceBody(request, entry.scopes)))
   }
 
-  const revoke = (request: Request): Answer => {
-    if (request.method !== "POST") return text(405, "method not allowed", { allow: "POST" })
-    const form = new URLSearchParams(request.body)
-    const caller = authenticate(request, form)
-    if (caller._tag === "Refused") return caller.answer
-    const presented = form.get("token")
-    if (presented === null) return oauthError(400, "invalid_request", "token is required.")
-    // RFC 7009 §2.1: revoking a refresh token ends its grant; another client's token is left alone.
-    const refresh = refreshTokens.get(presented)
-    if (refresh !== undefined && refresh.grant.clientId === caller.id) refresh.grant.revoked = true
-    const access = accessTokens.get(presented)
-    if (access !== undefined && access.grant.clientId === caller.id) access.revoked = true
-    counters.revocations++
-    // RFC 7009 §2.2: 200 whether or not the token was known.
-    return { _tag: "Response", status: 200, headers: { "cache-control": "no-store" }, body: "" }
+  const revoke = (request: Request, at: number) =>
+    Effect.gen(function*() {
+      if (request.method !== "POST") return text(405, "method not allowed", { allow: "POST" })
+      const form = new URLSearchParams(request.body)
+      const caller = yield* authenticateAny(request, form, at)
+      if (caller._tag === "Refused") return caller.answer
+      const presented = form.get("token")
+      if (presented === null) return oauthError(400, "invalid_request", "token is required.")
+      // RFC 7009 §2.1: revoking a refresh token ends its grant; another client's token is left alone.
+      const refresh = refreshTokens.get(presented)
+      if (refresh !== undefined && refresh.grant.clientId === caller.id) refresh.grant.revoked = true
+      const access = accessTokens.get(presented)
+      if (access !== undefined && access.grant.clientId === caller.id) access.revoked = true
+      counters.revocations++
+      // RFC 7009 §2.2: 200 whether or not the token was known.
+      return { _tag: "Response", status: 200, headers: { "cache-control": "no-store" }, body: "" } as Answer
+    })
+
+  // RFC 7662: only an authenticated client may ask, and only about its own tokens.
+  const introspect = (request: Request, at: number) =>
+    Effect.gen(function*() {
+      if (request.method !== "POST") return text(405, "method not allowed", { allow: "POST" })
+      const form = new URLSearchParams(request.body)
+      const caller = yield* authenticateAny(request, form, at)
+      if (caller._tag === "Refused") return caller.answer
+      counters.introspections++
+      const presented = form.get("token")
+      if (presented === null) return oauthError(400, "invalid_request", "token is required.")
+      const access = accessTokens.get(presented)
+      const refresh = refreshTokens.get(presented)
+      const grant = access?.grant ?? refresh?.grant
+      const expiresAt = access !== undefined ? access.expiresAt : refresh?.expiresAt ?? null
+      const active = grant !== undefined && grant.clientId === caller.id && !isRevoked(grant) &&
+        (access === undefined || !access.revoked) && (refresh === undefined || !refresh.used) &&
+        (expiresAt === null || at < expiresAt)
+      if (!active) return json(200, { active: false })
+      return json(200, {
+        active: true,
+        scope: (access?.scopes ?? grant.scopes).join(" "),
+        client_id: grant.clientId,
+        username: "test-user",
+        token_type: access === undefined ? "refresh_token" : grant.jkt === undefined ? "Bearer" : "DPoP",
+        ...(expiresAt === null ? {} : { exp: Math.floor(expiresAt / 1000) }),
+        ...(access === undefined ? {} : { iat: Math.floor(access.issuedAt / 1000) }),
+        sub: subject,
+        aud: grant.clientId,
+        iss: baseUrl,
+        ...(grant.jkt === undefined ? {} : { cnf: { jkt: grant.jkt } })
+      })
+    })
+
+  // RP-initiated logout: back to a registered post_logout_redirect_uri, with the state.
+  const endSession = (request: Request): Answer => {
+    const target = request.url.searchParams.get("post_logout_redirect_uri")
+    if (target === null || !isRegisteredRedirect(target)) return text(200, "You are signed out.")
+    const url = new URL(target)
+    const state = request.url.searchParams.get("state")
+    if (state !== null) url.searchParams.set("state", state)
+    return { _tag: "Response", status: 302, headers: { location: url.toString() }, body: "" }
   }
 
   const deviceAuthorization = (request: Request, at: number): Answer => {
@@ -771,12 +1066,20 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
       token_endpoint: `${baseUrl}/token`,
       revocation_endpoint: `${baseUrl}/revoke`,
       device_authorization_endpoint: `${baseUrl}/device/code`,
-      userinfo_endpoint: `${baseUrl}/me`,
+      userinfo_endpoint: `${baseUrl}${paths.userinfo}`,
+      jwks_uri: `${baseUrl}${paths.jwks}`,
+      introspection_endpoint: `${baseUrl}${paths.introspect}`,
+      end_session_endpoint: `${baseUrl}${paths.endSession}`,
+      pushed_authorization_request_endpoint: `${baseUrl}${paths.par}`,
+      require_pushed_authorization_requests: switches.requirePushedAuthorizationRequests,
+      dpop_signing_alg_values_supported: ["ES256", "ES384", "RS256", "PS256", "EdDSA"],
+      id_token_signing_alg_values_supported: ["RS256"],
+      subject_types_supported: ["public"],
       grant_types_supported: ["authorization_code", "client_credentials", "refresh_token", deviceCodeGrantType],
       response_types_supported: ["code"],
       response_modes_supported: ["query"],
       token_endpoint_auth_methods_supported: switches.requireClientAuthentication === "any"
-        ? ["client_secret_basic", "client_secret_post", "none"]
+        ? ["client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt", "none"]
         : [switches.requireClientAuthentication, "none"],
       revocation_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post", "none"],
       code_challenge_methods_supported: ["S256"],
@@ -787,13 +1090,21 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
     const path = request.url.pathname
     if (isOneOf(paths.token, path)) return token(request, at)
     if (isOneOf(paths.authorize, path) && request.method === "GET") return Effect.succeed(authorize(request, at))
-    if (isOneOf(paths.revoke, path)) return Effect.succeed(revoke(request))
+    if (isOneOf(paths.revoke, path)) return revoke(request, at)
     if (isOneOf(paths.deviceCode, path)) return Effect.succeed(deviceAuthorization(request, at))
     if (path === "/.well-known/oauth-authorization-server" || path === "/.well-known/openid-configuration") {
       return Effect.succeed(metadata())
     }
-    if (path === "/me" || path.startsWith("/api/") || path.startsWith("/v1/")) {
-      return Effect.succeed(resource(request, at))
+    if (path === paths.jwks) {
+      counters.jwksRequests++
+      return Effect.map(signer.jwks, (jwks) => json(200, jwks, { "cache-control": "max-age=300" }))
+    }
+    if (path === paths.introspect) return introspect(request, at)
+    if (path === paths.par) return pushAuthorization(request, at)
+    if (path === paths.endSession) return Effect.succeed(endSession(request))
+    if (path === paths.userinfo) counters.userinfoRequests++
+    if (path === "/me" || path === paths.userinfo || path.startsWith("/api/") || path.startsWith("/v1/")) {
+      return resource(request, at)
     }
     return Effect.succeed(text(404, "not found"))
   }
@@ -811,7 +1122,7 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
   // preflights are answered and every response names the caller's origin, when `cors` is on.
   const corsHeaders = (origin: string): Record<string, string> => ({
     "access-control-allow-origin": origin,
-    "access-control-expose-headers": "www-authenticate, retry-after",
+    "access-control-expose-headers": "www-authenticate, retry-after, dpop-nonce",
     "vary": "origin"
   })
 
@@ -890,6 +1201,8 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
       return secret
     }),
     revokeAll: Effect.sync(revokeEverything),
+    rotateSigningKey: signer.rotate,
+    rotateDpopNonce: Effect.sync(dpop.rotateNonce),
     issueToken: (options: IssueOptions) =>
       Effect.map(now, (at) => {
         const scopes = options.scopes ?? []

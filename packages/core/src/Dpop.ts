@@ -1,0 +1,146 @@
+/**
+ * DPoP (RFC 9449): tokens bound to a key pair of the client. Every token request and every API call
+ * carries a fresh proof (`htm`, `htu`, `iat`, `jti`, and `ath` with an access token) signed with the
+ * private key, which in browsers is non-extractable; a server's `DPoP-Nonce` is kept per origin and
+ * put in the next proofs, and a `use_dpop_nonce` refusal is retried once with it. A token whose
+ * `token_type` is `DPoP` is accepted only when the provider has this extension, and is never sent
+ * as a Bearer token; its refresh token is bound to the same key.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type { CryptoKey, JWK } from "jose"
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from "jose"
+import { InvalidConfiguration } from "./OAuthError.js"
+import { base64Url, randomString } from "./Pkce.js"
+import type { Provider } from "./Provider.js"
+
+/**
+ * A DPoP key pair: the private key signs proofs; the public JWK goes in each proof's header, and its
+ * thumbprint is what the server binds tokens to.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeyPair {
+  readonly alg: string
+  readonly privateKey: CryptoKey
+  readonly publicJwk: JWK
+  /** The RFC 7638 SHA-256 thumbprint of the public key (`jkt`, `dpop_jkt`). */
+  readonly thumbprint: string
+}
+
+/**
+ * The DPoP extension of a provider (see `Provider.Extensions`), built by {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Extension {
+  readonly key: KeyPair
+  /** A proof for one request; `accessToken` adds its `ath` (for resource requests). */
+  readonly proof: (
+    method: string,
+    url: string,
+    accessToken?: Redacted.Redacted<string> | undefined
+  ) => Effect.Effect<string, InvalidConfiguration>
+  /** Keeps the `DPoP-Nonce` a response from `url` carries, for the next proofs to its origin. */
+  readonly observe: (url: string, headers: Readonly<Record<string, string | undefined>>) => Effect.Effect<void>
+}
+
+const invalid = (detail: string) => new InvalidConfiguration({ detail })
+
+/**
+ * A fresh key pair (default `ES256`); the private key is not extractable, so script on the page can
+ * use it but never read it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const generateKey = (alg: "ES256" | "ES384" | "PS256" | "RS256" | "EdDSA" = "ES256") =>
+  Effect.tryPromise({
+    try: async (): Promise<KeyPair> => {
+      const pair = await generateKeyPair(alg, { extractable: false })
+      const { alg: _alg, ...publicJwk } = await exportJWK(pair.publicKey)
+      return { alg, privateKey: pair.privateKey, publicJwk, thumbprint: await calculateJwkThumbprint(publicJwk) }
+    },
+    catch: () => invalid(`WebCrypto cannot generate a ${alg} DPoP key here`)
+  })
+
+// RFC 9449 §4.2: htu is the URL without query and fragment.
+const htuOf = (url: string): string => {
+  const parsed = new URL(url)
+  return `${parsed.origin}${parsed.pathname}`
+}
+
+const originOf = (url: string): string => {
+  try {
+    return new URL(url).origin
+  } catch {
+    return url
+  }
+}
+
+// A client talks to few servers; the table of nonces is bounded all the same.
+const maxOrigins = 32
+
+/**
+ * The extension for a key pair.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (key: KeyPair): Extension => {
+  const nonces = new Map<string, string>()
+  return {
+    key,
+    proof: (method, url, accessToken) =>
+      Effect.gen(function*() {
+        const iat = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+        const jti = yield* randomString(16)
+        const nonce = nonces.get(originOf(url))
+        const ath = accessToken === undefined ?
+          undefined :
+          yield* Effect.promise(() =>
+            crypto.subtle.digest("SHA-256", new TextEncoder().encode(Redacted.value(accessToken)))
+          ).pipe(Effect.map((digest) => base64Url(new Uint8Array(digest))))
+        return yield* Effect.tryPromise({
+          try: () =>
+            new SignJWT({
+              htm: method.toUpperCase(),
+              htu: htuOf(url),
+              ...(ath === undefined ? {} : { ath }),
+              ...(nonce === undefined ? {} : { nonce })
+            })
+              .setProtectedHeader({ alg: key.alg, typ: "dpop+jwt", jwk: key.publicJwk })
+              .setJti(jti)
+              .setIssuedAt(iat)
+              .sign(key.privateKey),
+          catch: () => invalid(`the DPoP proof could not be signed with ${key.alg}`)
+        })
+      }),
+    observe: (url, headers) =>
+      Effect.sync(() => {
+        const nonce = headers["dpop-nonce"]
+        if (nonce === undefined || nonce.length === 0) return
+        const origin = originOf(url)
+        nonces.delete(origin)
+        if (nonces.size >= maxOrigins) nonces.delete(nonces.keys().next().value ?? "")
+        nonces.set(origin, nonce)
+      })
+  }
+}
+
+/**
+ * The provider with DPoP on, with `key`: token requests carry proofs, `token_type: DPoP` is accepted,
+ * and `AuthorizedHttpClient` sends `Authorization: DPoP` with a proof per request.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const bind = <P extends Provider<string>>(provider: P, key: KeyPair): P => ({
+  ...provider,
+  extensions: { ...provider.extensions, dpop: make(key) }
+})

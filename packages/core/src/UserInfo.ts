@@ -1,0 +1,146 @@
+/**
+ * The OpenID Connect UserInfo endpoint (OIDC Core §5.3): the signed-in user's claims, read with the
+ * access token (as a Bearer token, or as a DPoP token with its proof). Its `sub` must be the ID
+ * token's (§5.3.2): a response about anyone else is refused.
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type { InvalidIdToken } from "./IdToken.js"
+import { claims as idTokenClaims } from "./IdToken.js"
+import type { TokenRequestError } from "./OAuthError.js"
+import { InvalidConfiguration, TransportError } from "./OAuthError.js"
+import type { Provider } from "./Provider.js"
+import type { Token } from "./Token.js"
+import { checkEndpoint, readResponse } from "./TokenEndpoint.js"
+
+/**
+ * The standard claims of a UserInfo response (OIDC Core §5.1); extend it for more
+ * (`Schema.Struct({ ...UserInfo.Claims.fields, locale: Schema.String })`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Claims = Schema.Struct({
+  sub: Schema.String,
+  name: Schema.optional(Schema.String),
+  preferred_username: Schema.optional(Schema.String),
+  email: Schema.optional(Schema.String),
+  email_verified: Schema.optional(Schema.Boolean),
+  picture: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export type Claims = typeof Claims.Type
+
+/**
+ * The UserInfo response cannot be used: the token has no ID token to compare it with
+ * (`NoIdToken`), it names another user (`SubjectMismatch`), or it does not decode (`InvalidClaims`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidUserInfo extends Schema.TaggedError<InvalidUserInfo>("@effect-oauth/core/UserInfo/InvalidUserInfo")(
+  "InvalidUserInfo",
+  { reason: Schema.Literal("NoIdToken", "SubjectMismatch", "InvalidClaims"), detail: Schema.String }
+) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `The UserInfo response was refused (${this.reason}): ${this.detail}.`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Error = InvalidUserInfo | InvalidIdToken | TokenRequestError
+
+/**
+ * Reads the user's claims with `token` from the provider's `userinfo_endpoint`, decoded with
+ * `schema` (default {@link Claims}), after checking that its `sub` is the ID token's.
+ *
+ * @since 0.1.0
+ * @category requests
+ */
+export const fetch: {
+  (provider: Provider<string>, token: Token): Effect.Effect<Claims, Error, HttpClient.HttpClient>
+  <A extends { readonly sub: string }, I>(
+    provider: Provider<string>,
+    token: Token,
+    schema: Schema.Schema<A, I>
+  ): Effect.Effect<A, Error, HttpClient.HttpClient>
+} = <A extends { readonly sub: string }, I>(
+  provider: Provider<string>,
+  token: Token,
+  schema?: Schema.Schema<A, I>
+): Effect.Effect<A | Claims, Error, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    if (provider.userinfoEndpoint === undefined) {
+      return yield* new InvalidConfiguration({ detail: `${provider.name} has no userinfo_endpoint` })
+    }
+    const url = yield* checkEndpoint(provider.userinfoEndpoint, provider.allowInsecureHttp)
+    const idClaims = yield* idTokenClaims(token)
+    if (Option.isNone(idClaims)) {
+      return yield* new InvalidUserInfo({
+        reason: "NoIdToken",
+        detail: "the token has no ID token to compare sub with"
+      })
+    }
+    const http = HttpClient.withTracerPropagation(yield* HttpClient.HttpClient, false)
+    const dpop = provider.extensions?.dpop
+    if (token.tokenType === "DPoP" && dpop === undefined) {
+      return yield* new InvalidConfiguration({ detail: "a DPoP-bound token needs the provider's DPoP extension" })
+    }
+    const attempt = Effect.gen(function*() {
+      const headers: Record<string, string> = dpop !== undefined && token.tokenType === "DPoP"
+        ? {
+          authorization: `DPoP ${Redacted.value(token.accessToken)}`,
+          dpop: yield* dpop.proof("GET", url.href, token.accessToken)
+        }
+        : { authorization: `Bearer ${Redacted.value(token.accessToken)}` }
+      const response = yield* http.execute(
+        HttpClientRequest.get(url).pipe(HttpClientRequest.acceptJson, HttpClientRequest.setHeaders(headers))
+      ).pipe(
+        Effect.mapError(() => new TransportError({ reason: "Network", detail: "the UserInfo request failed" }))
+      )
+      if (dpop !== undefined) yield* dpop.observe(url.href, response.headers)
+      return { retry: response.status === 401 && response.headers["dpop-nonce"] !== undefined, response }
+    })
+    const read = (response: Parameters<typeof readResponse>[1]) => readResponse(provider, response)
+    let first = yield* attempt
+    // RFC 9449 §9: a resource server's nonce is learnt from its 401, and the request sent once more.
+    if (first.retry && dpop !== undefined) first = yield* attempt
+    const body = yield* read(first.response)
+    const decoded: Either.Either<A | Claims, unknown> =
+      (schema === undefined ? Schema.decodeUnknownEither(Claims) : Schema.decodeUnknownEither(schema))(body)
+    if (Either.isLeft(decoded)) {
+      return yield* new InvalidUserInfo({ reason: "InvalidClaims", detail: "the response does not match the schema" })
+    }
+    if (decoded.right.sub !== idClaims.value.sub) {
+      return yield* new InvalidUserInfo({
+        reason: "SubjectMismatch",
+        detail: "its sub is not the ID token's: it is about another user"
+      })
+    }
+    return decoded.right
+  }).pipe(
+    Effect.scoped,
+    Effect.timeoutFail({
+      duration: Duration.seconds(30),
+      onTimeout: () => new TransportError({ reason: "Timeout", detail: "no UserInfo answer within 30 seconds" })
+    }),
+    Effect.withSpan("UserInfo.fetch", { captureStackTrace: false, attributes: { "oauth.provider": provider.name } })
+  )
