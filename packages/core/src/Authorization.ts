@@ -47,7 +47,11 @@ export class Transaction extends Schema.Class<Transaction>("@effect-oauth/core/A
   /** The effective scopes of the request (with the provider's defaults and implied scopes). */
   scopes: ScopeSetFromString,
   /** Epoch milliseconds, from the `Clock`. */
-  createdAt: Schema.Number
+  createdAt: Schema.Number,
+  /** The OpenID Connect nonce sent with the login (when the provider has `IdToken.openId`). */
+  nonce: Schema.optionalWith(Schema.OptionFromNullOr(Schema.Redacted(Schema.String)), {
+    default: () => Option.none()
+  })
 }) {}
 
 /**
@@ -61,6 +65,13 @@ export interface StartOptions {
   readonly scopes?: ScopeSet<string> | undefined
   /** More query parameters (`prompt`, `show_dialog`, …); they cannot replace the protocol's own. */
   readonly extraParams?: Readonly<Record<string, string>> | undefined
+  /**
+   * Pushes the request (RFC 9126) with this endpoint's client authentication, and sends the browser
+   * only `client_id` and `request_uri`: always when given with `push: true`, and whenever the
+   * provider requires it (which fails without an endpoint).
+   */
+  readonly endpoint?: TokenEndpoint | undefined
+  readonly push?: boolean | undefined
 }
 
 /**
@@ -125,6 +136,12 @@ export const start = (
     url.searchParams.set("state", state)
     url.searchParams.set("code_challenge", pkce.challenge)
     url.searchParams.set("code_challenge_method", pkce.method)
+    const openId = provider.extensions?.openId
+    const nonce = openId === undefined ? undefined : yield* Pkce.randomString(32)
+    if (nonce !== undefined) url.searchParams.set("nonce", nonce)
+    if (openId !== undefined && Option.isSome(openId.maxAgeSeconds)) {
+      url.searchParams.set("max_age", String(openId.maxAgeSeconds.value))
+    }
     const transaction = new Transaction({
       state: Redacted.make(state),
       codeVerifier: pkce.verifier,
@@ -133,9 +150,39 @@ export const start = (
       issuer: provider.issuer,
       clientId: client.clientId,
       scopes,
-      createdAt: yield* Clock.currentTimeMillis
+      createdAt: yield* Clock.currentTimeMillis,
+      nonce: Option.map(Option.fromNullable(nonce), Redacted.make)
     })
-    return { url: url.toString(), transaction }
+    if (options.push !== true && provider.requirePushedAuthorizationRequests !== true) {
+      return { url: url.toString(), transaction }
+    }
+    return { url: yield* pushRequest(provider, options.endpoint, url), transaction }
+  })
+
+// RFC 9126 §2: the request's parameters go to the server directly; the browser gets a reference.
+const pushRequest = (provider: Provider<string>, endpoint: TokenEndpoint | undefined, url: URL) =>
+  Effect.gen(function*() {
+    if (endpoint === undefined || provider.pushedAuthorizationRequestEndpoint === undefined) {
+      return yield* new InvalidConfiguration({
+        detail: `${provider.name} needs pushed authorization requests: give Authorization.start an endpoint, ` +
+          "and the provider its pushed_authorization_request_endpoint"
+      })
+    }
+    // A refused push is a login that cannot start: it is reported as such, with the server's reason.
+    const answer = yield* Effect.mapError(
+      endpoint.postForm(provider.pushedAuthorizationRequestEndpoint, [...url.searchParams]),
+      (error) =>
+        error._tag === "InvalidConfiguration"
+          ? error
+          : new InvalidConfiguration({ detail: `the pushed authorization request failed: ${error.message}` })
+    )
+    if (typeof answer.request_uri !== "string" || answer.request_uri.length === 0) {
+      return yield* new InvalidConfiguration({ detail: "the pushed authorization response has no request_uri" })
+    }
+    const pushed = new URL(url.origin + url.pathname)
+    pushed.searchParams.set("client_id", url.searchParams.get("client_id") ?? "")
+    pushed.searchParams.set("request_uri", answer.request_uri)
+    return pushed.toString()
   })
 
 /**
@@ -243,7 +290,7 @@ const checkAndExchange = (
         // The stored URI, byte for byte: the server compares it with the one it saw in the request.
         redirectUri: transaction.redirectUri
       }),
-      { requested: transaction.scopes }
+      { requested: transaction.scopes, nonce: Option.getOrUndefined(transaction.nonce) }
     )
   })
 

@@ -26,7 +26,7 @@ import type * as Granted from "./Granted.js"
 import * as RetryAfter from "./internal/retryAfter.js"
 import type { OAuthClientError } from "./OAuthClient.js"
 import { OAuthClient } from "./OAuthClient.js"
-import { InsufficientScope, ReauthorizationRequired } from "./OAuthError.js"
+import { InsufficientScope, InvalidConfiguration, ReauthorizationRequired } from "./OAuthError.js"
 import type { Provider } from "./Provider.js"
 import * as RateLimit from "./RateLimit.js"
 import type { ScopeRules } from "./ScopeRules.js"
@@ -163,8 +163,32 @@ export const make = (options: Options = {}): Effect.Effect<
           ? Effect.void
           : Effect.fail(new InsufficientScope({ required: required.values, granted: granted.values })))
 
+    const dpop = client.provider.extensions?.dpop
     const sendWith = (request: HttpClientRequest.HttpClientRequest, token: Token) =>
-      limit(base.execute(bearer(request, token)))
+      token.tokenType === "DPoP" ? sendDpop(request, token) : limit(base.execute(bearer(request, token)))
+
+    // RFC 9449 §7: a DPoP-bound token goes only with a fresh proof of its key, never as a Bearer
+    // token; a resource server asks for its nonce with a 401, and the request is sent once more.
+    const sendDpop = (request: HttpClientRequest.HttpClientRequest, token: Token) => {
+      if (dpop === undefined) {
+        return Effect.fail(
+          new InvalidConfiguration({ detail: "a DPoP-bound token needs the provider's Dpop extension" })
+        )
+      }
+      const once = dpop.proof(request.method, request.url, token.accessToken).pipe(
+        Effect.flatMap((proof) =>
+          limit(base.execute(HttpClientRequest.setHeaders(request, {
+            authorization: `DPoP ${Redacted.value(token.accessToken)}`,
+            dpop: proof
+          })))
+        ),
+        Effect.tap((response) => dpop.observe(request.url, response.headers))
+      )
+      return Effect.flatMap(once, (response) =>
+        response.status === 401 && /use_dpop_nonce/.test(response.headers["www-authenticate"] ?? "")
+          ? Effect.zipRight(discard(response), once)
+          : Effect.succeed(response))
+    }
 
     // 401: one shared refresh (or the token another fiber already got), one retry.
     const afterUnauthorized = (
@@ -217,7 +241,8 @@ export const make = (options: Options = {}): Effect.Effect<
               return Effect.flatMap(Clock.currentTimeMillis, (now) => {
                 const wait = Option.getOrElse(
                   retryAfterMillis(response.headers["retry-after"], now),
-                  () => 1000 * 2 ** count
+                  () =>
+                    1000 * 2 ** count
                 )
                 return count >= maxRetries || wait > maxWait
                   ? Effect.succeed(response)

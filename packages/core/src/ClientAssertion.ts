@@ -30,16 +30,17 @@ export const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 
 /**
  * A client-assertion method (see `Provider.Extensions`): the form members that authenticate one
- * request to `audience`.
+ * request.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Extension {
   readonly method: "private_key_jwt" | "client_secret_jwt"
+  /** The form members for one request of `client` to `provider` (its audience: {@link audienceOf}). */
   readonly assertion: (
     client: ClientConfig,
-    audience: string
+    provider: Provider<string>
   ) => Effect.Effect<ReadonlyArray<readonly [string, string]>, InvalidConfiguration>
 }
 
@@ -148,8 +149,8 @@ export const privateKeyJwt = (
   })
   return {
     method: "private_key_jwt",
-    assertion: (client, audience) =>
-      Effect.flatMap(load, (k) => sign(client, audience, { alg: k.alg, kid: k.kid }, k.key, lifetime))
+    assertion: (client, provider) =>
+      Effect.flatMap(load, (k) => sign(client, audienceOf(provider), { alg: k.alg, kid: k.kid }, k.key, lifetime))
   }
 }
 
@@ -166,13 +167,13 @@ export const clientSecretJwt = (
   const lifetime = Math.max(1, Math.floor(Duration.toSeconds(options.lifetime ?? Duration.seconds(60))))
   return {
     method: "client_secret_jwt",
-    assertion: (client, audience) =>
+    assertion: (client, provider) =>
       Option.match(client.clientSecret, {
         onNone: () => Effect.fail(invalid("client_secret_jwt needs a client secret, and this client has none")),
         onSome: (secret) =>
           sign(
             client,
-            audience,
+            audienceOf(provider),
             { alg: options.alg ?? "HS256" },
             new TextEncoder().encode(Redacted.value(secret)),
             lifetime

@@ -33,7 +33,16 @@ export const Metadata = Schema.Struct({
   scopes_supported: Schema.optional(Schema.Array(Schema.String)),
   token_endpoint_auth_methods_supported: Schema.optional(Schema.Array(Schema.String)),
   code_challenge_methods_supported: Schema.optional(Schema.Array(Schema.String)),
-  authorization_response_iss_parameter_supported: Schema.optional(Schema.Boolean)
+  authorization_response_iss_parameter_supported: Schema.optional(Schema.Boolean),
+  // OpenID Connect Discovery 1.0 §3, RFC 8414 §2 (introspection), RFC 9126 §5, RFC 9449 §5.1.
+  jwks_uri: Schema.optional(Schema.String),
+  userinfo_endpoint: Schema.optional(Schema.String),
+  introspection_endpoint: Schema.optional(Schema.String),
+  end_session_endpoint: Schema.optional(Schema.String),
+  pushed_authorization_request_endpoint: Schema.optional(Schema.String),
+  require_pushed_authorization_requests: Schema.optional(Schema.Boolean),
+  dpop_signing_alg_values_supported: Schema.optional(Schema.Array(Schema.String)),
+  id_token_signing_alg_values_supported: Schema.optional(Schema.Array(Schema.String))
 })
 
 /**
@@ -175,7 +184,12 @@ export const discover = (
         metadata.token_endpoint,
         metadata.authorization_endpoint,
         metadata.revocation_endpoint,
-        metadata.device_authorization_endpoint
+        metadata.device_authorization_endpoint,
+        metadata.jwks_uri,
+        metadata.userinfo_endpoint,
+        metadata.introspection_endpoint,
+        metadata.end_session_endpoint,
+        metadata.pushed_authorization_request_endpoint
       ]
     ) {
       if (endpoint !== undefined) yield* checkEndpoint(endpoint, allowInsecureHttp)
@@ -189,6 +203,14 @@ export const discover = (
       clientAuthentication: chooseAuthentication(metadata.token_endpoint_auth_methods_supported),
       authorizationResponseIssParameterSupported: metadata.authorization_response_iss_parameter_supported ?? false,
       scopes: metadata.scopes_supported,
+      jwksUri: metadata.jwks_uri,
+      userinfoEndpoint: metadata.userinfo_endpoint,
+      introspectionEndpoint: metadata.introspection_endpoint,
+      endSessionEndpoint: metadata.end_session_endpoint,
+      pushedAuthorizationRequestEndpoint: metadata.pushed_authorization_request_endpoint,
+      requirePushedAuthorizationRequests: metadata.require_pushed_authorization_requests,
+      dpopSigningAlgValuesSupported: metadata.dpop_signing_alg_values_supported,
+      idTokenSigningAlgValuesSupported: metadata.id_token_signing_alg_values_supported,
       ...definedOnly(overrides),
       issuer
     })

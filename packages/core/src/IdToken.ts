@@ -165,7 +165,7 @@ export interface Response {
   readonly client: ClientConfig
   readonly previous: Token | undefined
   /** The nonce of the login whose code is exchanged. */
-  readonly nonce: Option.Option<Redacted.Redacted<string>>
+  readonly nonce: Redacted.Redacted<string> | undefined
   /** The token endpoint's JSON reader (no redirects, 1 MiB, timeouts), for the JWKS. */
   readonly getJson: (url: string) => Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError>
 }
@@ -246,7 +246,7 @@ export const make = (options: Options = {}): Extension => {
         skewSeconds,
         now: yield* Clock.currentTimeMillis,
         nonce: login ?
-          response.nonce :
+          Option.fromNullable(response.nonce) :
           Option.flatMap(
             previousClaims,
             (claims) => typeof claims.nonce === "string" ? Option.some(Redacted.make(claims.nonce)) : Option.none()

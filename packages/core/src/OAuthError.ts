@@ -7,6 +7,7 @@
  */
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import type { InvalidIdToken } from "./IdToken.js"
 
 const id = (name: string) => `@effect-oauth/core/OAuthError/${name}`
 
@@ -397,9 +398,11 @@ export type OAuthError =
   | ClientAuthenticationFailed
   | InvalidConfiguration
   | TokenStoreError
+  | InvalidIdToken
 
 /**
- * The errors that can come out of one token request.
+ * The errors that can come out of one token request (an `InvalidIdToken` only when the provider
+ * has the OpenID Connect extension).
  *
  * @since 0.1.0
  * @category models
@@ -412,6 +415,7 @@ export type TokenRequestError =
   | RateLimited
   | ClientAuthenticationFailed
   | InvalidConfiguration
+  | InvalidIdToken
 
 /**
  * Whether an error is worth retrying (with backoff): network failures, timeouts, 5xx, rate limits.

@@ -72,7 +72,12 @@ export interface TokenEndpoint {
    */
   readonly request: (
     grant: Grant,
-    options?: { readonly requested?: ScopeSet<string> | undefined; readonly previous?: Token | undefined }
+    options?: {
+      readonly requested?: ScopeSet<string> | undefined
+      readonly previous?: Token | undefined
+      /** The login's OpenID Connect nonce, for the ID token of a code exchange. */
+      readonly nonce?: Redacted.Redacted<string> | undefined
+    }
   ) => Effect.Effect<Token, TokenRequestError>
   /** RFC 7009 revocation; succeeds without a request when the provider has no revocation endpoint. */
   readonly revoke: (
@@ -352,13 +357,40 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
     const maxAttempts = Math.max(1, Math.floor(options.maxAttempts ?? 4))
     const backoff = Duration.decode(options.backoff ?? Duration.millis(500))
 
+    const { clientAssertion, dpop, openId } = provider.extensions ?? {}
+
     const post = (url: URL, form: ReadonlyArray<readonly [string, string]>) => {
       const authenticated = authenticate(provider, client, form)
-      return send(
-        HttpClientRequest.post(url).pipe(
-          HttpClientRequest.setHeaders({ accept: "application/json", ...authenticated.headers }),
-          HttpClientRequest.bodyUrlParams(authenticated.form)
+      const postWith = (headers: Record<string, string>, body: ReadonlyArray<readonly [string, string]>) =>
+        send(
+          HttpClientRequest.post(url).pipe(
+            HttpClientRequest.setHeaders({ accept: "application/json", ...headers }),
+            HttpClientRequest.bodyUrlParams(body)
+          )
         )
+      if (clientAssertion === undefined && dpop === undefined) {
+        return postWith(authenticated.headers, authenticated.form)
+      }
+      // A signed assertion and a DPoP proof are made afresh for every attempt (a new jti each).
+      const attempt = Effect.flatMap(
+        Effect.all([
+          clientAssertion === undefined ? Effect.succeed(undefined) : clientAssertion.assertion(client, provider),
+          dpop === undefined ? Effect.succeed(undefined) : dpop.proof("POST", url.href)
+        ]),
+        ([assertion, proof]) =>
+          postWith(
+            {
+              ...(assertion === undefined ? authenticated.headers : {}),
+              ...(proof === undefined ? {} : { dpop: proof })
+            },
+            assertion === undefined ? authenticated.form : [...form, ...assertion]
+          )
+      )
+      // RFC 9449 §8: a server wanting a nonce refuses once with use_dpop_nonce; the proof is made again with it.
+      return Effect.catchIf(
+        attempt,
+        (e) => dpop !== undefined && e._tag === "ErrorResponse" && e.error === "use_dpop_nonce",
+        () => attempt
       )
     }
 
@@ -374,9 +406,10 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
               detail: error._tag === "RequestError" ? `${error.reason} error` : `unexpected ${error.reason}`
             })
           ),
-          Effect.flatMap((response) =>
-            readResponse(provider, response)
+          Effect.tap((response) =>
+            dpop?.observe(request.url, response.headers)
           ),
+          Effect.flatMap((response) => readResponse(provider, response)),
           Effect.scoped,
           // A fetch-based client would follow redirects by itself; the caller's other fetch options stay.
           Effect.provideService(FetchHttpClient.RequestInit, {
@@ -450,12 +483,23 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
           if (grant._tag === "RefreshToken" && outcomeUnknown(error)) return unknownOutcomes++ === 0
           return isTransient(error)
         })
-        return yield* toToken(body, {
+        const token = yield* toToken(body, {
           provider,
           status: 200,
           now: sentAt,
           requested: requestOptions?.requested,
-          previous: requestOptions?.previous
+          previous: requestOptions?.previous,
+          dpop: dpop !== undefined
+        })
+        return openId === undefined ? token : yield* openId.check({
+          body,
+          token,
+          grant,
+          provider,
+          client,
+          previous: requestOptions?.previous,
+          nonce: requestOptions?.nonce,
+          getJson
         })
       }).pipe(
         Effect.withSpan("TokenEndpoint.request", {

@@ -29,6 +29,8 @@ export interface Context {
   readonly now: number
   readonly requested?: ScopeSet<string> | undefined
   readonly previous?: Token | undefined
+  /** Whether the request carried a DPoP proof: only then is `token_type: DPoP` accepted. */
+  readonly dpop?: boolean | undefined
 }
 
 const invalid = (status: number, field: string, detail: string) =>
@@ -59,7 +61,7 @@ export const ExpiresIn: Schema.Schema<number, number | string> = Schema.Union(
  */
 export const TokenResponse = Schema.Struct({
   access_token: Schema.NonEmptyString,
-  token_type: Schema.String.pipe(Schema.filter((type) => type.toLowerCase() === "bearer")),
+  token_type: Schema.String.pipe(Schema.filter((type) => /^(bearer|dpop)$/i.test(type))),
   expires_in: Schema.optionalWith(ExpiresIn, { nullable: true }),
   refresh_token: Schema.optional(Schema.NonEmptyString),
   scope: Schema.optionalWith(Schema.String, { nullable: true })
@@ -75,7 +77,7 @@ export type TokenResponse = typeof TokenResponse.Type
 // gets a fixed description instead.
 const fieldDetails: Record<string, string> = {
   access_token: "access_token is missing, empty or not a string",
-  token_type: "token_type must be Bearer (other token types are not supported)",
+  token_type: "token_type must be Bearer (or DPoP when the request carried a DPoP proof)",
   expires_in: "expires_in must be a non-negative finite number of seconds, or a string of digits",
   refresh_token: "refresh_token must be a non-empty string when present",
   scope: "scope must be a space-delimited string of scope tokens"
@@ -114,6 +116,8 @@ export const toToken = (
     return invalid(status, field, fieldDetails[field] ?? `${field} is malformed`)
   }
   const response = decoded.right
+  const dpop = response.token_type.toLowerCase() === "dpop"
+  if (dpop && context.dpop !== true) return invalid(status, "token_type", fieldDetails.token_type)
   const refreshToken = response.refresh_token === undefined
     ? previous === undefined ? Option.none() : previous.refreshToken
     : Option.some(Redacted.make(response.refresh_token))
@@ -130,7 +134,7 @@ export const toToken = (
   return Either.right(
     new Token({
       accessToken: Redacted.make(response.access_token),
-      tokenType: "Bearer",
+      tokenType: dpop ? "DPoP" : "Bearer",
       refreshToken,
       // Clamp absurd lifetimes so that date arithmetic stays finite.
       expiresAt: Option.map(lifetimeMillis, (millis) => now + Math.min(millis, 100 * 365 * 86_400_000)),

@@ -1,6 +1,7 @@
 /**
  * The core of effect-oauth: grants, scopes and their rules, typed errors, the token endpoint, token stores,
- * `OAuthClient` with its refresh fiber, `AuthorizedHttpClient`, discovery. Runtime-independent.
+ * `OAuthClient` with its refresh fiber, `AuthorizedHttpClient`, discovery; OpenID Connect (`IdToken`, `UserInfo`),
+ * introspection, DPoP and signed client assertions in modules of their own. Runtime-independent.
  *
  * @packageDocumentation
  */
@@ -14,6 +15,11 @@ export * as Authorization from "./Authorization.js"
  * @since 0.1.0
  */
 export * as AuthorizedHttpClient from "./AuthorizedHttpClient.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as ClientAssertion from "./ClientAssertion.js"
 
 /**
  * @since 0.1.0
@@ -33,12 +39,27 @@ export * as Discovery from "./Discovery.js"
 /**
  * @since 0.1.0
  */
+export * as Dpop from "./Dpop.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Grant from "./Grant.js"
 
 /**
  * @since 0.1.0
  */
 export * as Granted from "./Granted.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as IdToken from "./IdToken.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Introspection from "./Introspection.js"
 
 /**
  * @since 0.1.0
@@ -99,3 +120,8 @@ export * as TokenResponse from "./TokenResponse.js"
  * @since 0.1.0
  */
 export * as TokenStore from "./TokenStore.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as UserInfo from "./UserInfo.js"

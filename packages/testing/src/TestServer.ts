@@ -81,7 +81,8 @@ export type ClientAuthenticationRequirement = internal.ClientAuthenticationRequi
  * - `idTokenLifetimeSeconds` (300); `idTokenFault` (`null`): every ID token issued is broken in
  *   one way — `badSignature`, `wrongAudience`, `wrongIssuer`, `wrongNonce`, `expired`, `unknownKid`
  *   (signed by a key the JWKS does not hold), `algNone`, `hs256PublicKey` (an HMAC keyed with the
- *   published public key), `multipleAudiencesNoAzp`, `badAtHash`.
+ *   published public key), `multipleAudiencesNoAzp`, `badAtHash`, `badCodeHash`, `otherSubject` (`sub` is
+ *   another user's).
  * - `userinfoSubject` (`null`: the ID token's `sub`): the `sub` that `/userinfo` answers with.
  * - `requirePushedAuthorizationRequests` (false): `/authorize` accepts only a pushed `request_uri`.
  * - `requireDpop` (false): token requests need a DPoP proof (a proof is honoured whenever sent);

@@ -429,7 +429,7 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
   }
 
   // OIDC Core §3.1.3.3: an ID token whenever the grant asked for `openid` (no nonce on a refresh).
-  const idTokenOf = (grant: Grant, issued: Issued, at: number, withNonce: boolean) => {
+  const idTokenOf = (grant: Grant, issued: Issued, at: number, withNonce: boolean, code?: string) => {
     if (!grant.scopes.includes("openid")) return Effect.succeed(undefined)
     const iat = Math.floor(at / 1000)
     const nonce = withNonce ? grant.login?.nonce : undefined
@@ -441,7 +441,8 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
       exp: iat + switches.idTokenLifetimeSeconds,
       auth_time: Math.floor((grant.login?.authTime ?? at) / 1000),
       ...(nonce === undefined ? {} : { nonce }),
-      access_token: issued.accessToken
+      access_token: issued.accessToken,
+      code
     }, switches.idTokenFault)
   }
 
@@ -617,10 +618,13 @@ export const make = (baseUrl: string, initial: Partial<Switches>) => {
       }
       const jkt = proof._tag === "Bound" ? proof.jkt : undefined
       const answer = (grant: Grant, issued: Issued, withNonce: boolean) =>
-        Effect.map(idTokenOf(grant, issued, at, withNonce), (idToken) => {
-          countToken(grantType, "ok")
-          return json(200, tokenBody(issued, { idToken, dpop: jkt !== undefined }), dpopHeaders())
-        })
+        Effect.map(
+          idTokenOf(grant, issued, at, withNonce, withNonce ? form.get("code") ?? undefined : undefined),
+          (idToken) => {
+            countToken(grantType, "ok")
+            return json(200, tokenBody(issued, { idToken, dpop: jkt !== undefined }), dpopHeaders())
+          }
+        )
       const requested = scopesOf(form.get("scope"))
       const lifetime = switches.accessTokenLifetimeSeconds
       switch (grantType) {

@@ -33,6 +33,8 @@ export type IdTokenFault =
   | "hs256PublicKey"
   | "multipleAudiencesNoAzp"
   | "badAtHash"
+  | "badCodeHash"
+  | "otherSubject"
 
 interface SigningKey {
   readonly kid: string
@@ -105,6 +107,12 @@ export const makeSigner = () => {
           break
         case "badAtHash":
           payload.at_hash = await leftHalfHash("another access token")
+          break
+        case "badCodeHash":
+          payload.c_hash = await leftHalfHash("another code")
+          break
+        case "otherSubject":
+          payload.sub = "2"
           break
       }
       const active = await key()
