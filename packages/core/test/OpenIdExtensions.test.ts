@@ -1,0 +1,189 @@
+import {
+  Authorization,
+  ClientAssertion,
+  Dpop,
+  Grant,
+  IdToken,
+  Introspection,
+  Scopes,
+  TokenEndpoint,
+  UserInfo
+} from "@effect-oauth/core"
+import { TestServer } from "@effect-oauth/testing"
+import { HttpClient, HttpClientRequest } from "@effect/platform"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Option, Redacted } from "effect"
+import { exportJWK, generateKeyPair } from "jose"
+
+const redirectUri = "http://127.0.0.1:8765/callback"
+
+const signIn = (provider: ReturnType<TestServer.TestServer.Service["provider"]>) =>
+  Effect.gen(function*() {
+    const server = yield* TestServer.TestServer
+    const endpoint = yield* TokenEndpoint.make({ provider, client: server.client })
+    const started = yield* Authorization.start({
+      provider,
+      client: server.client,
+      redirectUri,
+      scopes: Scopes.make("openid"),
+      endpoint
+    })
+    const token = yield* Authorization.complete(endpoint, started.transaction, yield* server.authorize(started.url))
+    return { endpoint, started, token }
+  })
+
+describe("UserInfo", () => {
+  it.effect("reads the user's claims when its sub is the ID token's, and refuses another user's", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const provider = IdToken.openId(server.provider())
+      const { token } = yield* signIn(provider)
+      const claims = yield* UserInfo.fetch(provider, token)
+      assert.strictEqual(claims.sub, "1")
+      assert.strictEqual(claims.email, "test-user@example.com")
+      yield* server.configure({ userinfoSubject: "2" })
+      const error = yield* Effect.flip(UserInfo.fetch(provider, token))
+      assert.strictEqual(error._tag, "InvalidUserInfo")
+      assert.isTrue(error._tag === "InvalidUserInfo" && error.reason === "SubjectMismatch")
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+})
+
+describe("Introspection", () => {
+  it.effect("an issued token is active with its scopes; a revoked one is not", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const endpoint = yield* TokenEndpoint.make({ provider: server.provider(), client: server.client })
+      const issued = yield* server.issueToken({ scopes: ["read", "write"] })
+      const active = yield* Introspection.introspect(endpoint, Redacted.make(issued.accessToken))
+      assert.isTrue(active.active)
+      if (active.active) {
+        assert.deepStrictEqual(active.scopes.values, ["read", "write"])
+        assert.isTrue(Option.isSome(active.expiresAt))
+      }
+      yield* endpoint.revoke(Redacted.make(issued.accessToken))
+      const inactive = yield* Introspection.introspect(endpoint, Redacted.make(issued.accessToken))
+      assert.isFalse(inactive.active)
+      assert.strictEqual((yield* server.counters).introspections, 2)
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+})
+
+describe("ClientAssertion", () => {
+  it.effect("private_key_jwt: a fresh signed assertion per request authenticates the client; no secret is sent", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const pair = yield* Effect.promise(() => generateKeyPair("ES256", { extractable: true }))
+      yield* server.configure({
+        clientPublicJwk: { ...(yield* Effect.promise(() => exportJWK(pair.publicKey))), alg: "ES256" }
+      })
+      const privateJwk = yield* Effect.promise(() => exportJWK(pair.privateKey))
+      const provider = ClientAssertion.use(
+        server.provider(),
+        ClientAssertion.privateKeyJwt(Redacted.make(JSON.stringify({ ...privateJwk, alg: "ES256" })))
+      )
+      const endpoint = yield* TokenEndpoint.make({ provider, client: server.client })
+      yield* endpoint.request(Grant.ClientCredentials(Scopes.make("read")))
+      yield* endpoint.request(Grant.ClientCredentials(Scopes.make("read")))
+      // Two requests, two assertions (the server refuses a replayed jti).
+      assert.strictEqual((yield* server.counters).clientAssertions, 2)
+      // Without the registered key the same assertions are refused.
+      yield* server.configure({ clientPublicJwk: null })
+      const refused = yield* Effect.flip(endpoint.request(Grant.ClientCredentials(Scopes.make("read"))))
+      assert.strictEqual(refused._tag, "ClientAuthenticationFailed")
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+
+  it.effect("client_secret_jwt: an HMAC with the secret; a wrong secret is refused", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const provider = ClientAssertion.use(server.provider(), ClientAssertion.clientSecretJwt())
+      const endpoint = yield* TokenEndpoint.make({ provider, client: server.client })
+      yield* endpoint.request(Grant.ClientCredentials(Scopes.make("read")))
+      assert.strictEqual((yield* server.counters).clientAssertions, 1)
+      const wrong = yield* TokenEndpoint.make({
+        provider,
+        client: { clientId: server.client.clientId, clientSecret: Option.some(Redacted.make("wrong")) }
+      })
+      const refused = yield* Effect.flip(wrong.request(Grant.ClientCredentials(Scopes.make("read"))))
+      assert.strictEqual(refused._tag, "ClientAuthenticationFailed")
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+})
+
+describe("Dpop", () => {
+  it.effect("tokens are DPoP-bound, a nonce is honoured with one retry, the API needs the proof, the refresh token the key", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      yield* server.configure({ requireDpop: true, dpopNonce: true })
+      const key = yield* Dpop.generateKey()
+      assert.isFalse(key.privateKey.extractable)
+      const provider = Dpop.bind(server.provider(), key)
+      const endpoint = yield* TokenEndpoint.make({ provider, client: server.client })
+      const token = yield* endpoint.request(Grant.ClientCredentials(Scopes.make("read")))
+      assert.strictEqual(token.tokenType, "DPoP")
+      // The first proof had no nonce: one use_dpop_nonce, then the retry with it.
+      assert.strictEqual((yield* server.counters).dpopRejections, 1)
+
+      // The API: a proof with ath, and the resource server's nonce learnt the same way.
+      const http = yield* HttpClient.HttpClient
+      const proof = yield* provider.extensions!.dpop!.proof("GET", server.meEndpoint, token.accessToken)
+      const ok = yield* http.execute(
+        HttpClientRequest.get(server.meEndpoint).pipe(
+          HttpClientRequest.setHeaders({ authorization: `DPoP ${Redacted.value(token.accessToken)}`, dpop: proof })
+        )
+      )
+      assert.strictEqual(ok.status, 200)
+      // The same proof again is a replay; the token as Bearer is refused.
+      const replay = yield* http.execute(
+        HttpClientRequest.get(server.meEndpoint).pipe(
+          HttpClientRequest.setHeaders({ authorization: `DPoP ${Redacted.value(token.accessToken)}`, dpop: proof })
+        )
+      )
+      assert.strictEqual(replay.status, 401)
+      const bearer = yield* http.execute(
+        HttpClientRequest.get(server.meEndpoint).pipe(HttpClientRequest.bearerToken(Redacted.value(token.accessToken)))
+      )
+      assert.strictEqual(bearer.status, 401)
+
+      // A plain client cannot accept a DPoP token type.
+      yield* server.configure({ requireDpop: false })
+      const plain = yield* TokenEndpoint.make({ provider: server.provider(), client: server.client })
+      const withProof = yield* endpoint.request(Grant.ClientCredentials(Scopes.make("read")))
+      assert.strictEqual(withProof.tokenType, "DPoP")
+      const bearerToken = yield* plain.request(Grant.ClientCredentials(Scopes.make("read")))
+      assert.strictEqual(bearerToken.tokenType, "Bearer")
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+
+  it.effect("a refresh token bound to the key is refused with another key", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const provider = Dpop.bind(server.provider(), yield* Dpop.generateKey())
+      const { endpoint, token } = yield* signIn(provider)
+      assert.strictEqual(token.tokenType, "DPoP")
+      const refreshToken = Option.getOrThrow(token.refreshToken)
+      const other = yield* TokenEndpoint.make({
+        provider: Dpop.bind(server.provider(), yield* Dpop.generateKey()),
+        client: server.client
+      })
+      const refused = yield* Effect.flip(other.request(Grant.RefreshToken(refreshToken), { previous: token }))
+      assert.strictEqual(refused._tag, "ErrorResponse")
+      const refreshed = yield* endpoint.request(Grant.RefreshToken(refreshToken), { previous: token })
+      assert.strictEqual(refreshed.tokenType, "DPoP")
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+})
+
+describe("PAR", () => {
+  it.effect("a server that requires PAR gets the request pushed; the browser sees only client_id and request_uri", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      yield* server.configure({ requirePushedAuthorizationRequests: true })
+      const provider = server.provider()
+      const { started, token } = yield* signIn(provider)
+      const params = [...new URL(started.url).searchParams.keys()].sort()
+      assert.deepStrictEqual(params, ["client_id", "request_uri"])
+      assert.isTrue(Redacted.value(token.accessToken).length > 0)
+      assert.strictEqual((yield* server.counters).pushedAuthorizationRequests, 1)
+      // Without an endpoint to push with, start refuses.
+      const refused = yield* Effect.flip(
+        Authorization.start({ provider, client: server.client, redirectUri, scopes: Scopes.make("openid") })
+      )
+      assert.strictEqual(refused._tag, "InvalidConfiguration")
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+})
