@@ -121,14 +121,14 @@ export const withWebLock = <A, E>(
     }))
 
 /**
- * What a tab hears from the others: `announced(key)` is a queue of the versions they say they
- * stored under `key`, for as long as the scope lasts. Nothing vouches for an announcement (any
- * script of the origin can post one): it is only a reason to re-read the store.
+ * What a tab hears from the others. Nothing vouches for an announcement (any script of the origin
+ * can post one): it is only a reason to re-read the store.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Service {
+  /** The versions other tabs say they stored under `key`, from now until the scope closes. */
   readonly announced: (key: string) => Effect.Effect<Queue.Dequeue<number>, never, Scope.Scope>
 }
 
