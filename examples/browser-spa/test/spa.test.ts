@@ -179,9 +179,12 @@ describe("browser-spa in Chromium", () => {
       const polledB = await b.textContent("#polled")
       assert.strictEqual(c.invalidGrant, 0, `invalid_grant seen; tabs: ${polledA} / ${polledB}`)
       assert.strictEqual(c.tokenRequests.refresh_token.error, 0)
-      // Ten one-second windows: one refresh each for both tabs together (and some slack for timers).
+      // Ten one-second windows: one refresh each for both tabs together. One polling tab alone
+      // refreshes about 12 times here, two tabs refreshing on their own would be twice that; two
+      // tabs refresh a little earlier in each window (the refresh lead follows the slowest recent
+      // refresh, a wait for the other tab's lock included), hence the slack.
       assert.isAtLeast(refreshes, 7, `refreshes: ${refreshes}`)
-      assert.isAtMost(refreshes, 13, `refreshes: ${refreshes}`)
+      assert.isAtMost(refreshes, 16, `refreshes: ${refreshes}`)
       const [okA] = /(\d+) ok/.exec(polledA ?? "")!.slice(1).map(Number)
       const [okB] = /(\d+) ok/.exec(polledB ?? "")!.slice(1).map(Number)
       assert.isAtLeast(okA!, 20, `tab A: ${polledA}`)

@@ -5,7 +5,8 @@
  * - `withRefreshLock` takes a Web Lock (`navigator.locks`) named after the slot, so the tabs refresh
  *   one after another; inside the lock `OAuthClient` re-reads the store first and adopts a token another
  *   tab stored, so a rotated refresh token is never sent twice. The lock is held a moment after the
- *   refresh, because a browser may show one tab's write to the others a little later.
+ *   refresh (its callers have the token already), because a browser may show one tab's write to the
+ *   others a little later.
  * - every write is announced on a `BroadcastChannel` as the slot's key and the new token's version:
  *   never the token. A tab that hears it re-reads the shared store ({@link follow}) and adopts the
  *   token found there if it is newer than its own. A message never writes a store: any script of the
@@ -84,8 +85,9 @@ const openChannel = (name: string): Option.Option<Channel> => {
 }
 
 /**
- * Runs `effect` while holding the Web Lock `name`. Interrupted while waiting, it gives up the
- * request; interrupted while holding, it interrupts the effect and then releases the lock.
+ * Runs `effect` while holding the Web Lock `name`, and keeps holding it for `holdAfter` once the
+ * effect is done (without making the caller wait for that). Interrupted while waiting, it gives up
+ * the request; interrupted while holding, it interrupts the effect and then releases the lock.
  *
  * @since 0.1.0
  * @category locks
@@ -93,7 +95,8 @@ const openChannel = (name: string): Option.Option<Channel> => {
 export const withWebLock = <A, E>(
   locks: LockManager,
   name: string,
-  effect: Effect.Effect<A, E>
+  effect: Effect.Effect<A, E>,
+  holdAfter: Duration.DurationInput = Duration.zero
 ): Effect.Effect<A, E> =>
   Effect.flatMap(Effect.runtime<never>(), (runtime) =>
     Effect.async<A, E>((resume) => {
@@ -103,8 +106,8 @@ export const withWebLock = <A, E>(
         new Promise<void>((release) => {
           fiber = Runtime.runFork(runtime)(effect)
           fiber.addObserver((exit) => {
-            release()
             resume(exit)
+            Runtime.runFork(runtime)(Effect.sleep(holdAfter)).addObserver(() => release())
           })
         })).catch(() => {
           // Aborted: the caller was interrupted while waiting, and nothing is left to do. Refused for
@@ -174,7 +177,7 @@ export const make = (
     const withRefreshLock = Option.match(locks, {
       onNone: () => store.withRefreshLock,
       onSome: (locks) => <A, E>(key: string, refresh: Effect.Effect<A, E>): Effect.Effect<A, E | TokenStoreError> =>
-        withWebLock(locks, `${name}/refresh/${key}`, Effect.zipLeft(refresh, Effect.sleep(settle)))
+        withWebLock(locks, `${name}/refresh/${key}`, refresh, settle)
     })
 
     return {

@@ -6,7 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import type { Scope } from "effect"
 import { Context, Duration, Effect, Either, Fiber, Layer, Option, Redacted, Stream, TestClock } from "effect"
 import { beforeEach } from "vitest"
-import { FakeChannel, useFakeTabs } from "./fakeTabs.js"
+import { FakeChannel, FakeLocks, useFakeTabs } from "./fakeTabs.js"
 
 const fakes = useFakeTabs()
 beforeEach(() => {
@@ -69,7 +69,7 @@ const settle = Effect.gen(function*() {
   for (let i = 0; i < 10; i++) yield* TestClock.adjust(Duration.millis(20))
 })
 
-/** Runs `effect` while the clock moves on (a refresh under the lock waits for its settle time). */
+/** Runs `effect` while the clock moves on (a refresh may wait for the lock another tab holds). */
 const whileSettling = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
     const fiber = yield* Effect.fork(effect)
@@ -110,7 +110,7 @@ describe("TabCoordination", () => {
         ).pipe(Effect.map((response) => response.status))
       const statuses: Array<number> = []
       for (let step = 0; step < 100; step++) {
-        // A call that waits for a refresh waits for the lock's settle time too: the clock moves on.
+        // A call may wait for the lock another tab holds for its settle time: the clock moves on.
         const fiber = yield* Effect.fork(call(tabs[step % 2]!))
         yield* TestClock.adjust(Duration.millis(100))
         statuses.push(yield* Fiber.join(fiber))
@@ -222,6 +222,18 @@ describe("TabCoordination", () => {
       assert.strictEqual(inB.version, second.version)
       assert.strictEqual(Redacted.value(inB.accessToken), Redacted.value(second.accessToken))
       assert.strictEqual(yield* tokenRequests(server), 1)
+    }))
+
+  it.effect("the lock is held for the settle time after the refresh, without making the refresh's callers wait", () =>
+    Effect.gen(function*() {
+      const locks = new FakeLocks()
+      const first = yield* TabCoordination.withWebLock(locks, "k", Effect.succeed(1), Duration.millis(50))
+      assert.strictEqual(first, 1)
+      const second = yield* Effect.fork(TabCoordination.withWebLock(locks, "k", Effect.succeed(2)))
+      yield* TestClock.adjust(Duration.millis(40))
+      assert.isTrue(Option.isNone(yield* Fiber.poll(second)), "the lock was released before the settle time")
+      yield* TestClock.adjust(Duration.millis(20))
+      assert.strictEqual(yield* Fiber.join(second), 2)
     }))
 
   it.effect("a lock request the browser refuses runs the refresh without the lock instead of hanging", () =>
