@@ -3,6 +3,7 @@
  * ephemeral ports, so the app calls the server across origins, as a SPA does). Used by `server.ts`
  * (`pnpm --filter @effect-oauth/example-browser-spa dev`) and by the end-to-end tests.
  */
+import type { BrowserOAuth } from "@effect-oauth/platform-browser"
 import { TestServer } from "@effect-oauth/testing"
 import { ManagedRuntime } from "effect"
 import * as Fs from "node:fs"
@@ -31,11 +32,20 @@ export interface Spa {
   readonly close: () => Promise<void>
 }
 
+/** How the app is set up: where it keeps the token (default `"sessionStorage"`). */
+export interface AppOptions {
+  readonly store?: BrowserOAuth.StoreKind | undefined
+}
+
 /** Starts the authorization server and a static server for `dist/` (which must be built). */
-export const startSpa = async (options: TestServer.Options = {}): Promise<Spa> => {
+export const startSpa = async (options: TestServer.Options = {}, app: AppOptions = {}): Promise<Spa> => {
   const runtime = ManagedRuntime.make(TestServer.layer(options))
   const server = await runtime.runPromise(TestServer.TestServer)
-  const config = JSON.stringify({ serverUrl: server.url, clientId: server.publicClient.clientId })
+  const config = JSON.stringify({
+    serverUrl: server.url,
+    clientId: server.publicClient.clientId,
+    store: app.store ?? "sessionStorage"
+  })
   const files = Http.createServer((request, response) => {
     const pathname = new URL(request.url ?? "/", "http://127.0.0.1").pathname
     if (pathname === "/config.json") {

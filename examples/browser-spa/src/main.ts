@@ -1,8 +1,9 @@
 /**
  * A small single-page app on `@effect-oauth/platform-browser`: log in with the redirect flow (PKCE),
  * show who is logged in, call an API, survive a reload (the token is in `sessionStorage`), log out
- * (revocation). Its configuration (the authorization server, the client id) comes from
- * `/config.json`, written by the server that serves the app (`server.ts`).
+ * (revocation). Its configuration (the authorization server, the client id, the token store) comes
+ * from `/config.json`, written by the server that serves the app (`server.ts`); with
+ * `"localStorage"` the tabs of the app share one session.
  */
 import type { OAuthClient } from "@effect-oauth/core"
 import { AuthorizedHttpClient, ClientConfig, Provider, Scopes } from "@effect-oauth/core"
@@ -13,6 +14,7 @@ import { Effect, ManagedRuntime } from "effect"
 interface Config {
   readonly serverUrl: string
   readonly clientId: string
+  readonly store: BrowserOAuth.StoreKind
 }
 
 const element = (id: string) => document.getElementById(id)!
@@ -38,7 +40,7 @@ const start = async () => {
     client: ClientConfig.make({ clientId: config.clientId }),
     scopes: Scopes.make<ReadonlyArray<string>>("read"),
     redirectUri: `${location.origin}/callback`,
-    store: "sessionStorage"
+    store: config.store
   })
   const runtime = ManagedRuntime.make(layer)
   const run = <A>(

@@ -1,11 +1,12 @@
 /**
  * The SPA end to end in real Chromium: the redirect login, the callback, an API call, a reload, a
- * tampered state, and two tabs sharing one rotating refresh token.
+ * tampered state, two tabs sharing one rotating refresh token through `localStorage`, and two tabs
+ * on `sessionStorage` that share nothing.
  */
 import { Effect } from "effect"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
-import { buildApp, type Spa, startSpa } from "../serve.js"
+import { type AppOptions, buildApp, type Spa, startSpa } from "../serve.js"
 
 let browser: Browser
 
@@ -30,10 +31,44 @@ afterAll(async () => {
   await browser?.close()
 })
 
+/**
+ * Runs in every page before the app: keeps a copy of every message posted on a `BroadcastChannel`
+ * and of every token the app writes to `localStorage`, for the test to compare.
+ */
+const recordChannelAndStorage = () => {
+  const page = window as unknown as { posted: Array<string>; written: Array<string> }
+  page.posted = []
+  page.written = []
+  const post = BroadcastChannel.prototype.postMessage
+  BroadcastChannel.prototype.postMessage = function(this: BroadcastChannel, message: unknown) {
+    page.posted.push(JSON.stringify(message))
+    return post.call(this, message)
+  }
+  const setItem = Storage.prototype.setItem
+  Storage.prototype.setItem = function(this: Storage, key: string, value: string) {
+    if (key.startsWith("effect-oauth/token/")) page.written.push(value)
+    return setItem.call(this, key, value)
+  }
+}
+
+const recorded = (page: Page) =>
+  page.evaluate(() => {
+    const { posted, written } = window as unknown as { readonly posted: Array<string>; readonly written: Array<string> }
+    return { posted, written }
+  })
+
+/** The access and refresh tokens in stored values (the stored format of `TokenStore`). */
+const tokensIn = (written: ReadonlyArray<string>): Array<string> =>
+  written.flatMap((text) => {
+    const { token } = JSON.parse(text) as { token: { accessToken: string; refreshToken?: string | null } }
+    return [token.accessToken, ...(typeof token.refreshToken === "string" ? [token.refreshToken] : [])]
+  })
+
 /** A fresh authorization server, app server and browser context for one test. */
-const session = async (options: Parameters<typeof startSpa>[0] = {}) => {
-  const spa = await startSpa(options)
+const session = async (options: Parameters<typeof startSpa>[0] = {}, app: AppOptions = {}) => {
+  const spa = await startSpa(options, app)
   const context = await browser.newContext()
+  await context.addInitScript(recordChannelAndStorage)
   return {
     spa,
     context,
@@ -93,7 +128,7 @@ describe("browser-spa in Chromium", () => {
     }
   })
 
-  it("a tampered state is rejected: a typed error on the page, no token request, no token stored", async () => {
+  it("a tampered state is rejected: a typed error on the page, no token request, no token stored, the URL cleaned", async () => {
     const { spa, context, close } = await session()
     try {
       const page = await context.newPage()
@@ -102,6 +137,7 @@ describe("browser-spa in Chromium", () => {
         const response = await route.fetch({ maxRedirects: 0 })
         const location = new URL(response.headers()["location"]!)
         location.searchParams.set("state", "forged-state")
+        location.hash = "access_token=injected-token"
         await route.fulfill({ status: 302, headers: { location: location.toString() } })
       })
       await page.goto(spa.url)
@@ -113,20 +149,26 @@ describe("browser-spa in Chromium", () => {
       assert.strictEqual(c.tokenRequests.authorization_code.ok + c.tokenRequests.authorization_code.error, 0)
       const keys = await page.evaluate(() => Object.keys(sessionStorage))
       assert.isFalse(keys.some((key) => key.startsWith("effect-oauth/token/")))
-      assert.isFalse(new URL(page.url()).searchParams.has("code"))
+      const url = new URL(page.url())
+      assert.isFalse(url.searchParams.has("code"))
+      assert.isFalse(url.searchParams.has("state"))
+      assert.strictEqual(url.hash, "")
     } finally {
       await close()
     }
   })
 
-  it("two tabs, 1-second tokens, rotating refresh tokens, 10 s: one refresh per window, no invalid_grant", async () => {
-    const { spa, context, close } = await session({ accessTokenLifetimeSeconds: 1, rotateRefreshTokens: true })
+  it("two tabs on localStorage, 1-second tokens, rotating refresh tokens, 10 s: one refresh per window, no invalid_grant, no token on the channel", async () => {
+    const { spa, context, close } = await session({ accessTokenLifetimeSeconds: 1, rotateRefreshTokens: true }, {
+      store: "localStorage"
+    })
     try {
       const a = await context.newPage()
       await signIn(a, spa)
+      // The second tab finds the session in the shared store: no login of its own.
       const b = await context.newPage()
       await b.goto(spa.url)
-      await b.waitForSelector("#status")
+      await b.waitForSelector("#user:has-text('test-user')")
       const before = await counters(spa)
       await a.click("#poll")
       await b.click("#poll")
@@ -137,13 +179,45 @@ describe("browser-spa in Chromium", () => {
       const polledB = await b.textContent("#polled")
       assert.strictEqual(c.invalidGrant, 0, `invalid_grant seen; tabs: ${polledA} / ${polledB}`)
       assert.strictEqual(c.tokenRequests.refresh_token.error, 0)
-      // Ten one-second windows: one refresh each for both tabs together (and some slack for timers).
+      // Ten one-second windows: one refresh each for both tabs together. One polling tab alone
+      // refreshes about 12 times here, two tabs refreshing on their own would be twice that; two
+      // tabs refresh a little earlier in each window (the refresh lead follows the slowest recent
+      // refresh, a wait for the other tab's lock included), hence the slack.
       assert.isAtLeast(refreshes, 7, `refreshes: ${refreshes}`)
-      assert.isAtMost(refreshes, 13, `refreshes: ${refreshes}`)
+      assert.isAtMost(refreshes, 16, `refreshes: ${refreshes}`)
       const [okA] = /(\d+) ok/.exec(polledA ?? "")!.slice(1).map(Number)
       const [okB] = /(\d+) ok/.exec(polledB ?? "")!.slice(1).map(Number)
       assert.isAtLeast(okA!, 20, `tab A: ${polledA}`)
       assert.isAtLeast(okB!, 20, `tab B: ${polledB}`)
+      assert.strictEqual(c.authorizationRequests, 1)
+      // The tabs told each other of every new token, and never sent one.
+      const tabs = [await recorded(a), await recorded(b)]
+      const posted = tabs.flatMap((tab) => tab.posted)
+      const tokens = tokensIn(tabs.flatMap((tab) => tab.written))
+      assert.isAtLeast(posted.length, 7)
+      assert.isAtLeast(tokens.length, 2 * 7)
+      for (const message of posted) {
+        assert.deepStrictEqual(Object.keys(JSON.parse(message)).sort(), ["_tag", "key", "version"], message)
+        for (const token of tokens) assert.notInclude(message, token)
+      }
+    } finally {
+      await close()
+    }
+  })
+
+  it("two tabs on sessionStorage share nothing: the second tab is signed out, and nothing is posted", async () => {
+    const { spa, context, close } = await session()
+    try {
+      const a = await context.newPage()
+      await signIn(a, spa)
+      const b = await context.newPage()
+      await b.goto(spa.url)
+      await b.waitForSelector("#status:has-text('Signed out.')")
+      assert.strictEqual(await b.textContent("#user"), "nobody")
+      const keys = await b.evaluate(() => Object.keys(sessionStorage))
+      assert.isFalse(keys.some((key) => key.startsWith("effect-oauth/token/")))
+      assert.deepStrictEqual((await recorded(a)).posted, [])
+      assert.deepStrictEqual((await recorded(b)).posted, [])
     } finally {
       await close()
     }

@@ -5,8 +5,11 @@
  * `login` keeps the transaction (state, PKCE verifier) in `sessionStorage` under its state and sends
  * the page to the authorization URL. `completeLogin(location)` on the callback page takes the
  * transaction for the callback's state (once: a replayed callback finds none), checks the callback
- * (BEHAVIOUR.md §5), exchanges the code, stores the token, and removes `code`, `state` and `iss` from
- * the address bar with `history.replaceState`, whatever the outcome.
+ * (BEHAVIOUR.md §5), exchanges the code, stores the token, and removes `code`, `state`, `iss` and any
+ * fragment from the address bar with `history.replaceState`, whatever the outcome.
+ *
+ * Tabs share a session only through a store they share (`localStorage`); with memory or
+ * `sessionStorage` each tab's session is its own. No token ever passes between tabs otherwise.
  *
  * @since 0.1.0
  */
@@ -75,7 +78,11 @@ export interface Options<P extends string = string, Rules extends ScopeRules<P> 
   readonly store?: StoreKind | undefined
   /** The user's slot in the store (default `"default"`). */
   readonly userId?: string | undefined
-  /** One refresh at a time across tabs (Web Locks + BroadcastChannel); default true. */
+  /**
+   * With the `localStorage` store: one refresh at a time across the tabs, and each tab re-reads the
+   * store when another announces a new token (`TabCoordination`); default true. The other stores are
+   * the tab's own: there is nothing to coordinate.
+   */
   readonly crossTab?: boolean | undefined
   /** How the page is sent to the authorization server (default `window.location.assign`). */
   readonly navigate?: ((url: string) => Effect.Effect<void>) | undefined
@@ -187,6 +194,9 @@ const cleanAddressBar = (href: string) =>
     if (history === undefined || current === undefined || current.href !== href) return
     const url = new URL(href)
     for (const param of callbackParams) url.searchParams.delete(param)
+    // A fragment on a callback page is never the app's (redirect URIs have none): it is a server's,
+    // or a forged response's, and may hold a token.
+    url.hash = ""
     history.replaceState(history.state, "", url.toString())
   })
 
@@ -292,16 +302,21 @@ export type Services<P extends string> =
 export const layerWith = <P extends string, Rules extends ScopeRules<P>>(
   options: Options<P, Rules>
 ): Layer.Layer<Services<P>, InvalidScopeRequest, HttpClient.HttpClient> => {
-  const base = storeLayer(options.store ?? "memory")
-  const store = options.crossTab === false ? base : TabCoordination.layer().pipe(Layer.provide(base))
+  const kind = options.store ?? "memory"
+  const base = storeLayer(kind)
   const client = OAuthClient.layer({
     provider: options.provider,
     client: options.client,
     session: OAuthClient.user(options.userId)
   })
-  return Layer.mergeAll(Layer.effect(BrowserOAuth, make(options)), AuthorizedHttpClient.layer()).pipe(
+  const app = Layer.mergeAll(Layer.effect(BrowserOAuth, make(options)), AuthorizedHttpClient.layer())
+  if (kind !== "localStorage" || options.crossTab === false) {
+    return app.pipe(Layer.provideMerge(client), Layer.provideMerge(base))
+  }
+  const following = Layer.scopedDiscard(Effect.flatMap(OAuthClient.OAuthClient, TabCoordination.follow))
+  return Layer.merge(app, following).pipe(
     Layer.provideMerge(client),
-    Layer.provideMerge(store)
+    Layer.provideMerge(TabCoordination.layer().pipe(Layer.provide(base)))
   )
 }
 

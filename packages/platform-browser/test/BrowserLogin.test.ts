@@ -104,6 +104,32 @@ describe("BrowserOAuth", () => {
       assert.isFalse(new URL(globalThis.location.href).searchParams.has("code"))
     }))
 
+  it.effect("a callback with a token in its fragment is rejected: the fragment leaves the address bar too", () =>
+    Effect.gen(function*() {
+      globalThis.sessionStorage.clear()
+      const sent: Array<string> = []
+      const { counters, error } = yield* Effect.gen(function*() {
+        yield* BrowserOAuth.login()
+        yield* landOnCallback(sent[0]!, (u) => {
+          u.hash = "access_token=injected-token&token_type=bearer"
+          return u
+        })
+        assert.include(globalThis.location.href, "injected-token")
+        const error = yield* Effect.flip(BrowserOAuth.completeLogin(globalThis.location))
+        const server = yield* TestServer.TestServer
+        return { error, counters: yield* server.counters }
+      }).pipe(Effect.provide(Env(sent)))
+      assert.strictEqual(error._tag, "AuthorizationResponseError")
+      if (error._tag === "AuthorizationResponseError") assert.strictEqual(error.reason, "TokenInCallback")
+      assert.strictEqual(counters.tokenRequests.authorization_code.ok, 0)
+      const href = new URL(globalThis.location.href)
+      assert.strictEqual(href.hash, "")
+      assert.notInclude(globalThis.location.href, "injected-token")
+      assert.isFalse(href.searchParams.has("code"))
+      assert.isFalse(href.searchParams.has("state"))
+      assert.strictEqual(href.pathname, "/callback")
+    }))
+
   it.effect("a replayed callback finds no transaction", () =>
     Effect.gen(function*() {
       globalThis.sessionStorage.clear()
