@@ -1,0 +1,189 @@
+/**
+ * The parts of the file token store that defend it against other users of the machine: a read that
+ * never follows a link and never reads more than it accepts, the private directory check, and the
+ * naming and sweeping of temporary files, so a crashed writer's copy of a token does not outlive it.
+ *
+ * `@effect/platform`'s `FileSystem` has no `lstat`, `O_NOFOLLOW` or `fchmod`, so the read goes to
+ * `node:fs` directly.
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Predicate from "effect/Predicate"
+import { createHash } from "node:crypto"
+import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+
+/** A token file is at most this large; anything larger is corrupt (a token is about 2 KiB). */
+export const maxTokenFileBytes = 1024 * 1024
+
+/** What a read found at a token path. */
+export type FileRead =
+  | { readonly _tag: "Missing" }
+  | { readonly _tag: "Refused"; readonly detail: string }
+  | { readonly _tag: "Text"; readonly text: string }
+
+const errnoOf = (error: unknown): string | undefined =>
+  Predicate.hasProperty(error, "code") && typeof error.code === "string" ? error.code : undefined
+
+// The message of a Node system error names the call, the path and the reason, never file data.
+const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
+
+/** The uid of this process, where the platform has uids. */
+export const processUid: number | undefined = typeof process.getuid === "function" ? process.getuid() : undefined
+
+// O_NONBLOCK: a FIFO planted at the path must not hang the open.
+const readFlags = NodeFs.constants.O_RDONLY | (NodeFs.constants.O_NOFOLLOW ?? 0) |
+  (NodeFs.constants.O_NONBLOCK ?? 0)
+
+const opened = (file: string, error: unknown): Effect.Effect<FileRead, string> => {
+  const code = errnoOf(error)
+  if (code === "ENOENT") return Effect.succeed({ _tag: "Missing" })
+  // ELOOP on Linux and macOS, EMLINK on FreeBSD: the last component is a link.
+  if (code === "ELOOP" || code === "EMLINK") {
+    return Effect.succeed({ _tag: "Refused", detail: `${file} is a symbolic link: it is not followed` })
+  }
+  return Effect.fail(describe(error))
+}
+
+const tooLarge = (file: string, maxBytes: number): FileRead => ({
+  _tag: "Refused",
+  detail: `${file} is larger than ${maxBytes} bytes`
+})
+
+const readOpen = (file: string, handle: NodeFs.promises.FileHandle, maxBytes: number) =>
+  Effect.gen(function*() {
+    const info = yield* Effect.tryPromise({ try: () => handle.stat(), catch: describe })
+    if (!info.isFile()) return { _tag: "Refused", detail: `${file} is not a regular file` } as const
+    if (processUid !== undefined && info.uid !== processUid) {
+      return {
+        _tag: "Refused",
+        detail: `${file} belongs to uid ${info.uid}, not to this process (uid ${processUid}): it is not adopted`
+      } as const
+    }
+    if (info.size > maxBytes) return tooLarge(file, maxBytes)
+    // One byte more than allowed tells a file that grew since the stat from one that did not.
+    const buffer = Buffer.alloc(info.size + 1)
+    let length = 0
+    // Bounded: every round reads at least one byte or ends, and the buffer is at most maxBytes + 1.
+    while (length < buffer.length) {
+      const { bytesRead } = yield* Effect.tryPromise({
+        try: () => handle.read(buffer, length, buffer.length - length, length),
+        catch: describe
+      })
+      if (bytesRead === 0) break
+      length += bytesRead
+    }
+    if (length > info.size) return { _tag: "Refused", detail: `${file} grew while it was read` } as const
+    if (processUid !== undefined && (info.mode & 0o077) !== 0) {
+      // Not worth failing a read over: the file is ours, and replaced whole on the next write.
+      yield* Effect.ignore(Effect.tryPromise(() => handle.chmod(0o600)))
+    }
+    return { _tag: "Text", text: buffer.subarray(0, length).toString("utf8") } as const
+  })
+
+/**
+ * Reads a token file without following a symbolic link at its path (`O_NOFOLLOW`), refusing what
+ * is not a regular file of this process's user, and reading at most `maxBytes`. A file readable
+ * by others is made private through its open handle (so no link is followed there either).
+ * Fails with a description of the system error.
+ */
+export const readTokenFile = (file: string, maxBytes: number = maxTokenFileBytes): Effect.Effect<FileRead, string> =>
+  Effect.acquireUseRelease(
+    Effect.either(Effect.tryPromise({ try: () => NodeFs.promises.open(file, readFlags), catch: (error) => error })),
+    (handle): Effect.Effect<FileRead, string> =>
+      Either.isLeft(handle) ? opened(file, handle.left) : readOpen(file, handle.right, maxBytes),
+    (handle) => Either.isLeft(handle) ? Effect.void : Effect.promise(() => handle.right.close().catch(() => undefined))
+  )
+
+/** What a directory check decided. */
+export type DirectoryCheck =
+  | { readonly _tag: "Private" }
+  | { readonly _tag: "Tighten" }
+  | { readonly _tag: "Unsafe"; readonly detail: string }
+
+/**
+ * Decides what to do with an existing token directory from its mode and owner: one writable by
+ * group or others is made 0700 when it is this process's, refused when it is someone else's; a
+ * shared directory with the sticky bit (such as `/tmp`) is refused even when it is ours, since
+ * tightening it would lock every other user out of it.
+ */
+export const checkDirectory = (
+  directory: string,
+  info: { readonly mode: number; readonly uid: number | undefined },
+  uid: number | undefined = processUid
+): DirectoryCheck => {
+  if (uid === undefined || (info.mode & 0o077) === 0) return { _tag: "Private" }
+  const writableByOthers = (info.mode & 0o022) !== 0
+  if (writableByOthers && (info.mode & 0o1000) !== 0) {
+    return {
+      _tag: "Unsafe",
+      detail: `the token directory ${directory} is a shared directory (writable by others, sticky bit): ` +
+        "give the store a private directory of its own"
+    }
+  }
+  if (info.uid === uid) return { _tag: "Tighten" }
+  if (!writableByOthers) return { _tag: "Private" }
+  return {
+    _tag: "Unsafe",
+    detail: `the token directory ${directory} is writable by other users and belongs to uid ${
+      info.uid ?? "unknown"
+    }, not to this process (uid ${uid}): have its owner make it private (chmod 700), or choose another directory`
+  }
+}
+
+// -----------------------------------------------------------------------------
+// temporary files
+// -----------------------------------------------------------------------------
+
+const hostTag = createHash("sha256").update(NodeOs.hostname(), "utf8").digest("hex").slice(0, 8)
+
+/**
+ * The name of a temporary file for `target` (a file name, no directory): hidden, and naming the
+ * writer (a tag of the host and the pid), so that a sweeper can tell a dead writer's leftovers
+ * from a live writer's file.
+ */
+export const temporaryName = (target: string, id: string, kind: "tmp" | "broken" = "tmp"): string =>
+  `.${target}.${hostTag}-${process.pid}.${id}.${kind}`
+
+const named = /^\.(.+)\.([0-9a-f]{8})-(\d+)\.[0-9a-f]+\.(?:tmp|broken)$/
+// A token temporary of a release before the writer was in the name.
+const unnamed = /^\.(.+\.json)\.[0-9a-f]{24}\.tmp$/
+
+/** Whether a process of this host with `pid` is running (for lock files and temporary files). */
+export const isProcessAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: it exists, it is just not ours to signal.
+    return errnoOf(error) === "EPERM"
+  }
+}
+
+/**
+ * The temporary files in `entries` (a directory listing) that belong to `tokenFile` or `lockFile`
+ * and may be deleted: those of a writer of this host that is no longer running, and, when the
+ * caller holds the key's lock (`locked`), any token temporary of another process, since no writer
+ * of the key can be at work without the lock. Lock temporaries of unknown writers are left: they
+ * are made by processes waiting for the lock, and hold no token. This process's own are left to
+ * the code that made them.
+ */
+export const leftovers = (
+  entries: ReadonlyArray<string>,
+  tokenFile: string,
+  lockFile: string,
+  locked: boolean
+): ReadonlyArray<string> =>
+  entries.filter((entry) => {
+    const match = named.exec(entry)
+    if (match !== null) {
+      const [, target, host, pidText] = match
+      if (target !== tokenFile && target !== lockFile) return false
+      const pid = Number(pidText)
+      if (host === hostTag && pid === process.pid) return false
+      if (host === hostTag && !isProcessAlive(pid)) return true
+      return locked && target === tokenFile
+    }
+    const old = unnamed.exec(entry)
+    return old !== null && locked && old[1] === tokenFile
+  })
