@@ -10,7 +10,8 @@
  * made private when it is the process's own and refused otherwise; a token file is read without
  * following a link at its path, only when it is a regular file of the process's user and at most
  * 1 MiB (else it is corrupt, read as absent); the temporary files of a writer that crashed are
- * deleted when the key is next used, and by `remove`.
+ * deleted when the store is opened (by the key's next write when their writer cannot be judged),
+ * and by `remove`.
  *
  * @since 0.1.0
  */
@@ -37,7 +38,7 @@ import type * as Scope from "effect/Scope"
 import { createHash } from "node:crypto"
 import * as NodeOs from "node:os"
 import * as NodePathModule from "node:path"
-import { checkDirectory, isProcessAlive, leftovers, readTokenFile, temporaryName } from "./internal/tokenFiles.js"
+import { checkDirectory, isProcessAlive, readTokenFile, temporaries, temporaryName } from "./internal/tokenFiles.js"
 
 /**
  * @since 0.1.0
@@ -219,10 +220,6 @@ export const make = (
         )
       }
     })
-    if (posix && (yield* fs.exists(directory).pipe(Effect.orElseSucceed(() => false)))) {
-      yield* Effect.mapError(secureDirectory, (detail) => new InvalidConfiguration({ detail }))
-    }
-
     const ensureDirectory = (operation: TokenStoreError["operation"]) =>
       fs.makeDirectory(directory, { recursive: true, mode: 0o700 }).pipe(
         Effect.mapError(platformFailure(operation, `cannot create the directory ${directory}`)),
@@ -231,25 +228,63 @@ export const make = (
 
     // ---- temporary files of crashed writers -----------------------------------
 
-    // Keys swept since the store was built: without the key's lock (only dead writers' files go),
-    // and with it (every other writer's token temporaries go, since none can be at work).
-    const sweptUnlocked = new Set<string>()
-    const sweptLocked = new Set<string>()
+    const removeEntries = (names: Iterable<string>) =>
+      Effect.forEach(
+        names,
+        (name) => fs.remove(path.join(directory, name)).pipe(Effect.catchIf(isReason("NotFound"), () => Effect.void)),
+        { discard: true }
+      )
 
-    const sweep = (key: string, locked: boolean) =>
-      Effect.gen(function*() {
-        const entries = yield* fs.readDirectory(directory).pipe(
-          Effect.catchIf(isReason("NotFound"), () => Effect.succeed([]))
-        )
-        for (const entry of leftovers(entries, fileNameFor(key), lockNameFor(key), locked)) {
-          yield* fs.remove(path.join(directory, entry)).pipe(Effect.catchIf(isReason("NotFound"), () => Effect.void))
-        }
-        ;(locked ? sweptLocked : sweptUnlocked).add(key)
+    const listTemporaries = fs.readDirectory(directory).pipe(
+      Effect.map(temporaries),
+      Effect.catchIf(isReason("NotFound"), () => Effect.succeed([]))
+    )
+
+    // Token temporaries, by token file, whose writer could not be judged when the store was built
+    // (another host's, a running process's): the first write of their key deletes them, since it
+    // holds the key's lock and no writer of the key can be at work without it.
+    const unjudged = new Map<string, Array<string>>()
+
+    const sweepUnjudged = (key: string) =>
+      Effect.suspend(() => {
+        const names = unjudged.get(fileNameFor(key))
+        if (names === undefined) return Effect.void
+        unjudged.delete(fileNameFor(key))
+        return Effect.ignore(removeEntries(names))
       })
 
-    // On first use only: a sweep lists the whole directory.
-    const sweepOnce = (key: string, locked: boolean) =>
-      sweptLocked.has(key) || (!locked && sweptUnlocked.has(key)) ? Effect.void : Effect.ignore(sweep(key, locked))
+    // Under the key's lock, on logout: every copy of the token goes, whoever wrote it. Lock
+    // temporaries of running processes stay: they are made by processes waiting for the lock.
+    const sweepKey = (key: string) =>
+      Effect.flatMap(listTemporaries, (found) =>
+        removeEntries(
+          found.filter((temporary) =>
+            temporary.writer === "dead"
+              ? temporary.target === fileNameFor(key) || temporary.target === lockNameFor(key)
+              : temporary.writer === "unknown" && temporary.target === fileNameFor(key)
+          ).map((temporary) => temporary.name)
+        ))
+
+    if (posix && (yield* fs.exists(directory).pipe(Effect.orElseSucceed(() => false)))) {
+      yield* Effect.mapError(secureDirectory, (detail) => new InvalidConfiguration({ detail }))
+      // Opening the store deletes what crashed writers of this host left, for every key at once.
+      yield* Effect.flatMap(listTemporaries, (found) => {
+        for (const temporary of found) {
+          if (temporary.writer === "unknown" && temporary.target.endsWith(".json")) {
+            unjudged.set(temporary.target, [...(unjudged.get(temporary.target) ?? []), temporary.name])
+          }
+        }
+        const dead = found.filter((temporary) => temporary.writer === "dead")
+        return Effect.zipRight(
+          removeEntries(dead.map((temporary) => temporary.name)),
+          dead.length === 0
+            ? Effect.void
+            : Effect.logDebug("deleted temporary files left by crashed writers").pipe(
+              Effect.annotateLogs({ directory, count: dead.length })
+            )
+        )
+      }).pipe(Effect.ignore)
+    }
 
     // ---- reading ------------------------------------------------------------
 
@@ -371,7 +406,10 @@ export const make = (
         for (let round = 0;; round++) {
           const now = yield* Clock.currentTimeMillis
           const created = yield* Effect.either(createLockFile(lock, lockText(id, now)))
-          if (Either.isRight(created)) return sightings.delete(lock)
+          if (Either.isRight(created)) {
+            sightings.delete(lock)
+            return
+          }
           if (!isReason("AlreadyExists")(created.left)) {
             return yield* platformFailure("lock", `cannot create the lock file ${lock}`)(created.left)
           }
@@ -486,7 +524,7 @@ export const make = (
       )
 
     return TokenStore.of({
-      get: (key) => Effect.zipRight(sweepOnce(key, false), read("get", key)),
+      get: (key) => read("get", key),
       set: (key, token, expected) =>
         Either.match(encodeStored(token), {
           onLeft: (problem) => Effect.fail(failure("set", `the token cannot be stored: ${problem.detail}`)),
@@ -495,7 +533,7 @@ export const make = (
             return withKeyLock(
               key,
               Effect.zipRight(
-                sweepOnce(key, true),
+                sweepUnjudged(key),
                 expected === undefined
                   ? write
                   : Effect.flatMap(read("set", key), (current) =>
@@ -511,7 +549,7 @@ export const make = (
           fs.remove(file).pipe(
             Effect.catchIf(isReason("NotFound"), () => Effect.void),
             // A logout leaves no copy of the token behind, not even a crashed writer's.
-            Effect.zipRight(sweep(key, true)),
+            Effect.zipRight(sweepKey(key)),
             Effect.mapError(platformFailure("remove", `cannot remove ${file}`))
           )
         )

@@ -428,7 +428,6 @@ describe("FileTokenStore", () => {
         }
         assert.isTrue(Option.isSome(yield* Fiber.poll(fiber)), "the writer still waits for the lock")
         assert.isTrue(yield* Fiber.join(fiber))
-        assert.isAtMost(yield* Clock.currentTimeMillis, 100_000 + 25_000)
         assert.strictEqual(Option.getOrThrow(yield* store.get("k")).version, 1)
       }))
 
@@ -450,11 +449,8 @@ describe("FileTokenStore", () => {
         assert.strictEqual((yield* Fiber.join(first)).operation, "lock")
         yield* TestClock.adjust("20 seconds")
         const second = yield* Effect.fork(store.set("k", tokenOf(2)))
-        for (let i = 0; i < 3 && Option.isNone(yield* Fiber.poll(second)); i++) {
-          yield* settle
-          yield* TestClock.adjust("1 second")
-        }
-        yield* settle
+        // No time passes: the lock is broken at once, or the writer sleeps on the TestClock for good.
+        for (let i = 0; i < 100 && Option.isNone(yield* Fiber.poll(second)); i++) yield* settle
         assert.isTrue(Option.isSome(yield* Fiber.poll(second)), "the second writer still waits for the lock")
         assert.isTrue(yield* Fiber.join(second))
       }))
@@ -663,13 +659,12 @@ describe("FileTokenStore", () => {
             }
           }
           await Promise.all(Array.from({ length: lanes }, (_, i) => lane(i)))
-          // The store still works over what the crashes left behind, and opening a key deletes the
-          // temporary files its killed writers left.
+          // Opening the store deletes the temporary files the killed writers left, and it works over
+          // what the crashes left behind.
           const store = await Effect.runPromise(storeIn(directory))
+          assert.deepStrictEqual(temporaries(directory), [])
           const written = await Effect.runPromise(store.set("crash-0", tokenOf(10 ** 7)))
           assert.isTrue(written)
-          for (let i = 1; i < lanes; i++) await Effect.runPromise(store.get(`crash-${i}`))
-          assert.deepStrictEqual(temporaries(directory), [])
         }),
       90_000
     )
@@ -685,7 +680,7 @@ describe("FileTokenStore", () => {
     const hostTag = createHash("sha256").update(os.hostname(), "utf8").digest("hex").slice(0, 8)
 
     it.live(
-      "a writer killed before its rename: its temporary file (a full token) is deleted when the key is next opened",
+      "a writer killed before its rename: its temporary file (a full token) is deleted when the store is next opened",
       () =>
         Effect.promise(async () => {
           const directory = freshDir()
@@ -693,7 +688,7 @@ describe("FileTokenStore", () => {
           const first = temporaries(directory)
           assert.strictEqual(first.length, 1)
           assert.include(fs.readFileSync(path.join(directory, first[0]!), "utf8"), "refresh-7")
-          // The next writer of the key (another process) deletes it before it crashes in turn.
+          // The next process to open the store deletes it, before it crashes in turn.
           await crashWriter(directory, "a", 8)
           const left = temporaries(directory)
           assert.strictEqual(left.length, 1)
@@ -718,14 +713,18 @@ describe("FileTokenStore", () => {
           const directory = freshDir()
           const store = await Effect.runPromise(storeIn(directory))
           await Effect.runPromise(store.set("b", tokenOf(1)))
+          // Built before the crash, the store has not seen its leftover.
           await crashWriter(directory, "b", 7)
-          // Leftovers this process cannot judge by pid: another host's, and an older release's.
+          // Leftovers this process cannot judge by pid: another host's, and an older release's;
+          // and another key's, which are not this logout's business.
           const name = FileTokenStore.fileNameFor("b")
-          for (const leftover of [`.${name}.0badc0de-1.${"cd".repeat(12)}.tmp`, `.${name}.${"ef".repeat(12)}.tmp`]) {
-            fs.writeFileSync(path.join(directory, leftover), "refresh-SECRET-old", { mode: 0o600 })
-          }
-          // Another key's leftovers are not this logout's business.
-          await crashWriter(directory, "c", 9)
+          for (
+            const leftover of [
+              `.${name}.0badc0de-1.${"cd".repeat(12)}.tmp`,
+              `.${name}.${"ef".repeat(12)}.tmp`,
+              `.${FileTokenStore.fileNameFor("c")}.0badc0de-1.${"cd".repeat(12)}.tmp`
+            ]
+          ) fs.writeFileSync(path.join(directory, leftover), "refresh-SECRET-old", { mode: 0o600 })
           assert.strictEqual(temporaries(directory).length, 4)
           await Effect.runPromise(store.remove("b"))
           const remaining = fs.readdirSync(directory)

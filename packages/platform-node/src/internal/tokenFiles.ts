@@ -145,10 +145,6 @@ const hostTag = createHash("sha256").update(NodeOs.hostname(), "utf8").digest("h
 export const temporaryName = (target: string, id: string, kind: "tmp" | "broken" = "tmp"): string =>
   `.${target}.${hostTag}-${process.pid}.${id}.${kind}`
 
-const named = /^\.(.+)\.([0-9a-f]{8})-(\d+)\.[0-9a-f]+\.(?:tmp|broken)$/
-// A token temporary of a release before the writer was in the name.
-const unnamed = /^\.(.+\.json)\.[0-9a-f]{24}\.tmp$/
-
 /** Whether a process of this host with `pid` is running (for lock files and temporary files). */
 export const isProcessAlive = (pid: number): boolean => {
   try {
@@ -160,30 +156,35 @@ export const isProcessAlive = (pid: number): boolean => {
   }
 }
 
-/**
- * The temporary files in `entries` (a directory listing) that belong to `tokenFile` or `lockFile`
- * and may be deleted: those of a writer of this host that is no longer running, and, when the
- * caller holds the key's lock (`locked`), any token temporary of another process, since no writer
- * of the key can be at work without the lock. Lock temporaries of unknown writers are left: they
- * are made by processes waiting for the lock, and hold no token. This process's own are left to
- * the code that made them.
- */
-export const leftovers = (
-  entries: ReadonlyArray<string>,
-  tokenFile: string,
-  lockFile: string,
-  locked: boolean
-): ReadonlyArray<string> =>
-  entries.filter((entry) => {
-    const match = named.exec(entry)
+/** A temporary file found in the token directory. */
+export interface Temporary {
+  readonly name: string
+  /** The file it was to become: a token file (`.json`) or a lock file (`.lock`). */
+  readonly target: string
+  /**
+   * This process's (left to the code that made it), a gone process's of this host (a leftover), or
+   * one this process cannot judge: another host's, a running process's, an older release's.
+   */
+  readonly writer: "self" | "dead" | "unknown"
+}
+
+const named = /^\.(.+)\.([0-9a-f]{8})-(\d+)\.[0-9a-f]+\.(?:tmp|broken)$/
+// A token temporary of a release before the writer was in the name.
+const unnamed = /^\.(.+\.json)\.[0-9a-f]{24}\.tmp$/
+
+/** The temporary files among the entries of a directory listing. */
+export const temporaries = (entries: ReadonlyArray<string>): ReadonlyArray<Temporary> =>
+  entries.flatMap((name): ReadonlyArray<Temporary> => {
+    const match = named.exec(name)
     if (match !== null) {
-      const [, target, host, pidText] = match
-      if (target !== tokenFile && target !== lockFile) return false
-      const pid = Number(pidText)
-      if (host === hostTag && pid === process.pid) return false
-      if (host === hostTag && !isProcessAlive(pid)) return true
-      return locked && target === tokenFile
+      const [, target, host, pid] = match
+      const writer = host !== hostTag ? "unknown" : Number(pid) === process.pid
+        ? "self"
+        : isProcessAlive(Number(pid))
+        ? "unknown"
+        : "dead"
+      return [{ name, target: target!, writer }]
     }
-    const old = unnamed.exec(entry)
-    return old !== null && locked && old[1] === tokenFile
+    const old = unnamed.exec(name)
+    return old === null ? [] : [{ name, target: old[1]!, writer: "unknown" }]
   })
