@@ -5,6 +5,8 @@
  *
  * `@effect/platform`'s `FileSystem` has no `lstat`, `O_NOFOLLOW` or `fchmod`, so the read goes to
  * `node:fs` directly.
+ *
+ * @internal
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -13,10 +15,10 @@ import { createHash } from "node:crypto"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 
-/** A token file is at most this large; anything larger is corrupt (a token is about 2 KiB). */
-export const maxTokenFileBytes = 1024 * 1024
+// A token file is at most this large; anything larger is corrupt (a token is about 2 KiB).
+const maxBytes = 1024 * 1024
 
-/** What a read found at a token path. */
+/** What a read found at a token path. @internal */
 export type FileRead =
   | { readonly _tag: "Missing" }
   | { readonly _tag: "Refused"; readonly detail: string }
@@ -28,8 +30,8 @@ const errnoOf = (error: unknown): string | undefined =>
 // The message of a Node system error names the call, the path and the reason, never file data.
 const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
-/** The uid of this process, where the platform has uids. */
-export const processUid: number | undefined = typeof process.getuid === "function" ? process.getuid() : undefined
+// The uid of this process, where the platform has uids (not Windows).
+const processUid: number | undefined = typeof process.getuid === "function" ? process.getuid() : undefined
 
 // O_NONBLOCK: a FIFO planted at the path must not hang the open.
 const readFlags = NodeFs.constants.O_RDONLY | (NodeFs.constants.O_NOFOLLOW ?? 0) |
@@ -45,12 +47,7 @@ const opened = (file: string, error: unknown): Effect.Effect<FileRead, string> =
   return Effect.fail(describe(error))
 }
 
-const tooLarge = (file: string, maxBytes: number): FileRead => ({
-  _tag: "Refused",
-  detail: `${file} is larger than ${maxBytes} bytes`
-})
-
-const readOpen = (file: string, handle: NodeFs.promises.FileHandle, maxBytes: number) =>
+const readOpen = (file: string, handle: NodeFs.promises.FileHandle) =>
   Effect.gen(function*() {
     const info = yield* Effect.tryPromise({ try: () => handle.stat(), catch: describe })
     if (!info.isFile()) return { _tag: "Refused", detail: `${file} is not a regular file` } as const
@@ -60,8 +57,8 @@ const readOpen = (file: string, handle: NodeFs.promises.FileHandle, maxBytes: nu
         detail: `${file} belongs to uid ${info.uid}, not to this process (uid ${processUid}): it is not adopted`
       } as const
     }
-    if (info.size > maxBytes) return tooLarge(file, maxBytes)
-    // One byte more than allowed tells a file that grew since the stat from one that did not.
+    if (info.size > maxBytes) return { _tag: "Refused", detail: `${file} is larger than ${maxBytes} bytes` } as const
+    // One byte more than its size tells a file that grew since the stat from one that did not.
     const buffer = Buffer.alloc(info.size + 1)
     let length = 0
     // Bounded: every round reads at least one byte or ends, and the buffer is at most maxBytes + 1.
@@ -83,19 +80,21 @@ const readOpen = (file: string, handle: NodeFs.promises.FileHandle, maxBytes: nu
 
 /**
  * Reads a token file without following a symbolic link at its path (`O_NOFOLLOW`), refusing what
- * is not a regular file of this process's user, and reading at most `maxBytes`. A file readable
+ * is not a regular file of this process's user, and reading at most 1 MiB. A file readable
  * by others is made private through its open handle (so no link is followed there either).
  * Fails with a description of the system error.
+ *
+ * @internal
  */
-export const readTokenFile = (file: string, maxBytes: number = maxTokenFileBytes): Effect.Effect<FileRead, string> =>
+export const readTokenFile = (file: string): Effect.Effect<FileRead, string> =>
   Effect.acquireUseRelease(
     Effect.either(Effect.tryPromise({ try: () => NodeFs.promises.open(file, readFlags), catch: (error) => error })),
     (handle): Effect.Effect<FileRead, string> =>
-      Either.isLeft(handle) ? opened(file, handle.left) : readOpen(file, handle.right, maxBytes),
+      Either.isLeft(handle) ? opened(file, handle.left) : readOpen(file, handle.right),
     (handle) => Either.isLeft(handle) ? Effect.void : Effect.promise(() => handle.right.close().catch(() => undefined))
   )
 
-/** What a directory check decided. */
+/** What a directory check decided. @internal */
 export type DirectoryCheck =
   | { readonly _tag: "Private" }
   | { readonly _tag: "Tighten" }
@@ -106,12 +105,14 @@ export type DirectoryCheck =
  * group or others is made 0700 when it is this process's, refused when it is someone else's; a
  * shared directory with the sticky bit (such as `/tmp`) is refused even when it is ours, since
  * tightening it would lock every other user out of it.
+ *
+ * @internal
  */
 export const checkDirectory = (
   directory: string,
-  info: { readonly mode: number; readonly uid: number | undefined },
-  uid: number | undefined = processUid
+  info: { readonly mode: number; readonly uid: number | undefined }
 ): DirectoryCheck => {
+  const uid = processUid
   if (uid === undefined || (info.mode & 0o077) === 0) return { _tag: "Private" }
   const writableByOthers = (info.mode & 0o022) !== 0
   if (writableByOthers && (info.mode & 0o1000) !== 0) {
@@ -141,11 +142,13 @@ const hostTag = createHash("sha256").update(NodeOs.hostname(), "utf8").digest("h
  * The name of a temporary file for `target` (a file name, no directory): hidden, and naming the
  * writer (a tag of the host and the pid), so that a sweeper can tell a dead writer's leftovers
  * from a live writer's file.
+ *
+ * @internal
  */
 export const temporaryName = (target: string, id: string, kind: "tmp" | "broken" = "tmp"): string =>
   `.${target}.${hostTag}-${process.pid}.${id}.${kind}`
 
-/** Whether a process of this host with `pid` is running (for lock files and temporary files). */
+/** Whether a process of this host with `pid` is running (for lock files and temporary files). @internal */
 export const isProcessAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
@@ -156,7 +159,7 @@ export const isProcessAlive = (pid: number): boolean => {
   }
 }
 
-/** A temporary file found in the token directory. */
+/** A temporary file found in the token directory. @internal */
 export interface Temporary {
   readonly name: string
   /** The file it was to become: a token file (`.json`) or a lock file (`.lock`). */
@@ -172,7 +175,7 @@ const named = /^\.(.+)\.([0-9a-f]{8})-(\d+)\.[0-9a-f]+\.(?:tmp|broken)$/
 // A token temporary of a release before the writer was in the name.
 const unnamed = /^\.(.+\.json)\.[0-9a-f]{24}\.tmp$/
 
-/** The temporary files among the entries of a directory listing. */
+/** The temporary files among the entries of a directory listing. @internal */
 export const temporaries = (entries: ReadonlyArray<string>): ReadonlyArray<Temporary> =>
   entries.flatMap((name): ReadonlyArray<Temporary> => {
     const match = named.exec(name)
