@@ -6,6 +6,13 @@
  * owner's pid, host and a timestamp; stale locks are broken), so the processes refresh once between
  * them and never spend a rotated refresh token twice.
  *
+ * The store assumes other users on the machine: an existing directory that others can write to is
+ * made private when it is the process's own and refused otherwise; a token file is read without
+ * following a link at its path, only when it is a regular file of the process's user and at most
+ * 1 MiB (else it is corrupt, read as absent); the temporary files of a writer that crashed are
+ * deleted when the store is opened (by the key's next write when their writer cannot be judged),
+ * and by `remove`.
+ *
  * @since 0.1.0
  */
 import { InvalidConfiguration, TokenStoreError } from "@effect-oauth/core/OAuthError"
@@ -25,13 +32,13 @@ import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { createHash } from "node:crypto"
 import * as NodeOs from "node:os"
 import * as NodePathModule from "node:path"
+import { checkDirectory, isProcessAlive, readTokenFile, temporaries, temporaryName } from "./internal/tokenFiles.js"
 
 /**
  * @since 0.1.0
@@ -44,7 +51,8 @@ export interface Options {
   readonly lockTimeout?: Duration.DurationInput | undefined
   /**
    * A lock whose timestamp is older than this is taken to be left by a crashed holder and broken;
-   * default 30 seconds. A holder running a long refresh renews its timestamp well within it.
+   * default 30 seconds. A holder running a long refresh renews its timestamp well within it. A lock
+   * dated in the future (by a clock that is wrong) is broken once it has stayed unchanged this long.
    */
   readonly staleLockAfter?: Duration.DurationInput | undefined
   /** How often a waiter looks at another holder's lock; default 20 ms. */
@@ -160,16 +168,6 @@ const randomId = (): string =>
   Array.from(globalThis.crypto.getRandomValues(new Uint8Array(12)), (byte) => byte.toString(16).padStart(2, "0"))
     .join("")
 
-const isProcessAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    // EPERM: it exists, it is just not ours to signal.
-    return Predicate.hasProperty(error, "code") && error.code === "EPERM"
-  }
-}
-
 const isReason = (reason: PlatformError.SystemErrorReason) => (error: PlatformError.PlatformError): boolean =>
   error._tag === "SystemError" && error.reason === reason
 
@@ -204,11 +202,89 @@ export const make = (
         failure(operation, `${doing}: ${error.message}`)
 
     const filePath = (key: string) => path.join(directory, fileNameFor(key))
+    const lockNameFor = (key: string) => fileNameFor(key).replace(/\.json$/, ".lock")
 
+    // The directory is checked whenever it may have just appeared: when the store is built, and
+    // after each (idempotent) creation, in case someone else created it in between.
+    const secureDirectory: Effect.Effect<void, string> = Effect.gen(function*() {
+      const info = yield* fs.stat(directory).pipe(Effect.mapError((error) => error.message))
+      if (info.type !== "Directory") return yield* Effect.fail(`${directory} is not a directory`)
+      const checked = checkDirectory(directory, { mode: info.mode, uid: Option.getOrUndefined(info.uid) })
+      if (checked._tag === "Unsafe") return yield* Effect.fail(checked.detail)
+      if (checked._tag === "Tighten") {
+        yield* fs.chmod(directory, 0o700).pipe(
+          Effect.mapError((error) => `cannot make the token directory private: ${error.message}`)
+        )
+        yield* Effect.logWarning("made the token directory private (0700): others could write to it").pipe(
+          Effect.annotateLogs("directory", directory)
+        )
+      }
+    })
     const ensureDirectory = (operation: TokenStoreError["operation"]) =>
       fs.makeDirectory(directory, { recursive: true, mode: 0o700 }).pipe(
-        Effect.mapError(platformFailure(operation, `cannot create the directory ${directory}`))
+        Effect.mapError(platformFailure(operation, `cannot create the directory ${directory}`)),
+        Effect.zipRight(posix ? Effect.mapError(secureDirectory, (detail) => failure(operation, detail)) : Effect.void)
       )
+
+    // ---- temporary files of crashed writers -----------------------------------
+
+    const removeEntries = (names: Iterable<string>) =>
+      Effect.forEach(
+        names,
+        (name) => fs.remove(path.join(directory, name)).pipe(Effect.catchIf(isReason("NotFound"), () => Effect.void)),
+        { discard: true }
+      )
+
+    const listTemporaries = fs.readDirectory(directory).pipe(
+      Effect.map(temporaries),
+      Effect.catchIf(isReason("NotFound"), () => Effect.succeed([]))
+    )
+
+    // Token temporaries, by token file, whose writer could not be judged when the store was built
+    // (another host's, a running process's): the first write of their key deletes them, since it
+    // holds the key's lock and no writer of the key can be at work without it.
+    const unjudged = new Map<string, Array<string>>()
+
+    const sweepUnjudged = (key: string) =>
+      Effect.suspend(() => {
+        const names = unjudged.get(fileNameFor(key))
+        if (names === undefined) return Effect.void
+        unjudged.delete(fileNameFor(key))
+        return Effect.ignore(removeEntries(names))
+      })
+
+    // Under the key's lock, on logout: every copy of the token goes, whoever wrote it. Lock
+    // temporaries of running processes stay: they are made by processes waiting for the lock.
+    const sweepKey = (key: string) =>
+      Effect.flatMap(listTemporaries, (found) =>
+        removeEntries(
+          found.filter((temporary) =>
+            temporary.writer === "dead"
+              ? temporary.target === fileNameFor(key) || temporary.target === lockNameFor(key)
+              : temporary.writer === "unknown" && temporary.target === fileNameFor(key)
+          ).map((temporary) => temporary.name)
+        ))
+
+    if (posix && (yield* fs.exists(directory).pipe(Effect.orElseSucceed(() => false)))) {
+      yield* Effect.mapError(secureDirectory, (detail) => new InvalidConfiguration({ detail }))
+      // Opening the store deletes what crashed writers of this host left, for every key at once.
+      yield* Effect.flatMap(listTemporaries, (found) => {
+        for (const temporary of found) {
+          if (temporary.writer === "unknown" && temporary.target.endsWith(".json")) {
+            unjudged.set(temporary.target, [...(unjudged.get(temporary.target) ?? []), temporary.name])
+          }
+        }
+        const dead = found.filter((temporary) => temporary.writer === "dead")
+        return Effect.zipRight(
+          removeEntries(dead.map((temporary) => temporary.name)),
+          dead.length === 0
+            ? Effect.void
+            : Effect.logDebug("deleted temporary files left by crashed writers").pipe(
+              Effect.annotateLogs({ directory, count: dead.length })
+            )
+        )
+      }).pipe(Effect.ignore)
+    }
 
     // ---- reading ------------------------------------------------------------
 
@@ -218,36 +294,25 @@ export const make = (
     ): Effect.Effect<Option.Option<Token>, TokenStoreError> => {
       const file = filePath(key)
       return Effect.gen(function*() {
-        const text = yield* fs.readFileString(file).pipe(
-          Effect.map(Option.some<string>),
-          Effect.catchIf(isReason("NotFound"), () => Effect.succeed(Option.none<string>())),
-          Effect.mapError(platformFailure(operation, `cannot read ${file}`))
+        const found = yield* readTokenFile(file).pipe(
+          Effect.mapError((detail) => failure(operation, `cannot read ${file}: ${detail}`))
         )
-        if (Option.isNone(text)) return Option.none<Token>()
-        yield* tightenMode(file)
-        const decoded = decodeStored(text.value)
+        if (found._tag === "Missing") return Option.none<Token>()
+        const decoded = found._tag === "Text"
+          ? decodeStored(found.text)
+          : Either.left({ reason: "UnknownFormat" as const, detail: found.detail })
         if (Either.isRight(decoded)) return Option.some(decoded.right)
         yield* logCorrupt(key, decoded.left).pipe(Effect.annotateLogs("file", file))
         return Option.none<Token>()
       })
     }
 
-    // A file written by an older release or by hand may be readable by others: make it private.
-    // Failing to is not worth failing a read over.
-    const tightenMode = (file: string) =>
-      posix
-        ? fs.stat(file).pipe(
-          Effect.flatMap((info) => (info.mode & 0o077) !== 0 ? fs.chmod(file, 0o600) : Effect.void),
-          Effect.ignore
-        )
-        : Effect.void
-
     // ---- writing ------------------------------------------------------------
 
     const writeAtomic = (operation: TokenStoreError["operation"], file: string, text: string) =>
       Effect.gen(function*() {
         yield* ensureDirectory(operation)
-        const temporary = path.join(directory, `.${path.basename(file)}.${randomId()}.tmp`)
+        const temporary = path.join(directory, temporaryName(path.basename(file), randomId()))
         const write = Effect.scoped(
           Effect.gen(function*() {
             const handle = yield* fs.open(temporary, { flag: "wx", mode: 0o600 })
@@ -271,18 +336,31 @@ export const make = (
 
     // ---- the lock file --------------------------------------------------------
 
-    const lockPath = (key: string) => filePath(key).replace(/\.json$/, ".lock")
+    const lockPath = (key: string) => path.join(directory, lockNameFor(key))
 
     const lockText = (id: string, at: number) => JSON.stringify({ pid: process.pid, host, at, id })
 
-    const isStale = (info: LockInfo, now: number): boolean => {
-      if (info.host === host) {
+    // When this store first saw each lock file's current content: the age of a lock whose own date
+    // cannot be trusted (unreadable, or in the future). A holder that is alive renews its lock, which
+    // changes the content; one entry per key at most, dropped when the lock is taken.
+    const sightings = new Map<string, { readonly text: string; readonly since: number }>()
+    const firstSeen = (lock: string, text: string, now: number): number => {
+      const seen = sightings.get(lock)
+      if (seen !== undefined && seen.text === text) return seen.since
+      sightings.set(lock, { text, since: now })
+      return now
+    }
+
+    const isStale = (info: Option.Option<LockInfo>, now: number, since: number): boolean => {
+      if (Option.isNone(info)) return now - since >= staleAfter
+      if (info.value.host === host) {
         // This process: every fiber of it queues on the process lock first, so a lock file in our
         // own name that we do not hold is a leftover (or a recycled pid).
-        if (info.pid === process.pid) return true
-        if (!isProcessAlive(info.pid)) return true
+        if (info.value.pid === process.pid) return true
+        if (!isProcessAlive(info.value.pid)) return true
       }
-      return now - info.at > staleAfter
+      // A date in the future tells nothing of the lock's age: it is counted from the first sighting.
+      return now - (info.value.at <= now ? info.value.at : since) >= staleAfter
     }
 
     // The lock file appears at once with its content: written to a private file first, then
@@ -290,7 +368,7 @@ export const make = (
     // crash cannot leave empty). Where hard links are not supported, an exclusive create (`wx`).
     const createLockFile = (lock: string, text: string) =>
       Effect.gen(function*() {
-        const temporary = `${lock}.${randomId()}.tmp`
+        const temporary = path.join(directory, temporaryName(path.basename(lock), randomId()))
         yield* fs.writeFileString(temporary, text, { flag: "wx", mode: 0o600 })
         const linked = yield* Effect.either(fs.link(temporary, lock)).pipe(
           Effect.ensuring(Effect.ignore(fs.remove(temporary)))
@@ -306,7 +384,7 @@ export const make = (
     // goes back unless yet another holder has it by now.
     const breakLock = (lock: string, judged: string) =>
       Effect.gen(function*() {
-        const tomb = `${lock}.${randomId()}.broken`
+        const tomb = path.join(directory, temporaryName(path.basename(lock), randomId(), "broken"))
         const moved = yield* Effect.either(fs.rename(lock, tomb))
         if (Either.isLeft(moved)) return
         const content = yield* Effect.either(fs.readFileString(tomb))
@@ -324,32 +402,23 @@ export const make = (
       restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
     ) =>
       Effect.gen(function*() {
-        let unreadable: Option.Option<{ readonly text: string; readonly since: number }> = Option.none()
         // Bounded by the deadline: every round sleeps one poll interval or breaks a stale lock.
         for (let round = 0;; round++) {
           const now = yield* Clock.currentTimeMillis
           const created = yield* Effect.either(createLockFile(lock, lockText(id, now)))
-          if (Either.isRight(created)) return
+          if (Either.isRight(created)) {
+            sightings.delete(lock)
+            return
+          }
           if (!isReason("AlreadyExists")(created.left)) {
             return yield* platformFailure("lock", `cannot create the lock file ${lock}`)(created.left)
           }
           const content = yield* Effect.either(fs.readFileString(lock))
           if (Either.isRight(content)) {
-            const info = decodeLockInfo(content.right)
-            if (Option.isSome(info)) {
-              unreadable = Option.none()
-              if (isStale(info.value, now)) {
-                yield* breakLock(lock, content.right)
-                continue
-              }
-            } else if (Option.isSome(unreadable) && unreadable.value.text === content.right) {
-              // Half-written by a holder that crashed between creating and filling it.
-              if (now - unreadable.value.since > staleAfter) {
-                yield* breakLock(lock, content.right)
-                continue
-              }
-            } else {
-              unreadable = Option.some({ text: content.right, since: now })
+            // Unreadable content is a lock half-written by a holder that crashed while filling it.
+            if (isStale(decodeLockInfo(content.right), now, firstSeen(lock, content.right, now))) {
+              yield* breakLock(lock, content.right)
+              continue
             }
           } else if (isReason("NotFound")(content.left)) {
             continue
@@ -385,7 +454,7 @@ export const make = (
         const info = decodeLockInfo(text)
         if (Option.isNone(info) || info.value.id !== id) return
         const now = yield* Clock.currentTimeMillis
-        const temporary = `${lock}.${randomId()}.tmp`
+        const temporary = path.join(directory, temporaryName(path.basename(lock), randomId()))
         yield* fs.writeFileString(temporary, lockText(id, now), { flag: "wx", mode: 0o600 })
         yield* fs.rename(temporary, lock).pipe(Effect.onError(() => Effect.ignore(fs.remove(temporary))))
       }).pipe(Effect.ignore, Effect.uninterruptible)
@@ -463,10 +532,13 @@ export const make = (
             const write = Effect.as(writeAtomic("set", filePath(key), text), true)
             return withKeyLock(
               key,
-              expected === undefined
-                ? write
-                : Effect.flatMap(read("set", key), (current) =>
-                  matches(current, expected) ? write : Effect.succeed(false))
+              Effect.zipRight(
+                sweepUnjudged(key),
+                expected === undefined
+                  ? write
+                  : Effect.flatMap(read("set", key), (current) =>
+                    matches(current, expected) ? write : Effect.succeed(false))
+              )
             )
           }
         }),
@@ -476,6 +548,8 @@ export const make = (
           key,
           fs.remove(file).pipe(
             Effect.catchIf(isReason("NotFound"), () => Effect.void),
+            // A logout leaves no copy of the token behind, not even a crashed writer's.
+            Effect.zipRight(sweepKey(key)),
             Effect.mapError(platformFailure("remove", `cannot remove ${file}`))
           )
         )

@@ -6,9 +6,14 @@
  * `@effect/platform`'s `Command`, or the URL is printed when there is no browser to open.
  *
  * The callback is checked as BEHAVIOUR.md §5 says, and answered with a small self-contained page
- * (escaped text, `Cache-Control: no-store`, `Referrer-Policy: no-referrer`); other paths get a 404
- * and the listener keeps waiting; oversized requests are refused by the HTTP parser. The listener
- * is closed in every outcome: success, error, timeout and interruption.
+ * (escaped text, `Cache-Control: no-store`, `Referrer-Policy: no-referrer`). Whatever else reaches
+ * the listener cannot end the login: other paths get a 404, a request whose `Host` does not name the
+ * listener a 400 (a page that rebound its name to 127.0.0.1), a request to the callback path
+ * without this login's state a 400 (any page the user has open can send one to a fixed registered
+ * port), and the listener keeps waiting; only the count of such strays is bounded. Oversized
+ * requests are refused by the HTTP parser. A browser that goes away after sending the callback
+ * does not stop the exchange. The listener is closed in every outcome: success, error, timeout and
+ * interruption.
  *
  * @since 0.1.0
  */
@@ -29,7 +34,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import { createHash, timingSafeEqual } from "node:crypto"
 import * as Http from "node:http"
 
 /**
@@ -58,6 +65,12 @@ export interface Options {
   readonly extraParams?: Readonly<Record<string, string>> | undefined
   /** The largest request head the listener reads (default 8 KiB); larger requests get a 431. */
   readonly maxRequestBytes?: number | undefined
+  /**
+   * How many requests to the callback path without this login's state are answered with a 400
+   * before the login gives up (default 20): enough that no open page can abort a login by accident,
+   * few enough that a flood ends.
+   */
+  readonly maxStrayRequests?: number | undefined
 }
 
 /**
@@ -129,11 +142,25 @@ interface Callback {
 }
 
 const defaultTimeout = Duration.minutes(5)
+const defaultMaxStrays = 20
+// How long the page may take to reach the browser before the listener is closed anyway.
+const pageDeadline = Duration.seconds(5)
 
-const redirectTarget = (
-  redirectUri: string | undefined
-): Effect.Effect<{ readonly host: string; readonly port: number; readonly path: string }, InvalidConfiguration> => {
-  if (redirectUri === undefined) return Effect.succeed({ host: "127.0.0.1", port: 0, path: "/callback" })
+interface Target {
+  /** The address listened on. */
+  readonly host: string
+  readonly port: number
+  readonly path: string
+  /** What a browser may put in `Host` (without the port): the address, and the registered name. */
+  readonly names: ReadonlyArray<string>
+}
+
+const literal = (host: string) => host === "::1" ? "[::1]" : host
+
+const redirectTarget = (redirectUri: string | undefined): Effect.Effect<Target, InvalidConfiguration> => {
+  if (redirectUri === undefined) {
+    return Effect.succeed({ host: "127.0.0.1", port: 0, path: "/callback", names: ["127.0.0.1"] })
+  }
   let url: URL
   try {
     url = new URL(redirectUri)
@@ -149,11 +176,27 @@ const redirectTarget = (
       })
     )
   }
+  const listenOn = host === "localhost" ? "127.0.0.1" : host
   return Effect.succeed({
-    host: host === "localhost" ? "127.0.0.1" : host,
+    host: listenOn,
     port: url.port === "" ? 0 : Number(url.port),
-    path: url.pathname
+    path: url.pathname,
+    names: [...new Set([literal(listenOn), url.hostname])]
   })
+}
+
+// DNS rebinding: a page of another origin whose name now resolves to 127.0.0.1 sends its own name.
+const namesListener = (header: string | undefined, target: Target, port: number | undefined): boolean => {
+  if (header === undefined || port === undefined) return false
+  const host = header.toLowerCase()
+  return target.names.some((name) => host === `${name}:${port}` || (port === 80 && host === name))
+}
+
+// Compared through digests, so the time taken says nothing about the state, not even its length.
+const carriesState = (url: URL, state: string): boolean => {
+  const states = url.searchParams.getAll("state")
+  const digest = (text: string) => createHash("sha256").update(text, "utf8").digest()
+  return states.length === 1 && timingSafeEqual(digest(states[0]!), digest(state))
 }
 
 const listen = (
@@ -190,13 +233,28 @@ const listen = (
     }
   )
 
+// A browser that has gone away (a closed tab, a reset) has nothing left to be answered.
+const reply = (
+  response: Http.ServerResponse,
+  status: number,
+  html: string,
+  headers: Readonly<Record<string, string>> = {}
+): void => {
+  if (response.closed || response.destroyed || response.headersSent) return
+  response.writeHead(status, { ...pageHeaders, ...headers })
+  response.end(html)
+}
+
+// Waits until the page is out (or the connection is gone) so that closing the listener does not
+// cut it short; a connection that closed before the answer emits no second "close".
 const answer = (response: Http.ServerResponse, status: number, html: string): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
-    if (response.writableEnded) return resume(Effect.void)
-    response.once("close", () => resume(Effect.void))
-    response.writeHead(status, pageHeaders)
-    response.end(html)
-  })
+    if (response.closed || response.destroyed) return resume(Effect.void)
+    const done = () => resume(Effect.void)
+    response.once("close", done)
+    reply(response, status, html)
+    return Effect.sync(() => response.off("close", done))
+  }).pipe(Effect.timeoutOption(pageDeadline), Effect.asVoid)
 
 const openUrl = (
   options: Options,
@@ -236,21 +294,22 @@ export const login = (options: Options): Effect.Effect<Token, LoginError, HttpCl
     const endpoint = yield* TokenEndpoint.make({ provider: options.provider, client: options.client })
     const callbacks = yield* Effect.acquireRelease(Queue.unbounded<Callback>(), Queue.shutdown)
     const port = yield* listen(target.host, target.port, options.maxRequestBytes ?? 8192, (request, response) => {
-      const url = new URL(request.url ?? "/", `http://${target.host === "::1" ? "[::1]" : target.host}`)
-      if (request.method !== "GET") {
-        response.writeHead(405, { ...pageHeaders, allow: "GET" })
-        response.end(page("Method not allowed", "This address only receives the sign-in redirect."))
+      const url = new URL(request.url ?? "/", `http://${literal(target.host)}`)
+      if (!namesListener(request.headers.host, target, request.socket.localPort)) {
+        reply(response, 400, page("Wrong address", "This address only receives the sign-in redirect."))
+      } else if (request.method !== "GET") {
+        reply(response, 405, page("Method not allowed", "This address only receives the sign-in redirect."), {
+          allow: "GET"
+        })
       } else if (url.pathname !== target.path) {
-        response.writeHead(404, pageHeaders)
-        response.end(page("Not found", "This address only receives the sign-in redirect."))
+        reply(response, 404, page("Not found", "This address only receives the sign-in redirect."))
       } else {
         Queue.unsafeOffer(callbacks, { url, response })
       }
     })
-    const host = target.host === "::1" ? "[::1]" : target.host
     const redirectUri = options.redirectUri !== undefined && target.port !== 0
       ? options.redirectUri
-      : `http://${host}:${port}${target.path}`
+      : `http://${literal(target.host)}:${port}${target.path}`
     const started = yield* Authorization.start({
       provider: options.provider,
       client: options.client,
@@ -260,7 +319,35 @@ export const login = (options: Options): Effect.Effect<Token, LoginError, HttpCl
     })
     yield* openUrl(options, started.url, print)
     const timeout = options.timeout ?? defaultTimeout
-    const callback = yield* Queue.take(callbacks).pipe(
+    const maxStrays = options.maxStrayRequests ?? defaultMaxStrays
+    const state = Redacted.value(started.transaction.state)
+    const callback = yield* Effect.gen(function*() {
+      // Bounded: every round takes one request, and after `maxStrays` strays the login ends.
+      for (let strays = 1;; strays++) {
+        const arrival = yield* Queue.take(callbacks)
+        if (carriesState(arrival.url, state)) return arrival
+        const last = strays >= maxStrays
+        reply(
+          arrival.response,
+          400,
+          page(
+            "Not this sign-in",
+            "This request does not belong to the sign-in in progress" +
+              (last ? ", which has now received too many such requests and stopped." : ", which goes on.")
+          )
+        )
+        yield* Effect.logWarning("a request without the login's state reached the callback address").pipe(
+          Effect.annotateLogs({ strays, maxStrays })
+        )
+        if (last) {
+          return yield* new AuthorizationResponseError({
+            reason: "StateMismatch",
+            description: `${strays} requests without this login's state reached ${redirectUri}: ` +
+              "another program or page is sending requests to the login address; close it and start the login again"
+          })
+        }
+      }
+    }).pipe(
       Effect.timeoutFail({
         duration: timeout,
         onTimeout: () =>

@@ -18,7 +18,8 @@ import {
   TestClock,
   TestServices
 } from "effect"
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as os from "node:os"
@@ -67,6 +68,10 @@ const capturingLogs = <A, E, R>(self: Effect.Effect<A, E, R>) =>
 
 /** Lets real file I/O finish between TestClock steps (a few real milliseconds, never a lifetime). */
 const settle = TestServices.provideLive(Effect.sleep("10 millis"))
+
+/** The temporary files in a directory (a writer's, a lock taker's, a lock breaker's). */
+const temporaries = (directory: string) =>
+  fs.readdirSync(directory).filter((name) => name.endsWith(".tmp") || name.endsWith(".broken"))
 
 const lockFileOf = (directory: string, key: string) =>
   path.join(directory, FileTokenStore.fileNameFor(key).replace(/\.json$/, ".lock"))
@@ -142,6 +147,143 @@ describe("FileTokenStore", () => {
         assert.include(error.message, blocker)
         assert.notInclude(error.message, secret)
         assert.notInclude(JSON.stringify(error), secret)
+      }))
+  })
+
+  describe("other users of the machine", () => {
+    // Tests run as any user: "another user" is a uid that is not this process's.
+    const myUid = process.getuid!()
+    const otherUid = myUid === 65534 ? 65533 : 65534
+    const stored = (version: number) => Either.getOrThrow(encodeStored(tokenOf(version, `planted-${version}`)))
+    const tokenFileOf = (directory: string, key: string) => path.join(directory, FileTokenStore.fileNameFor(key))
+
+    it.effect("an existing directory others can write to is made 0700 when the store is built, if it is ours", () =>
+      Effect.gen(function*() {
+        for (const mode of [0o777, 0o770, 0o703, 0o755]) {
+          const directory = freshDir()
+          fs.mkdirSync(directory)
+          fs.chmodSync(directory, mode)
+          const [, logs] = yield* capturingLogs(storeIn(directory))
+          assert.strictEqual(modeOf(directory), 0o700, `mode ${mode.toString(8)}`)
+          assert.isTrue(logs.some((line) => line.includes("made the token directory private")), logs.join("\n"))
+        }
+      }))
+
+    it.effect("a directory of another user that others can write to fails the layer (InvalidConfiguration), untouched", () =>
+      Effect.gen(function*() {
+        const directory = freshDir()
+        fs.mkdirSync(directory)
+        fs.chmodSync(directory, 0o777)
+        fs.chownSync(directory, otherUid, otherUid)
+        // What its owner planted there is never read.
+        fs.writeFileSync(tokenFileOf(directory, "k"), stored(1))
+        const error = yield* Effect.flip(storeIn(directory))
+        assert.strictEqual(error._tag, "InvalidConfiguration")
+        assert.include(error.message, directory)
+        assert.include(error.message, `uid ${otherUid}`)
+        assert.strictEqual(modeOf(directory), 0o777)
+        // One only its owner can write to is used.
+        fs.chmodSync(directory, 0o755)
+        yield* storeIn(directory)
+      }))
+
+    it.effect("a directory that appears unsafe after the store was built fails the write (TokenStoreError)", () =>
+      Effect.gen(function*() {
+        const directory = freshDir()
+        const store = yield* storeIn(directory)
+        fs.mkdirSync(directory)
+        fs.chmodSync(directory, 0o777)
+        fs.chownSync(directory, otherUid, otherUid)
+        const error = yield* Effect.flip(store.set("k", tokenOf(1, secret)))
+        assert.strictEqual(error._tag, "TokenStoreError")
+        assert.include(error.message, "writable by other users")
+        assert.notInclude(JSON.stringify(error), secret)
+        assert.deepStrictEqual(fs.readdirSync(directory), [])
+      }))
+
+    it.effect("a shared sticky directory (like /tmp) is refused even when it is ours, and not tightened", () =>
+      Effect.gen(function*() {
+        const directory = freshDir()
+        fs.mkdirSync(directory)
+        fs.chmodSync(directory, 0o1777)
+        const error = yield* Effect.flip(storeIn(directory))
+        assert.strictEqual(error._tag, "InvalidConfiguration")
+        assert.include(error.message, "sticky")
+        assert.strictEqual(fs.statSync(directory).mode & 0o7777, 0o1777)
+      }))
+
+    it.effect("a token file of another user is not adopted (absent, with a warning); the next write replaces it", () =>
+      Effect.gen(function*() {
+        const directory = freshDir()
+        fs.mkdirSync(directory, { mode: 0o777 })
+        fs.chmodSync(directory, 0o777)
+        const file = tokenFileOf(directory, "k")
+        fs.writeFileSync(file, stored(1), { mode: 0o600 })
+        fs.chownSync(file, otherUid, otherUid)
+        const store = yield* storeIn(directory)
+        const [read, logs] = yield* capturingLogs(store.get("k"))
+        assert.isTrue(Option.isNone(read))
+        assert.isTrue(logs.some((line) => line.includes(`belongs to uid ${otherUid}`)), logs.join("\n"))
+        assert.isTrue(yield* store.set("k", tokenOf(2), { _tag: "Absent" }))
+        assert.strictEqual(fs.statSync(file).uid, myUid)
+        assert.strictEqual(Option.getOrThrow(yield* store.get("k")).version, 2)
+      }))
+
+    it.effect("a symbolic link at a token path is not followed: not read, not chmodded, replaced by the next write", () =>
+      Effect.gen(function*() {
+        const directory = freshDir()
+        const store = yield* storeIn(directory)
+        yield* store.set("other", tokenOf(0))
+        const elsewhere = `${freshDir()}-target`
+        fs.writeFileSync(elsewhere, stored(1), { mode: 0o644 })
+        fs.chmodSync(elsewhere, 0o644)
+        const file = tokenFileOf(directory, "k")
+        fs.symlinkSync(elsewhere, file)
+        const [read, logs] = yield* capturingLogs(store.get("k"))
+        assert.isTrue(Option.isNone(read), "the link's target was adopted")
+        assert.isTrue(logs.some((line) => line.includes("symbolic link")), logs.join("\n"))
+        assert.strictEqual(modeOf(elsewhere), 0o644, "the link's target was chmodded")
+        // A compare-and-set reads through the same path.
+        assert.isTrue(yield* store.set("k", tokenOf(2), { _tag: "Absent" }))
+        assert.isTrue(fs.lstatSync(file).isFile())
+        assert.strictEqual(fs.readFileSync(elsewhere, "utf8"), stored(1))
+        assert.strictEqual(modeOf(elsewhere), 0o644)
+      }))
+
+    it.effect("a FIFO or a directory at a token path is corrupt, and the read does not block", () =>
+      Effect.gen(function*() {
+        const directory = freshDir()
+        const store = yield* storeIn(directory)
+        yield* store.set("other", tokenOf(0))
+        fs.mkdirSync(tokenFileOf(directory, "dir"))
+        const made = spawnSync("mkfifo", [tokenFileOf(directory, "fifo")])
+        assert.strictEqual(made.status, 0, "mkfifo failed")
+        for (const key of ["dir", "fifo"]) {
+          const [read, logs] = yield* capturingLogs(store.get(key))
+          assert.isTrue(Option.isNone(read))
+          assert.isTrue(logs.some((line) => line.includes("not a regular file")), logs.join("\n"))
+        }
+      }))
+
+    it.effect("a token file over 1 MiB is corrupt without being read whole; exactly 1 MiB is read", () =>
+      Effect.gen(function*() {
+        const directory = freshDir()
+        const store = yield* storeIn(directory)
+        yield* store.set("k", tokenOf(0))
+        const file = tokenFileOf(directory, "k")
+        const mib = 1024 * 1024
+        // Valid JSON with trailing blanks: it would decode if it were read.
+        const padded = (size: number) => stored(1) + " ".repeat(size - Buffer.byteLength(stored(1)))
+        fs.writeFileSync(file, padded(mib))
+        assert.strictEqual(Option.getOrThrow(yield* store.get("k")).version, 1)
+        fs.writeFileSync(file, padded(mib + 1))
+        const [read, logs] = yield* capturingLogs(store.get("k"))
+        assert.isTrue(Option.isNone(read))
+        assert.isTrue(logs.some((line) => line.includes("larger than 1048576 bytes")), logs.join("\n"))
+        // 3 GiB, sparse: reading it whole would fail (or take the machine's memory).
+        fs.truncateSync(file, 3 * 1024 * mib)
+        assert.isTrue(Option.isNone(yield* store.get("k")))
+        assert.isTrue(yield* store.set("k", tokenOf(2), { _tag: "Absent" }))
       }))
   })
 
@@ -260,6 +402,57 @@ describe("FileTokenStore", () => {
         assert.isTrue(written)
         assert.isTrue(logs.some((line) => line.includes("broke a stale")), logs.join("\n"))
         assert.isFalse(fs.existsSync(lockFileOf(directory, "k")))
+      }))
+
+    it.effect("a lock dated in the future is broken once it has stayed unchanged for staleLockAfter", () =>
+      Effect.gen(function*() {
+        const directory = freshDir()
+        const store = yield* storeIn(directory, {
+          staleLockAfter: "20 seconds",
+          lockTimeout: "1 minute",
+          lockPollInterval: "1 second"
+        })
+        yield* TestClock.setTime(100_000)
+        fs.mkdirSync(directory, { recursive: true })
+        fs.writeFileSync(lockFileOf(directory, "k"), lockOf({ pid: 1, host: "elsewhere", at: 100_000 + 3_600_000 }))
+        const fiber = yield* Effect.fork(store.set("k", tokenOf(1)))
+        for (let i = 0; i < 15; i++) {
+          yield* settle
+          yield* TestClock.adjust("1 second")
+        }
+        yield* settle
+        assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)), "a fresh lock was broken at once")
+        for (let i = 0; i < 30 && Option.isNone(yield* Fiber.poll(fiber)); i++) {
+          yield* TestClock.adjust("1 second")
+          yield* settle
+        }
+        assert.isTrue(Option.isSome(yield* Fiber.poll(fiber)), "the writer still waits for the lock")
+        assert.isTrue(yield* Fiber.join(fiber))
+        assert.strictEqual(Option.getOrThrow(yield* store.get("k")).version, 1)
+      }))
+
+    it.effect("a future-dated lock's age counts across acquires: a timed-out writer's successor breaks it", () =>
+      Effect.gen(function*() {
+        const directory = freshDir()
+        const store = yield* storeIn(directory, {
+          staleLockAfter: "20 seconds",
+          lockTimeout: "5 seconds",
+          lockPollInterval: "1 second"
+        })
+        fs.mkdirSync(directory, { recursive: true })
+        fs.writeFileSync(lockFileOf(directory, "k"), lockOf({ pid: 1, host: "elsewhere", at: 10 ** 12 }))
+        const first = yield* Effect.fork(Effect.flip(store.set("k", tokenOf(1))))
+        for (let i = 0; i < 20 && Option.isNone(yield* Fiber.poll(first)); i++) {
+          yield* TestClock.adjust("1 second")
+          yield* settle
+        }
+        assert.strictEqual((yield* Fiber.join(first)).operation, "lock")
+        yield* TestClock.adjust("20 seconds")
+        const second = yield* Effect.fork(store.set("k", tokenOf(2)))
+        // No time passes: the lock is broken at once, or the writer sleeps on the TestClock for good.
+        for (let i = 0; i < 100 && Option.isNone(yield* Fiber.poll(second)); i++) yield* settle
+        assert.isTrue(Option.isSome(yield* Fiber.poll(second)), "the second writer still waits for the lock")
+        assert.isTrue(yield* Fiber.join(second))
       }))
 
     it.effect("a held lock makes a writer wait until it is released", () =>
@@ -466,12 +659,80 @@ describe("FileTokenStore", () => {
             }
           }
           await Promise.all(Array.from({ length: lanes }, (_, i) => lane(i)))
-          // The store still works over what the crashes left behind.
+          // Opening the store deletes the temporary files the killed writers left, and it works over
+          // what the crashes left behind.
           const store = await Effect.runPromise(storeIn(directory))
+          assert.deepStrictEqual(temporaries(directory), [])
           const written = await Effect.runPromise(store.set("crash-0", tokenOf(10 ** 7)))
           assert.isTrue(written)
         }),
       90_000
+    )
+
+    /** Runs a writer that stalls before its rename (its temporary file complete), and SIGKILLs it. */
+    const crashWriter = async (directory: string, key: string, version: number) => {
+      const child = startChild(["stall", directory, key, String(version)])
+      await waitFor(child, "stalled")
+      child.kill("SIGKILL")
+      await exited(child)
+    }
+
+    const hostTag = createHash("sha256").update(os.hostname(), "utf8").digest("hex").slice(0, 8)
+
+    it.live(
+      "a writer killed before its rename: its temporary file (a full token) is deleted when the store is next opened",
+      () =>
+        Effect.promise(async () => {
+          const directory = freshDir()
+          await crashWriter(directory, "a", 7)
+          const first = temporaries(directory)
+          assert.strictEqual(first.length, 1)
+          assert.include(fs.readFileSync(path.join(directory, first[0]!), "utf8"), "refresh-7")
+          // The next process to open the store deletes it, before it crashes in turn.
+          await crashWriter(directory, "a", 8)
+          const left = temporaries(directory)
+          assert.strictEqual(left.length, 1)
+          assert.include(fs.readFileSync(path.join(directory, left[0]!), "utf8"), "refresh-8")
+          // A temporary of a writer that is alive (its pid runs on this host) is not a leftover.
+          const live = `.${FileTokenStore.fileNameFor("a")}.${hostTag}-${process.ppid}.${"ab".repeat(12)}.tmp`
+          fs.writeFileSync(path.join(directory, live), "in progress", { mode: 0o600 })
+          const store = await Effect.runPromise(storeIn(directory))
+          assert.isTrue(Option.isNone(await Effect.runPromise(store.get("a"))))
+          assert.deepStrictEqual(temporaries(directory), [live])
+          // Writing takes the key's lock: no other writer can be at work, whatever its pid.
+          assert.isTrue(await Effect.runPromise(store.set("a", tokenOf(1), { _tag: "Absent" })))
+          assert.deepStrictEqual(temporaries(directory), [])
+        }),
+      60_000
+    )
+
+    it.live(
+      "remove (logout) deletes crashed writers' temporary files too: no copy of the token is left",
+      () =>
+        Effect.promise(async () => {
+          const directory = freshDir()
+          const store = await Effect.runPromise(storeIn(directory))
+          await Effect.runPromise(store.set("b", tokenOf(1)))
+          // Built before the crash, the store has not seen its leftover.
+          await crashWriter(directory, "b", 7)
+          // Leftovers this process cannot judge by pid: another host's, and an older release's;
+          // and another key's, which are not this logout's business.
+          const name = FileTokenStore.fileNameFor("b")
+          for (
+            const leftover of [
+              `.${name}.0badc0de-1.${"cd".repeat(12)}.tmp`,
+              `.${name}.${"ef".repeat(12)}.tmp`,
+              `.${FileTokenStore.fileNameFor("c")}.0badc0de-1.${"cd".repeat(12)}.tmp`
+            ]
+          ) fs.writeFileSync(path.join(directory, leftover), "refresh-SECRET-old", { mode: 0o600 })
+          assert.strictEqual(temporaries(directory).length, 4)
+          await Effect.runPromise(store.remove("b"))
+          const remaining = fs.readdirSync(directory)
+          assert.isFalse(remaining.some((file) => file.includes(name)), remaining.join(", "))
+          assert.strictEqual(temporaries(directory).length, 1)
+          assert.isTrue(Option.isNone(await Effect.runPromise(store.get("b"))))
+        }),
+      60_000
     )
 
     it.live(
@@ -517,9 +778,12 @@ describe("FileTokenStore", () => {
           const refreshes = counters.tokenRequests.refresh_token
           assert.strictEqual(counters.invalidGrant, 0)
           assert.strictEqual(refreshes.error, 0)
-          // Ten one-second windows (and the startup of two processes): one refresh each, not two.
+          // Ten seconds of one-second tokens. The refresh lead follows the token requests' latency, up
+          // to half the lifetime, so on a loaded machine one process alone refreshes up to twice a
+          // second (20, and the startup); two processes refreshing each on their own would be twice
+          // that, and would spend each other's rotated refresh tokens (invalid_grant, above).
           assert.isAtLeast(refreshes.ok, 6)
-          assert.isAtMost(refreshes.ok, 14, `refreshes: ${refreshes.ok}`)
+          assert.isAtMost(refreshes.ok, 22, `refreshes: ${refreshes.ok}`)
           for (const result of results) {
             assert.strictEqual(result.failed, 0)
             assert.isAtLeast(result.ok, 50)

@@ -2,7 +2,7 @@ import { Scopes } from "@effect-oauth/core"
 import { TestServer } from "@effect-oauth/testing"
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Layer, Option, Redacted, TestClock } from "effect"
+import { Duration, Effect, Exit, Fiber, Layer, Logger, Option, Redacted, TestClock } from "effect"
 import * as Net from "node:net"
 import * as LoopbackLogin from "../src/LoopbackLogin.js"
 
@@ -18,6 +18,15 @@ const listening = (port: number) =>
     })
     socket.once("error", () => resume(Effect.succeed(false)))
   })
+
+const freePort = Effect.promise(() =>
+  new Promise<number>((resolve) => {
+    const probe = Net.createServer().listen(0, "127.0.0.1", () => {
+      const address = probe.address() as Net.AddressInfo
+      probe.close(() => resolve(address.port))
+    })
+  })
+)
 
 const portOf = (authorizationUrl: string) =>
   Number(new URL(new URL(authorizationUrl).searchParams.get("redirect_uri")!).port)
@@ -71,6 +80,89 @@ const loginWith = (
       openBrowser: openBrowser(server),
       ...options
     }))
+
+interface RawAnswer {
+  readonly status: number | undefined
+  readonly text: string
+}
+
+/**
+ * One HTTP request over a raw socket, which then does `after`: read the answer to the end, close
+ * at once, reset at once (RST), or reset as soon as the first byte of the answer arrives.
+ */
+const raw = (
+  port: number,
+  target: string,
+  options: {
+    readonly host?: string | null
+    readonly after?: "read" | "close" | "reset" | "resetOnData"
+    readonly version?: "1.0" | "1.1"
+  } = {}
+) =>
+  Effect.async<RawAnswer>((resume) => {
+    const after = options.after ?? "read"
+    const host = options.host === undefined ? `127.0.0.1:${port}` : options.host
+    const socket = Net.connect({ host: "127.0.0.1", port })
+    let text = ""
+    socket.on("data", (chunk: Buffer) => {
+      text += chunk.toString("latin1")
+      if (after === "resetOnData") socket.resetAndDestroy()
+    })
+    socket.on("error", () => {})
+    socket.once("close", () => {
+      const status = /^HTTP\/1\.[01] (\d{3})/.exec(text)
+      resume(Effect.succeed({ status: status === null ? undefined : Number(status[1]), text }))
+    })
+    socket.once("connect", () => {
+      socket.write(
+        `GET ${target} HTTP/${options.version ?? "1.1"}\r\n` + (host === null ? "" : `Host: ${host}\r\n`) +
+          "Connection: close\r\n\r\n"
+      )
+      if (after === "close") socket.destroy()
+      else if (after === "reset") socket.resetAndDestroy()
+    })
+    return Effect.sync(() => socket.destroy())
+  }).pipe(
+    Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => new Error("no answer in 10 s") }),
+    Effect.orDie
+  )
+
+const pathOf = (url: URL) => url.pathname + url.search
+
+/**
+ * Plays a browser over raw sockets: `before` runs once the listener is up, then the callback the
+ * server redirects to is sent with `send` (by default: read to the end). Resolves `done` with
+ * what the callback got.
+ */
+const rawBrowser = (
+  server: TestServer.TestServer.Service,
+  seen: Seen & { raw?: RawAnswer },
+  send: (port: number, callback: URL) => Effect.Effect<RawAnswer> = (port, callback) => raw(port, pathOf(callback)),
+  before: (port: number, callback: URL) => Effect.Effect<void> = () => Effect.void
+) =>
+(url: string) =>
+  Effect.gen(function*() {
+    seen.url = url
+    seen.port = portOf(url)
+    const callback = new URL(yield* server.authorize(url))
+    yield* before(seen.port, callback)
+    seen.raw = yield* send(seen.port, callback)
+  }).pipe(
+    Effect.forkDaemon,
+    Effect.map((fiber) => {
+      seen.browser = fiber
+    })
+  )
+
+/** Waits for the raw browser to have read its answer. */
+const rawOf = (seen: Seen & { raw?: RawAnswer }) => Effect.map(Fiber.join(seen.browser!), () => seen.raw!)
+
+/** A login that ends (either way) within 15 s of real time: a hang fails the test rather than the run. */
+const bounded = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  self.pipe(
+    Effect.timeoutOption(Duration.seconds(15)),
+    Effect.flatMap(Option.match({ onNone: () => Effect.dieMessage("the login hung"), onSome: Effect.succeed }))
+  )
 
 describe("LoopbackLogin", () => {
   it.live("a login: the callback is exchanged, the page is served, the listener is closed", () =>
@@ -128,20 +220,28 @@ describe("LoopbackLogin", () => {
       assert.isFalse(yield* listening(seen.port!))
     }).pipe(Effect.provide(Env({ denyAuthorization: true }))))
 
-  it.live("a tampered state is rejected before any token request", () =>
+  it.live("a tampered state gets a 400 page and no token request; the login goes on to the real callback", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer
-      const seen: Seen = {}
-      const error = yield* Effect.flip(loginWith((server) =>
-        browser(server, seen, (u) => {
-          u.searchParams.set("state", "forged")
-          return u
-        })
-      ))
-      assert.strictEqual(error._tag, "AuthorizationResponseError")
-      if (error._tag === "AuthorizationResponseError") assert.strictEqual(error.reason, "StateMismatch")
-      const counters = (yield* server.counters).tokenRequests.authorization_code
-      assert.strictEqual(counters.ok + counters.error, 0)
+      const seen: Seen & { raw?: RawAnswer } = {}
+      const tampered: Array<RawAnswer> = []
+      const token = yield* bounded(
+        loginWith((server) =>
+          rawBrowser(server, seen, undefined, (port, callback) =>
+            Effect.gen(function*() {
+              const forged = new URL(callback)
+              forged.searchParams.set("state", "forged")
+              tampered.push(yield* raw(port, pathOf(forged)))
+              const counters = (yield* server.counters).tokenRequests.authorization_code
+              assert.strictEqual(counters.ok + counters.error, 0, "a token request for a forged state")
+            }))
+        )
+      )
+      assert.strictEqual(tampered[0]?.status, 400)
+      assert.include(tampered[0]?.text, "Not this sign-in")
+      assert.strictEqual((yield* rawOf(seen)).status, 200)
+      assert.isTrue(Redacted.value(token.accessToken).length > 0)
+      assert.strictEqual((yield* server.counters).tokenRequests.authorization_code.ok, 1)
       assert.isFalse(yield* listening(seen.port!))
     }).pipe(Effect.provide(Env())))
 
@@ -177,14 +277,7 @@ describe("LoopbackLogin", () => {
 
   it.live("a registered redirect URI's port and path are used", () =>
     Effect.gen(function*() {
-      const free = yield* Effect.promise(() =>
-        new Promise<number>((resolve) => {
-          const probe = Net.createServer().listen(0, "127.0.0.1", () => {
-            const address = probe.address() as Net.AddressInfo
-            probe.close(() => resolve(address.port))
-          })
-        })
-      )
+      const free = yield* freePort
       const seen: Seen = {}
       const redirectUri = `http://127.0.0.1:${free}/oauth/done`
       yield* loginWith((server) => browser(server, seen), { redirectUri })
@@ -211,6 +304,177 @@ describe("LoopbackLogin", () => {
         loginWith(() => () => Effect.void, { redirectUri: "https://example.com/callback" })
       )
       assert.strictEqual(refused._tag, "InvalidConfiguration")
+    }).pipe(Effect.provide(Env())))
+
+  describe("a browser that goes away after sending the callback", () => {
+    for (const after of ["close", "reset", "resetOnData"] as const) {
+      it.live(`${after}: the code is exchanged, the login returns the token, the listener closes`, () =>
+        Effect.gen(function*() {
+          const server = yield* TestServer.TestServer
+          // The exchange takes a while, so the browser is gone before the page is written.
+          yield* server.configure({ latencyMillis: after === "resetOnData" ? 0 : 100 })
+          const seen: Seen & { raw?: RawAnswer } = {}
+          const token = yield* bounded(
+            loginWith((server) => rawBrowser(server, seen, (port, callback) => raw(port, pathOf(callback), { after })))
+          )
+          assert.isTrue(Redacted.value(token.accessToken).length > 0)
+          assert.strictEqual((yield* server.counters).tokenRequests.authorization_code.ok, 1)
+          assert.isFalse(yield* listening(seen.port!))
+          const answer = yield* rawOf(seen)
+          if (after === "resetOnData") assert.strictEqual(answer.status, 200)
+        }).pipe(Effect.provide(Env())))
+    }
+  })
+
+  it.live("strays on the callback path (no state, a wrong one, two, an error without state) get 400s and are counted", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const seen: Seen & { raw?: RawAnswer } = {}
+      const strays: Array<RawAnswer> = []
+      const logs: Array<string> = []
+      const token = yield* bounded(
+        loginWith((server) =>
+          rawBrowser(server, seen, undefined, (port, callback) =>
+            Effect.gen(function*() {
+              const state = callback.searchParams.get("state")!
+              for (
+                const query of [
+                  "",
+                  "?code=abc",
+                  "?code=abc&state=wrong",
+                  `?code=abc&state=${state}&state=${state}`,
+                  "?error=access_denied"
+                ]
+              ) strays.push(yield* raw(port, `/callback${query}`))
+            }))
+        ).pipe(
+          Effect.provide(Logger.replace(
+            Logger.defaultLogger,
+            Logger.make(({ annotations, message }) =>
+              logs.push(`${String(message)} ${JSON.stringify([...annotations])}`)
+            )
+          ))
+        )
+      )
+      assert.deepStrictEqual(strays.map((answer) => answer.status), [400, 400, 400, 400, 400])
+      for (const answer of strays) assert.include(answer.text, "Not this sign-in")
+      assert.strictEqual((yield* rawOf(seen)).status, 200)
+      assert.isTrue(Redacted.value(token.accessToken).length > 0)
+      const counters = (yield* server.counters).tokenRequests.authorization_code
+      assert.deepStrictEqual([counters.ok, counters.error], [1, 0])
+      const warnings = logs.filter((line) => line.includes("without the login's state"))
+      assert.strictEqual(warnings.length, 5)
+      assert.include(warnings[4], "\"strays\",5")
+      assert.isFalse(yield* listening(seen.port!))
+    }).pipe(Effect.provide(Env())))
+
+  it.live("19 strays do not end a login; the 20th does (StateMismatch, no token request, listener closed)", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const flood = (count: number) => (port: number) =>
+        Effect.forEach(Array.from({ length: count }), () => raw(port, "/callback?code=x&state=y"))
+      const seen: Seen & { raw?: RawAnswer } = {}
+      yield* bounded(loginWith((server) => rawBrowser(server, seen, undefined, flood(19))))
+      assert.strictEqual((yield* rawOf(seen)).status, 200)
+      const second: Seen & { raw?: RawAnswer } = {}
+      const error = yield* Effect.flip(bounded(loginWith(() => (url) =>
+        Effect.gen(function*() {
+          second.port = portOf(url)
+          const answers = yield* flood(20)(second.port)
+          second.raw = answers[19]
+        }).pipe(
+          Effect.forkDaemon,
+          Effect.map((fiber) => {
+            second.browser = fiber
+          })
+        )
+      )))
+      assert.strictEqual(error._tag, "AuthorizationResponseError")
+      if (error._tag === "AuthorizationResponseError") {
+        assert.strictEqual(error.reason, "StateMismatch")
+        assert.include(error.description, "20 requests")
+      }
+      const last = yield* rawOf(second)
+      assert.strictEqual(last.status, 400)
+      assert.include(last.text, "stopped")
+      assert.strictEqual((yield* server.counters).tokenRequests.authorization_code.ok, 1)
+      assert.isFalse(yield* listening(second.port!))
+    }).pipe(Effect.provide(Env())))
+
+  it.live("resets of half-sent and unsent requests while waiting do not disturb the login", () =>
+    Effect.gen(function*() {
+      const seen: Seen & { raw?: RawAnswer } = {}
+      const token = yield* bounded(
+        loginWith((server) =>
+          rawBrowser(server, seen, undefined, (port) =>
+            Effect.gen(function*() {
+              for (let i = 0; i < 5; i++) {
+                yield* Effect.async<void>((resume) => {
+                  const socket = Net.connect({ host: "127.0.0.1", port })
+                  socket.on("error", () => {})
+                  socket.once("close", () => resume(Effect.void))
+                  socket.once("connect", () => {
+                    if (i % 2 === 0) socket.write("GET /callback?code=abc&st")
+                    socket.resetAndDestroy()
+                  })
+                })
+              }
+            }))
+        )
+      )
+      assert.strictEqual((yield* rawOf(seen)).status, 200)
+      assert.isTrue(Redacted.value(token.accessToken).length > 0)
+      assert.isFalse(yield* listening(seen.port!))
+    }).pipe(Effect.provide(Env())))
+
+  it.live("a Host that does not name the listener gets a 400 and is not a callback (DNS rebinding)", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const seen: Seen & { raw?: RawAnswer } = {}
+      const refused: Array<RawAnswer> = []
+      const token = yield* bounded(
+        loginWith((server) =>
+          rawBrowser(server, seen, undefined, (port, callback) =>
+            Effect.gen(function*() {
+              // The real callback, code and state included, from pages that are not the listener.
+              for (
+                const host of [
+                  `evil.example:${port}`,
+                  "evil.example",
+                  `localhost:${port}`,
+                  `127.0.0.1:${port + 1}`,
+                  "127.0.0.1"
+                ]
+              ) refused.push(yield* raw(port, pathOf(callback), { host }))
+              refused.push(yield* raw(port, pathOf(callback), { host: null, version: "1.0" }))
+              refused.push(yield* raw(port, "/favicon.ico", { host: "evil.example" }))
+            }))
+        )
+      )
+      assert.deepStrictEqual(refused.map((answer) => answer.status), [400, 400, 400, 400, 400, 400, 400])
+      for (const answer of refused) assert.include(answer.text, "Wrong address")
+      assert.strictEqual((yield* rawOf(seen)).status, 200)
+      assert.isTrue(Redacted.value(token.accessToken).length > 0)
+      assert.strictEqual((yield* server.counters).tokenRequests.authorization_code.ok, 1)
+    }).pipe(Effect.provide(Env())))
+
+  it.live("a registered localhost redirect URI accepts Host localhost:<port> and 127.0.0.1:<port>", () =>
+    Effect.gen(function*() {
+      const free = yield* freePort
+      const seen: Seen & { raw?: RawAnswer } = {}
+      const other: Array<RawAnswer> = []
+      yield* bounded(loginWith(
+        (server) =>
+          rawBrowser(
+            server,
+            seen,
+            (port, callback) => raw(port, pathOf(callback), { host: `LocalHost:${port}` }),
+            (port) => Effect.map(raw(port, "/favicon.ico"), (answer) => void other.push(answer))
+          ),
+        { redirectUri: `http://localhost:${free}/cb` }
+      ))
+      assert.strictEqual(other[0]?.status, 404)
+      assert.strictEqual((yield* rawOf(seen)).status, 200)
     }).pipe(Effect.provide(Env())))
 
   it("browserCommand: xdg-open with a display, none without; open on macOS; start on Windows", () => {
