@@ -1,6 +1,6 @@
 /**
  * The domain token: what a successful token response becomes once validated. Tokens are
- * `Redacted`, `expiresAt` is absolute (computed from Effect's `Clock` when the response arrived),
+ * `Redacted`, `expiresAt` is absolute (Effect's `Clock` when the successful request was sent, plus its lifetime),
  * and `version` counts the token's generation in its slot, so stores can refuse stale writes.
  *
  * @since 0.1.0
@@ -22,7 +22,7 @@ export class Token extends Schema.Class<Token>("@effect-oauth/core/Token")({
   refreshToken: Schema.OptionFromNullOr(Schema.Redacted(Schema.String)),
   /** Epoch milliseconds; `None` when the server gave no lifetime and the provider has no default. */
   expiresAt: Schema.OptionFromNullOr(Schema.Number),
-  /** Epoch milliseconds, from the Clock, when the response arrived. */
+  /** Epoch milliseconds, from the Clock, when the successful request was sent (its lifetime counts from then). */
   issuedAt: Schema.Number,
   /** The granted scopes (the server's `scope`, else the requested ones). */
   scopes: ScopeSetFromString,

@@ -28,8 +28,8 @@ import { TokenStoreError } from "./OAuthError.js"
 import { Token } from "./Token.js"
 
 /**
- * What a conditional write expects to replace: nothing (`Absent`), or a stored token of the given
- * `version`.
+ * What a write expects to replace: nothing (`Absent`), or a stored token of the given `version`.
+ * Every write is conditional: a writer says what it read.
  *
  * @since 0.1.0
  * @category models
@@ -37,6 +37,33 @@ import { Token } from "./Token.js"
 export type Expectation =
   | { readonly _tag: "Absent" }
   | { readonly _tag: "Version"; readonly version: number }
+
+/**
+ * The answer to a compare-and-set: `Written`, or `Conflict` with what the store holds instead, so
+ * the writer can adopt it or write again against it without another read.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SetResult =
+  | { readonly _tag: "Written" }
+  | { readonly _tag: "Conflict"; readonly current: Option.Option<Token> }
+
+/**
+ * The write happened.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const written: SetResult = { _tag: "Written" }
+
+/**
+ * The store holds `current`, not what the writer expected.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const conflict = (current: Option.Option<Token>): SetResult => ({ _tag: "Conflict", current })
 
 /**
  * Persistent token storage, by key.
@@ -59,14 +86,17 @@ export declare namespace TokenStore {
     /** The token stored under `key`; a stored value that cannot be read is absent. */
     readonly get: (key: string) => Effect.Effect<Option.Option<Token>, TokenStoreError>
     /**
-     * Writes `token` under `key`. With `expected`, the write happens only if the stored value is as
-     * expected: `{ _tag: "Absent" }` (nothing stored) or `{ _tag: "Version", version }` (the stored
-     * token has that version). Returns true when written, false on a conflict (the caller re-reads).
-     * The previous value is replaced atomically.
+     * A compare-and-set: writes `token` under `key` only if the stored value is what `expected`
+     * says — `{ _tag: "Absent" }` (nothing stored) or `{ _tag: "Version", version }` (the stored
+     * token has that version) — and answers `Written`, or `Conflict` with the stored value. The
+     * previous value is replaced atomically.
      */
-    readonly set: (key: string, token: Token, expected?: Expectation) => Effect.Effect<boolean, TokenStoreError>
-    /** Removes the token under `key`; removing a missing key succeeds. */
-    readonly remove: (key: string) => Effect.Effect<void, TokenStoreError>
+    readonly set: (key: string, token: Token, expected: Expectation) => Effect.Effect<SetResult, TokenStoreError>
+    /**
+     * Removes the token under `key` if the stored value is what `expected` says (removing a missing
+     * key with `Absent` expected is `Written`); otherwise `Conflict` with the stored value.
+     */
+    readonly remove: (key: string, expected: Expectation) => Effect.Effect<SetResult, TokenStoreError>
     /**
      * Runs a refresh of the slot `key` while holding a lock that other processes (or browser tabs)
      * sharing the store respect, so they refresh once between them and never spend a rotated
@@ -298,11 +328,15 @@ export const makeMemory: Effect.Effect<TokenStore.Service> = Effect.map(
     TokenStore.of({
       get: (key) => Effect.map(Ref.get(ref), HashMap.get(key)),
       set: (key, token, expected) =>
-        Ref.modify(ref, (map) =>
-          expected === undefined || matches(HashMap.get(map, key), expected)
-            ? [true, HashMap.set(map, key, token)]
-            : [false, map]),
-      remove: (key) => Ref.update(ref, HashMap.remove(key))
+        Ref.modify(ref, (map) => {
+          const current = HashMap.get(map, key)
+          return matches(current, expected) ? [written, HashMap.set(map, key, token)] : [conflict(current), map]
+        }),
+      remove: (key, expected) =>
+        Ref.modify(ref, (map) => {
+          const current = HashMap.get(map, key)
+          return matches(current, expected) ? [written, HashMap.remove(map, key)] : [conflict(current), map]
+        })
     })
 )
 
@@ -387,18 +421,21 @@ export const makeKeyValueStore = (
           onLeft: (problem) => Effect.fail(unstorable(problem)),
           onRight: (text) => {
             const fullKey = prefix + key
-            const write = Effect.as(Effect.mapError(store.set(fullKey, text), platformFailure("set")), true)
+            const write = Effect.as(Effect.mapError(store.set(fullKey, text), platformFailure("set")), written)
             return lock.withLock(fullKey)(
-              expected === undefined
-                ? write
-                : Effect.flatMap(read("set", fullKey), (current) =>
-                  matches(current, expected) ? write : Effect.succeed(false))
+              Effect.flatMap(read("set", fullKey), (current) =>
+                matches(current, expected) ? write : Effect.succeed(conflict(current)))
             )
           }
         }),
-      remove: (key) => {
+      remove: (key, expected) => {
         const fullKey = prefix + key
-        return lock.withLock(fullKey)(Effect.mapError(store.remove(fullKey), platformFailure("remove")))
+        return lock.withLock(fullKey)(
+          Effect.flatMap(read("remove", fullKey), (current) =>
+            matches(current, expected)
+              ? Effect.as(Effect.mapError(store.remove(fullKey), platformFailure("remove")), written)
+              : Effect.succeed(conflict(current)))
+        )
       }
     })
   })
@@ -418,31 +455,27 @@ export const layerKeyValueStore = (
 // -----------------------------------------------------------------------------
 
 /**
- * What a `load` callback may return: the token (as an `Option`, or the token itself, or `null` /
- * `undefined` for none), or the JSON text {@link encodeStored} made, for applications that keep it in
- * a text column. Text that cannot be read is absent, with a warning.
+ * The application's own persistence, as three callbacks:
+ *
+ * - `load(key)` answers the token stored under `key`, or `Option.none()`. (Keep the JSON text of
+ *   {@link encodeStored} in a text column and read it back with {@link decodeStored}.)
+ * - `save(key, token)` stores the token, or deletes the key for `Option.none()`. It is called only
+ *   after `load` under a per-key lock, when the stored value is what the writer expected.
+ * - `saveIf(key, token, expected)`, optional: a compare-and-set in the storage itself (e.g.
+ *   `UPDATE … WHERE version = ?`, or a delete with the same condition for `Option.none()`), answering
+ *   whether it wrote. When given, it is called for every write instead of the `load` + `save` pair:
+ *   give it when several processes share the storage, since the per-key lock holds within one
+ *   process only.
  *
  * @since 0.1.0
  * @category models
  */
-export type Loaded = Option.Option<Token> | Token | string | null | undefined
-
-/**
- * @since 0.1.0
- * @category models
- */
 export interface CallbacksOptions<E = never, R = never> {
-  /** Reads the token stored under `key` (the token-provider hook). */
-  readonly load: (key: string) => Effect.Effect<Loaded, E, R>
-  /** Stores `token` under `key`, or deletes it for `Option.none()` (the on-token-update hook). */
+  readonly load: (key: string) => Effect.Effect<Option.Option<Token>, E, R>
   readonly save: (key: string, token: Option.Option<Token>) => Effect.Effect<void, E, R>
-  /**
-   * Optional: a compare-and-set in the application's own storage (e.g. `UPDATE … WHERE version = ?`
-   * in one transaction), returning whether it wrote. Without it, conditional writes load, compare
-   * and save under a per-key lock, which is atomic within this process only; give it when several
-   * processes share the storage.
-   */
-  readonly saveIf?: ((key: string, token: Token, expected: Expectation) => Effect.Effect<boolean, E, R>) | undefined
+  readonly saveIf?:
+    | ((key: string, token: Option.Option<Token>, expected: Expectation) => Effect.Effect<boolean, E, R>)
+    | undefined
 }
 
 // The callback's error may quote what it was given (a database error echoing a row), so only its
@@ -466,23 +499,6 @@ const guardCallback =
       )
     )
 
-const normalizeLoaded = (key: string, loaded: Loaded): Effect.Effect<Option.Option<Token>> => {
-  if (loaded === null || loaded === undefined) return Effect.succeedNone
-  if (loaded instanceof Token) return Effect.succeedSome(loaded)
-  if (typeof loaded === "string") {
-    return Either.match(decodeStored(loaded), {
-      onLeft: (problem) => Effect.as(logCorrupt(key, problem), Option.none<Token>()),
-      onRight: (token) => Effect.succeedSome(token)
-    })
-  }
-  if (Option.isOption(loaded)) return Effect.succeed(loaded)
-  // Only reachable from untyped callers (say, a plain object from a JSON column).
-  return Effect.as(
-    logCorrupt(key, { reason: "UnknownFormat", detail: "the load callback returned neither a Token nor stored text" }),
-    Option.none<Token>()
-  )
-}
-
 /**
  * A store on the application's own persistence. Failures of the callbacks (errors and defects)
  * become `TokenStoreError`s whose messages carry no token.
@@ -496,35 +512,32 @@ export const makeCallbacks = <E = never, R = never>(
   Effect.map(Effect.context<R>(), (context) => {
     const lock = makeKeyedLock()
     const load = (operation: TokenStoreError["operation"], key: string) =>
-      Effect.suspend(() => options.load(key)).pipe(
-        Effect.provide(context),
-        guardCallback(operation, "load"),
-        Effect.flatMap((loaded) => normalizeLoaded(key, loaded))
-      )
+      Effect.suspend(() => options.load(key)).pipe(Effect.provide(context), guardCallback(operation, "load"))
     const save = (operation: TokenStoreError["operation"], key: string, token: Option.Option<Token>) =>
-      Effect.suspend(() => options.save(key, token)).pipe(
-        Effect.provide(context),
-        guardCallback(operation, "save")
-      )
+      Effect.suspend(() => options.save(key, token)).pipe(Effect.provide(context), guardCallback(operation, "save"))
     const saveIf = options.saveIf
+    const write = (
+      operation: TokenStoreError["operation"],
+      key: string,
+      token: Option.Option<Token>,
+      expected: Expectation
+    ): Effect.Effect<SetResult, TokenStoreError> =>
+      saveIf !== undefined
+        ? Effect.suspend(() => saveIf(key, token, expected)).pipe(
+          Effect.provide(context),
+          guardCallback(operation, "saveIf"),
+          Effect.flatMap((done) => done ? Effect.succeed(written) : Effect.map(load(operation, key), conflict))
+        )
+        : lock.withLock(key)(
+          Effect.flatMap(load(operation, key), (current) =>
+            matches(current, expected)
+              ? Effect.as(save(operation, key, token), written)
+              : Effect.succeed(conflict(current)))
+        )
     return TokenStore.of({
       get: (key) => load("get", key),
-      set: (key, token, expected) => {
-        if (expected === undefined) return lock.withLock(key)(Effect.as(save("set", key, Option.some(token)), true))
-        if (saveIf !== undefined) {
-          return Effect.suspend(() => saveIf(key, token, expected)).pipe(
-            Effect.provide(context),
-            guardCallback("set", "saveIf")
-          )
-        }
-        return lock.withLock(key)(
-          Effect.flatMap(load("set", key), (current) =>
-            matches(current, expected)
-              ? Effect.as(save("set", key, Option.some(token)), true)
-              : Effect.succeed(false))
-        )
-      },
-      remove: (key) => lock.withLock(key)(save("remove", key, Option.none()))
+      set: (key, token, expected) => write("set", key, Option.some(token), expected),
+      remove: (key, expected) => write("remove", key, Option.none(), expected)
     })
   })
 
@@ -538,7 +551,11 @@ export const makeCallbacks = <E = never, R = never>(
  *
  * const rows = new Map<string, string>() // stands for a database table
  * const layer = TokenStore.layerCallbacks({
- *   load: (key) => Effect.sync(() => rows.get(key)),
+ *   load: (key) =>
+ *     Effect.sync(() => {
+ *       const text = rows.get(key)
+ *       return text === undefined ? Option.none() : Either.getRight(TokenStore.decodeStored(text))
+ *     }),
  *   save: (key, token) =>
  *     Effect.sync(() =>
  *       Option.match(token, {

@@ -1,4 +1,4 @@
-import { ClientConfig, OAuthClient, OAuthError, Scopes, TokenStore } from "@effect-oauth/core"
+import { ClientConfig, OAuthClient, OAuthError, Scopes, type Token, TokenStore } from "@effect-oauth/core"
 import { TestServer } from "@effect-oauth/testing"
 import { assert, describe, it } from "@effect/vitest"
 import {
@@ -16,6 +16,7 @@ import {
   Supervisor,
   TestClock
 } from "effect"
+import { put } from "./TokenStoreContract.js"
 
 const cc = Scopes.make("read")
 
@@ -85,7 +86,7 @@ describe("OAuthClient", () => {
       const issued = yield* server.issueToken({ scopes: ["read"], lifetimeSeconds: 3600 })
       const now = yield* TestClock.currentTimeMillis
       const store = yield* TokenStore.TokenStore
-      yield* store.set("slot/later", TestServer.toToken(issued, now))
+      yield* put(store, "slot/later", TestServer.toToken(issued, now))
       const token = yield* client.token
       assert.strictEqual(Redacted.value(token.accessToken), issued.accessToken)
     }).pipe(Effect.provide(Env())))
@@ -482,6 +483,106 @@ describe("OAuthClient", () => {
         yield* TestClock.adjust(Duration.minutes(10))
         const stored = Option.getOrThrow(yield* memory.get("erin"))
         assert.strictEqual(stored.version, third.version)
+      }).pipe(Effect.provide(Env())))
+  })
+
+  describe("every write is a compare-and-set", () => {
+    // Records each write's expectation, and what the store held when it came.
+    const recording = Effect.map(TokenStore.makeMemory, (memory) => {
+      const writes: Array<{ readonly expected: string; readonly held: string; readonly result: string }> = []
+      const describe = (token: Option.Option<Token.Token>) =>
+        Option.match(token, { onNone: () => "absent", onSome: (t) => `v${t.version}` })
+      const store: TokenStore.TokenStore.Service = {
+        ...memory,
+        set: (key, token, expected) =>
+          Effect.flatMap(
+            memory.get(key),
+            (held) =>
+              Effect.tap(memory.set(key, token, expected), (result) =>
+                Effect.sync(() =>
+                  void writes.push({
+                    expected: expected._tag === "Absent" ? "absent" : `v${expected.version}`,
+                    held: describe(held),
+                    result: result._tag
+                  })
+                ))
+          ),
+        remove: (key, expected) =>
+          Effect.flatMap(
+            memory.get(key),
+            (held) =>
+              Effect.tap(memory.remove(key, expected), (result) =>
+                Effect.sync(() =>
+                  void writes.push({
+                    expected: expected._tag === "Absent" ? "absent" : `v${expected.version}`,
+                    held: describe(held),
+                    result: `remove ${result._tag}`
+                  })
+                ))
+          )
+      }
+      return { memory, store, writes }
+    })
+
+    const userClient = (store: TokenStore.TokenStore.Service) =>
+      Effect.flatMap(
+        TestServer.TestServer,
+        (server) =>
+          OAuthClient.make({
+            provider: server.provider(),
+            client: server.client,
+            session: OAuthClient.user("cas"),
+            key: "cas"
+          })
+            .pipe(Effect.provideService(TokenStore.TokenStore, store))
+      )
+
+    it.scoped("a refresh that finds another writer's token on writing adopts it instead of overwriting it", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.TestServer
+        const { memory, store, writes } = yield* recording
+        const client = yield* userClient(store)
+        yield* login(client)
+        yield* server.configure({ latencyMillis: 1_000 })
+        const refreshing = yield* Effect.fork(client.refresh)
+        yield* TestClock.adjust(Duration.millis(500))
+        // Another process stores its own refresh while ours is on the wire.
+        const theirs = yield* server.issueToken({ scopes: ["read"], lifetimeSeconds: 3600, withRefreshToken: true })
+        const other = TestServer.toToken(theirs, yield* TestClock.currentTimeMillis, 5)
+        yield* put(memory, "cas", other)
+        yield* TestClock.adjust(Duration.millis(500))
+        const adopted = yield* Fiber.join(refreshing)
+        assert.strictEqual(adopted.version, 5)
+        assert.strictEqual(Redacted.value(adopted.accessToken), Redacted.value(other.accessToken))
+        const stored = Option.getOrThrow(yield* memory.get("cas"))
+        assert.strictEqual(Redacted.value(stored.accessToken), theirs.accessToken)
+        // Every write named what it expected; the one that met another writer's token lost.
+        assert.deepStrictEqual(writes.map((w) => w.result), ["Written", "Conflict"])
+        assert.deepStrictEqual(writes[1], { expected: "v0", held: "v5", result: "Conflict" })
+      }).pipe(Effect.provide(Env())))
+
+    it.scoped("setToken and a sign-out write only against the version they read", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.TestServer
+        const { memory, store, writes } = yield* recording
+        const client = yield* userClient(store)
+        yield* login(client)
+        // Another process replaces the token; this slot still holds version 0.
+        const theirs = yield* server.issueToken({ scopes: ["read"], lifetimeSeconds: 3600, withRefreshToken: true })
+        yield* put(memory, "cas", TestServer.toToken(theirs, yield* TestClock.currentTimeMillis, 4))
+        yield* login(client)
+        assert.deepStrictEqual(writes.slice(1), [
+          { expected: "v0", held: "v4", result: "Conflict" },
+          { expected: "v4", held: "v4", result: "Written" }
+        ])
+        assert.strictEqual(Option.getOrThrow(yield* memory.get("cas")).version, 5)
+        yield* put(memory, "cas", TestServer.toToken(theirs, yield* TestClock.currentTimeMillis, 9))
+        yield* client.revoke
+        assert.deepStrictEqual(writes.slice(3), [
+          { expected: "v5", held: "v9", result: "remove Conflict" },
+          { expected: "v9", held: "v9", result: "remove Written" }
+        ])
+        assert.isTrue(Option.isNone(yield* memory.get("cas")))
       }).pipe(Effect.provide(Env())))
   })
 

@@ -20,7 +20,7 @@ import {
   Redacted,
   Ref
 } from "effect"
-import { assertToken, makeToken, tokenStoreContract } from "./TokenStoreContract.js"
+import { assertToken, cas, del, makeToken, put, tokenStoreContract } from "./TokenStoreContract.js"
 
 const secretAccess = "access-SECRET-9f2c"
 const secretRefresh = "refresh-SECRET-51ab"
@@ -78,10 +78,14 @@ const callbacksOverRef = (ref: Ref.Ref<HashMap.HashMap<string, Token>>) =>
         }))
   })
 
-// The application keeps the stored JSON text, and hands back `null` for none.
+// The application keeps the stored JSON text in a text column, and reads it back with decodeStored.
 const callbacksOverText = (ref: Ref.Ref<HashMap.HashMap<string, string>>) =>
   TokenStore.layerCallbacks({
-    load: (key) => Effect.map(Ref.get(ref), (map) => Option.getOrNull(HashMap.get(map, key))),
+    load: (key) =>
+      Effect.map(
+        Ref.get(ref),
+        (map) => Option.flatMap(HashMap.get(map, key), (text) => Either.getRight(TokenStore.decodeStored(text)))
+      ),
     save: (key, token) =>
       Option.match(token, {
         onNone: () => Ref.update(ref, HashMap.remove(key)),
@@ -134,7 +138,10 @@ const callbacksWithSaveIf = TokenStore.layerCallbacks({
   saveIf: (key, token, expected) =>
     Ref.modify(sharedRows, (map) =>
       TokenStore.matches(HashMap.get(map, key), expected)
-        ? [true, HashMap.set(map, key, token)]
+        ? [
+          true,
+          Option.match(token, { onNone: () => HashMap.remove(map, key), onSome: (t) => HashMap.set(map, key, t) })
+        ]
         : [false, map])
 })
 
@@ -274,7 +281,8 @@ describe("stored format", () => {
         expiresAt: 1_700_000_086_400_000,
         issuedAt: 1_700_000_000_000,
         scopes: "chat.write identify public",
-        version: 3
+        version: 3,
+        idToken: null
       }
     })
   })
@@ -292,7 +300,7 @@ describe("stored format", () => {
       format: "effect-oauth/token",
       v: 1,
       extra: true,
-      token: { ...encodedToken(token), idToken: "x" }
+      token: { ...encodedToken(token), refreshTokenExpiresAt: 5 }
     })
     assertToken(Either.getRight(TokenStore.decodeStored(text)), token)
   })
@@ -397,10 +405,10 @@ describe("layerKeyValueStore", () => {
     withKvs((store, kvs) =>
       Effect.gen(function*() {
         const token = makeToken({ version: 2 })
-        yield* store.set("osu/1/user/default", token)
+        yield* put(store, "osu/1/user/default", token)
         const raw = Option.getOrThrow(yield* kvs.get("effect-oauth/token/osu/1/user/default"))
         assert.strictEqual(raw, Either.getOrThrow(TokenStore.encodeStored(token)))
-        yield* store.remove("osu/1/user/default")
+        yield* del(store, "osu/1/user/default")
         assert.isFalse(yield* kvs.has("effect-oauth/token/osu/1/user/default"))
       })
     ))
@@ -409,7 +417,7 @@ describe("layerKeyValueStore", () => {
     withKvs(
       (store, kvs) =>
         Effect.gen(function*() {
-          yield* store.set("k", makeToken())
+          yield* put(store, "k", makeToken())
           assert.isTrue(yield* kvs.has("tenant-1:k"))
           assert.strictEqual(yield* kvs.size, 1)
         }),
@@ -437,7 +445,7 @@ describe("layerKeyValueStore", () => {
       Effect.gen(function*() {
         yield* kvs.set("effect-oauth/token/slot", "{\"format\":\"effect-oauth/token\",\"v\":1,\"tok")
         const token = makeToken()
-        const [written, logs] = yield* captureLogs(store.set("slot", token, { _tag: "Absent" }))
+        const [written, logs] = yield* captureLogs(cas(store, "slot", token, { _tag: "Absent" }))
         assert.isTrue(written)
         assert.strictEqual(logs.length, 1)
         assertToken(yield* store.get("slot"), token)
@@ -448,9 +456,9 @@ describe("layerKeyValueStore", () => {
     withKvs((store, kvs) =>
       Effect.gen(function*() {
         const previous = makeToken({ version: 1 })
-        yield* store.set("slot", previous)
+        yield* put(store, "slot", previous)
         const error = yield* Effect.flip(
-          store.set("slot", makeToken({ expiresAt: Option.some(Number.POSITIVE_INFINITY) }))
+          put(store, "slot", makeToken({ expiresAt: Option.some(Number.POSITIVE_INFINITY) }))
         )
         assert.strictEqual(error._tag, "TokenStoreError")
         assert.strictEqual(error.operation, "set")
@@ -499,9 +507,9 @@ describe("layerKeyValueStore", () => {
     Effect.gen(function*() {
       const store = yield* TokenStore.makeKeyValueStore()
       const get = yield* Effect.flip(store.get("slot"))
-      const set = yield* Effect.flip(store.set("slot", makeToken()))
-      const conditional = yield* Effect.flip(store.set("slot", makeToken(), { _tag: "Absent" }))
-      const remove = yield* Effect.flip(store.remove("slot"))
+      const set = yield* Effect.flip(store.set("slot", makeToken(), { _tag: "Version", version: 1 }))
+      const conditional = yield* Effect.flip(cas(store, "slot", makeToken(), { _tag: "Absent" }))
+      const remove = yield* Effect.flip(store.remove("slot", { _tag: "Absent" }))
       assert.deepStrictEqual([get.operation, set.operation, conditional.operation, remove.operation], [
         "get",
         "set",
@@ -526,43 +534,6 @@ class DatabaseError extends Data.TaggedError("DatabaseError")<{ readonly stateme
 describe("layerCallbacks", () => {
   const make = <E, R>(options: TokenStore.CallbacksOptions<E, R>) => TokenStore.makeCallbacks(options)
 
-  it.effect("load may return the token itself, null or undefined", () =>
-    Effect.gen(function*() {
-      const token = makeToken()
-      const store = yield* make({
-        load: (key) => Effect.succeed(key === "token" ? token : key === "null" ? null : undefined),
-        save: () => Effect.void
-      })
-      assertToken(yield* store.get("token"), token)
-      assert.isTrue(Option.isNone(yield* store.get("null")))
-      assert.isTrue(Option.isNone(yield* store.get("undefined")))
-    }))
-
-  it.effect("stored text that cannot be read is absent, with a warning that holds no token", () =>
-    Effect.gen(function*() {
-      const store = yield* make({
-        load: () =>
-          Effect.succeed(JSON.stringify({ format: "effect-oauth/token", v: 1, token: { accessToken: secretAccess } })),
-        save: () => Effect.void
-      })
-      const [result, logs] = yield* captureLogs(store.get("users/42"))
-      assert.isTrue(Option.isNone(result))
-      assert.strictEqual(logs.length, 1)
-      assert.include(logs[0]!.text, "corrupt value under key \"users/42\" ignored")
-      assertNoSecret(logs[0]!.text)
-    }))
-
-  it.effect("a value of another shape from an untyped load is absent, with a warning that holds no token", () =>
-    Effect.gen(function*() {
-      const plain = encodedToken(makeToken()) as unknown as TokenStore.Loaded
-      const store = yield* make({ load: () => Effect.succeed(plain), save: () => Effect.void })
-      const [result, logs] = yield* captureLogs(store.get("k"))
-      assert.isTrue(Option.isNone(result))
-      assert.strictEqual(logs.length, 1)
-      assert.include(logs[0]!.text, "neither a Token nor stored text")
-      assertNoSecret(logs[0]!.text)
-    }))
-
   it.effect("save receives the token, and none on remove", () =>
     Effect.gen(function*() {
       const saved: Array<readonly [string, Option.Option<Token>]> = []
@@ -571,8 +542,8 @@ describe("layerCallbacks", () => {
         save: (key, token) => Effect.sync(() => saved.push([key, token]))
       })
       const token = makeToken()
-      yield* store.set("k", token)
-      yield* store.remove("k")
+      yield* put(store, "k", token)
+      yield* del(store, "k")
       assert.strictEqual(saved.length, 2)
       assert.strictEqual(saved[0]![0], "k")
       assertToken(saved[0]![1], token)
@@ -587,7 +558,7 @@ describe("layerCallbacks", () => {
         save: () => Effect.sync(() => void saves++)
       })
       const get = yield* Effect.flip(store.get("k"))
-      const set = yield* Effect.flip(store.set("k", makeToken(), { _tag: "Absent" }))
+      const set = yield* Effect.flip(cas(store, "k", makeToken(), { _tag: "Absent" }))
       assert.strictEqual(get._tag, "TokenStoreError")
       assert.strictEqual(get.operation, "get")
       assert.strictEqual(set.operation, "set")
@@ -610,9 +581,9 @@ describe("layerCallbacks", () => {
             })
           )
       })
-      const set = yield* Effect.flip(store.set("k", makeToken()))
-      const conditional = yield* Effect.flip(store.set("k", makeToken(), { _tag: "Absent" }))
-      const remove = yield* Effect.flip(store.remove("k"))
+      const set = yield* Effect.flip(put(store, "k", makeToken()))
+      const conditional = yield* Effect.flip(cas(store, "k", makeToken(), { _tag: "Absent" }))
+      const remove = yield* Effect.flip(del(store, "k"))
       assert.deepStrictEqual([set.operation, conditional.operation, remove.operation], ["set", "set", "remove"])
       for (const error of [set, conditional, remove]) {
         assert.include(error.message, "save callback failed")
@@ -633,7 +604,7 @@ describe("layerCallbacks", () => {
       })
       const died = yield* Effect.exit(Effect.asVoid(store.get("die")))
       const thrown = yield* Effect.exit(Effect.asVoid(store.get("throw")))
-      const rejected = yield* Effect.exit(Effect.asVoid(store.set("k", makeToken())))
+      const rejected = yield* Effect.exit(Effect.asVoid(put(store, "k", makeToken())))
       for (const exit of [died, thrown, rejected]) {
         assert.isTrue(Exit.isFailure(exit))
         const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
@@ -654,7 +625,7 @@ describe("layerCallbacks", () => {
       assert.isTrue(Exit.isInterrupted(exit))
     }))
 
-  it.effect("conditional sets use saveIf when given, unconditional ones use save", () =>
+  it.effect("with saveIf every write goes through it (a conflict then loads what is stored); without it, load then save", () =>
     Effect.gen(function*() {
       const calls: Array<string> = []
       const store = yield* make({
@@ -662,14 +633,24 @@ describe("layerCallbacks", () => {
         save: () => Effect.sync(() => void calls.push("save")),
         saveIf: (_, token, expected) =>
           Effect.sync(() => {
-            calls.push(`saveIf ${expected._tag} ${token.version}`)
+            calls.push(
+              `saveIf ${expected._tag} ${Option.match(token, { onNone: () => "none", onSome: (t) => t.version })}`
+            )
             return expected._tag === "Absent"
           })
       })
-      assert.isTrue(yield* store.set("k", makeToken({ version: 1 }), { _tag: "Absent" }))
-      assert.isFalse(yield* store.set("k", makeToken({ version: 2 }), { _tag: "Version", version: 1 }))
-      assert.isTrue(yield* store.set("k", makeToken({ version: 3 })))
-      assert.deepStrictEqual(calls, ["saveIf Absent 1", "saveIf Version 2", "save"])
+      assert.isTrue(yield* cas(store, "k", makeToken({ version: 1 }), { _tag: "Absent" }))
+      assert.isFalse(yield* cas(store, "k", makeToken({ version: 2 }), { _tag: "Version", version: 1 }))
+      assert.strictEqual((yield* store.remove("k", { _tag: "Absent" }))._tag, "Written")
+      assert.deepStrictEqual(calls, ["saveIf Absent 1", "saveIf Version 2", "load", "saveIf Absent none"])
+      calls.length = 0
+      const plain = yield* make({
+        load: () => Effect.sync(() => calls.push("load")).pipe(Effect.as(Option.none())),
+        save: () => Effect.sync(() => void calls.push("save"))
+      })
+      assert.isTrue(yield* cas(plain, "k", makeToken({ version: 1 }), { _tag: "Absent" }))
+      assert.isFalse(yield* cas(plain, "k", makeToken({ version: 2 }), { _tag: "Version", version: 1 }))
+      assert.deepStrictEqual(calls, ["load", "save", "load"])
     }))
 
   it.effect("a failing saveIf fails the conditional set with TokenStoreError", () =>
@@ -679,7 +660,7 @@ describe("layerCallbacks", () => {
         save: () => Effect.void,
         saveIf: () => Effect.fail(new DatabaseError({ statement: secretAccess }))
       })
-      const error = yield* Effect.flip(store.set("k", makeToken(), { _tag: "Absent" }))
+      const error = yield* Effect.flip(cas(store, "k", makeToken(), { _tag: "Absent" }))
       assert.strictEqual(error.operation, "set")
       assert.include(error.message, "saveIf callback failed with DatabaseError")
       assertNoSecret(error.message)
@@ -701,7 +682,7 @@ describe("layerCallbacks", () => {
               })))
       }).pipe(Layer.provide(Layer.succeed(Database, rows)))
       const token = makeToken()
-      yield* Effect.flatMap(TokenStore.TokenStore, (store) => store.set("k", token)).pipe(Effect.provide(layer))
+      yield* Effect.flatMap(TokenStore.TokenStore, (store) => put(store, "k", token)).pipe(Effect.provide(layer))
       assertToken(HashMap.get(yield* Ref.get(rows), "k"), token)
     }))
 })

@@ -4,9 +4,11 @@
  * in their own tests. Every test uses its own keys, so a driver whose storage outlives one build
  * (a directory, a database) can run the suite on it.
  */
+import type { TokenStoreError } from "@effect-oauth/core/OAuthError"
 import * as Scopes from "@effect-oauth/core/Scopes"
 import { Token } from "@effect-oauth/core/Token"
-import { TokenStore } from "@effect-oauth/core/TokenStore"
+import { expectationOf, TokenStore } from "@effect-oauth/core/TokenStore"
+import type { Expectation } from "@effect-oauth/core/TokenStore"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Equal, Layer, Option, Redacted } from "effect"
 
@@ -39,6 +41,29 @@ export const makeToken = (overrides: Partial<ConstructorParameters<typeof Token>
   })
 
 /** Asserts that `actual` holds a token equal, field by field, to `expected`. */
+/** Writes against whatever is stored (read, then compare-and-set): whether it was written. */
+export const put = (store: TokenStore.Service, key: string, token: Token): Effect.Effect<boolean, TokenStoreError> =>
+  Effect.flatMap(
+    store.get(key),
+    (current) => Effect.map(store.set(key, token, expectationOf(current)), (result) => result._tag === "Written")
+  )
+
+/** A compare-and-set: whether it was written. */
+export const cas = (
+  store: TokenStore.Service,
+  key: string,
+  token: Token,
+  expected: Expectation
+): Effect.Effect<boolean, TokenStoreError> =>
+  Effect.map(store.set(key, token, expected), (result) => result._tag === "Written")
+
+/** Removes whatever is stored (read, then a conditional remove). */
+export const del = (store: TokenStore.Service, key: string): Effect.Effect<boolean, TokenStoreError> =>
+  Effect.flatMap(
+    store.get(key),
+    (current) => Effect.map(store.remove(key, expectationOf(current)), (result) => result._tag === "Written")
+  )
+
 export const assertToken = (actual: Option.Option<Token>, expected: Token): void => {
   assert.isTrue(Option.isSome(actual), "expected a token, got none")
   const token = Option.getOrThrow(actual)
@@ -85,7 +110,7 @@ export const tokenStoreContract = (
         Effect.gen(function*() {
           const key = freshKey("full")
           const token = makeToken({ version: 7 })
-          assert.isTrue(yield* store.set(key, token))
+          assert.isTrue(yield* put(store, key, token))
           assertToken(yield* store.get(key), token)
         })
       ))
@@ -100,7 +125,7 @@ export const tokenStoreContract = (
             scopes: Scopes.empty,
             version: 0
           })
-          assert.isTrue(yield* store.set(key, token))
+          assert.isTrue(yield* put(store, key, token))
           assertToken(yield* store.get(key), token)
         })
       ))
@@ -116,7 +141,7 @@ export const tokenStoreContract = (
             issuedAt: 0,
             version: 2 ** 40
           })
-          assert.isTrue(yield* store.set(key, token))
+          assert.isTrue(yield* put(store, key, token))
           assertToken(yield* store.get(key), token)
         })
       ))
@@ -126,7 +151,7 @@ export const tokenStoreContract = (
         Effect.gen(function*() {
           const key = freshKey("osu/1234/user/ü ser@example.com:x")
           const token = makeToken()
-          assert.isTrue(yield* store.set(key, token))
+          assert.isTrue(yield* put(store, key, token))
           assertToken(yield* store.get(key), token)
         })
       ))
@@ -135,13 +160,13 @@ export const tokenStoreContract = (
       withStore((store) =>
         Effect.gen(function*() {
           const key = freshKey("replace")
-          assert.isTrue(yield* store.set(key, makeToken({ version: 1 })))
+          assert.isTrue(yield* put(store, key, makeToken({ version: 1 })))
           const second = makeToken({
             accessToken: Redacted.make("second-access"),
             refreshToken: Option.none(),
             version: 2
           })
-          assert.isTrue(yield* store.set(key, second))
+          assert.isTrue(yield* put(store, key, second))
           assertToken(yield* store.get(key), second)
         })
       ))
@@ -150,8 +175,8 @@ export const tokenStoreContract = (
       withStore((store) =>
         Effect.gen(function*() {
           const key = freshKey("remove")
-          yield* store.set(key, makeToken())
-          yield* store.remove(key)
+          yield* put(store, key, makeToken())
+          yield* del(store, key)
           assert.isTrue(Option.isNone(yield* store.get(key)))
         })
       ))
@@ -160,9 +185,38 @@ export const tokenStoreContract = (
       withStore((store) =>
         Effect.gen(function*() {
           const key = freshKey("missing")
-          yield* store.remove(key)
-          yield* store.remove(key)
+          yield* del(store, key)
+          yield* del(store, key)
           assert.isTrue(Option.isNone(yield* store.get(key)))
+        })
+      ))
+
+    it.effect("a conflict answers with what is stored, so the writer can adopt it", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          const key = freshKey("conflict-current")
+          const stored = makeToken({ accessToken: Redacted.make("stored-access"), version: 4 })
+          assert.isTrue(yield* cas(store, key, stored, { _tag: "Absent" }))
+          const result = yield* store.set(key, makeToken({ version: 5 }), { _tag: "Version", version: 3 })
+          assert.strictEqual(result._tag, "Conflict")
+          if (result._tag === "Conflict") assertToken(result.current, stored)
+          const absent = yield* store.set(freshKey("conflict-absent"), makeToken(), { _tag: "Version", version: 1 })
+          assert.deepStrictEqual(absent._tag === "Conflict" && Option.isNone(absent.current), true)
+        })
+      ))
+
+    it.effect("remove is a compare-and-set too: a stale expectation removes nothing", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          const key = freshKey("remove-cas")
+          const stored = makeToken({ version: 6 })
+          assert.isTrue(yield* cas(store, key, stored, { _tag: "Absent" }))
+          const stale = yield* store.remove(key, { _tag: "Version", version: 5 })
+          assert.strictEqual(stale._tag, "Conflict")
+          assertToken(yield* store.get(key), stored)
+          assert.strictEqual((yield* store.remove(key, { _tag: "Version", version: 6 }))._tag, "Written")
+          assert.isTrue(Option.isNone(yield* store.get(key)))
+          assert.strictEqual((yield* store.remove(key, { _tag: "Absent" }))._tag, "Written")
         })
       ))
 
@@ -173,16 +227,16 @@ export const tokenStoreContract = (
           const b = freshKey("b")
           const tokenA = makeToken({ accessToken: Redacted.make("token-a"), version: 1 })
           const tokenB = makeToken({ accessToken: Redacted.make("token-b"), version: 5 })
-          yield* store.set(a, tokenA)
+          yield* put(store, a, tokenA)
           assert.isTrue(Option.isNone(yield* store.get(b)))
-          yield* store.set(b, tokenB)
+          yield* put(store, b, tokenB)
           assertToken(yield* store.get(a), tokenA)
           assertToken(yield* store.get(b), tokenB)
-          yield* store.remove(a)
+          yield* del(store, a)
           assert.isTrue(Option.isNone(yield* store.get(a)))
           assertToken(yield* store.get(b), tokenB)
           // A conditional write on one key does not look at the other.
-          assert.isTrue(yield* store.set(a, tokenA, { _tag: "Absent" }))
+          assert.isTrue(yield* cas(store, a, tokenA, { _tag: "Absent" }))
         })
       ))
 
@@ -191,7 +245,7 @@ export const tokenStoreContract = (
         Effect.gen(function*() {
           const key = freshKey("absent-ok")
           const token = makeToken({ version: 0 })
-          assert.isTrue(yield* store.set(key, token, { _tag: "Absent" }))
+          assert.isTrue(yield* cas(store, key, token, { _tag: "Absent" }))
           assertToken(yield* store.get(key), token)
         })
       ))
@@ -201,9 +255,9 @@ export const tokenStoreContract = (
         Effect.gen(function*() {
           const key = freshKey("absent-conflict")
           const stored = makeToken({ version: 3 })
-          yield* store.set(key, stored)
+          yield* put(store, key, stored)
           const other = makeToken({ accessToken: Redacted.make("intruder"), version: 0 })
-          assert.isFalse(yield* store.set(key, other, { _tag: "Absent" }))
+          assert.isFalse(yield* cas(store, key, other, { _tag: "Absent" }))
           assertToken(yield* store.get(key), stored)
         })
       ))
@@ -212,10 +266,10 @@ export const tokenStoreContract = (
       withStore((store) =>
         Effect.gen(function*() {
           const key = freshKey("absent-after-remove")
-          yield* store.set(key, makeToken({ version: 3 }))
-          yield* store.remove(key)
+          yield* put(store, key, makeToken({ version: 3 }))
+          yield* del(store, key)
           const token = makeToken({ version: 0 })
-          assert.isTrue(yield* store.set(key, token, { _tag: "Absent" }))
+          assert.isTrue(yield* cas(store, key, token, { _tag: "Absent" }))
           assertToken(yield* store.get(key), token)
         })
       ))
@@ -224,9 +278,9 @@ export const tokenStoreContract = (
       withStore((store) =>
         Effect.gen(function*() {
           const key = freshKey("version-ok")
-          yield* store.set(key, makeToken({ version: 4 }))
+          yield* put(store, key, makeToken({ version: 4 }))
           const next = makeToken({ accessToken: Redacted.make("next"), version: 5 })
-          assert.isTrue(yield* store.set(key, next, { _tag: "Version", version: 4 }))
+          assert.isTrue(yield* cas(store, key, next, { _tag: "Version", version: 4 }))
           assertToken(yield* store.get(key), next)
         })
       ))
@@ -236,10 +290,10 @@ export const tokenStoreContract = (
         Effect.gen(function*() {
           const key = freshKey("version-conflict")
           const stored = makeToken({ version: 6 })
-          yield* store.set(key, stored)
+          yield* put(store, key, stored)
           const stale = makeToken({ accessToken: Redacted.make("stale"), version: 5 })
-          assert.isFalse(yield* store.set(key, stale, { _tag: "Version", version: 4 }))
-          assert.isFalse(yield* store.set(key, stale, { _tag: "Version", version: 7 }))
+          assert.isFalse(yield* cas(store, key, stale, { _tag: "Version", version: 4 }))
+          assert.isFalse(yield* cas(store, key, stale, { _tag: "Version", version: 7 }))
           assertToken(yield* store.get(key), stored)
         })
       ))
@@ -248,7 +302,7 @@ export const tokenStoreContract = (
       withStore((store) =>
         Effect.gen(function*() {
           const key = freshKey("version-absent")
-          assert.isFalse(yield* store.set(key, makeToken({ version: 1 }), { _tag: "Version", version: 0 }))
+          assert.isFalse(yield* cas(store, key, makeToken({ version: 1 }), { _tag: "Version", version: 0 }))
           assert.isTrue(Option.isNone(yield* store.get(key)))
         })
       ))
@@ -261,7 +315,7 @@ export const tokenStoreContract = (
             { length: racers },
             (_, i) => makeToken({ accessToken: Redacted.make(`racer-${i}`) })
           )
-          const results = yield* Effect.all(tokens.map((token) => store.set(key, token, { _tag: "Absent" })), {
+          const results = yield* Effect.all(tokens.map((token) => cas(store, key, token, { _tag: "Absent" })), {
             concurrency: "unbounded"
           })
           assert.strictEqual(results.filter((written) => written).length, 1)
@@ -273,13 +327,13 @@ export const tokenStoreContract = (
       withStore((store) =>
         Effect.gen(function*() {
           const key = freshKey("race-version")
-          yield* store.set(key, makeToken({ version: 10 }))
+          yield* put(store, key, makeToken({ version: 10 }))
           const tokens = Array.from(
             { length: racers },
             (_, i) => makeToken({ accessToken: Redacted.make(`racer-${i}`), version: 11 })
           )
           const results = yield* Effect.all(
-            tokens.map((token) => store.set(key, token, { _tag: "Version", version: 10 })),
+            tokens.map((token) => cas(store, key, token, { _tag: "Version", version: 10 })),
             { concurrency: "unbounded" }
           )
           assert.strictEqual(results.filter((written) => written).length, 1)
@@ -291,13 +345,13 @@ export const tokenStoreContract = (
       withStore((store) =>
         Effect.gen(function*() {
           const key = freshKey("race-increment")
-          yield* store.set(key, makeToken({ version: 0 }))
+          yield* put(store, key, makeToken({ version: 0 }))
           // Each fiber bumps the version once, re-reading after every conflict (bounded).
           const bump = Effect.gen(function*() {
             for (let attempt = 0; attempt < racers * 4; attempt++) {
               const current = yield* store.get(key)
               const version = Option.getOrThrow(current).version
-              if (yield* store.set(key, makeToken({ version: version + 1 }), { _tag: "Version", version })) return true
+              if (yield* cas(store, key, makeToken({ version: version + 1 }), { _tag: "Version", version })) return true
             }
             return false
           })
@@ -311,7 +365,7 @@ export const tokenStoreContract = (
       withStore((store) =>
         Effect.gen(function*() {
           const key = freshKey("redacted")
-          yield* store.set(key, makeToken())
+          yield* put(store, key, makeToken())
           const token = Option.getOrThrow(yield* store.get(key))
           for (const text of [String(token), JSON.stringify(token), JSON.stringify(Option.some(token))]) {
             assert.notInclude(text, secretAccess)
@@ -332,10 +386,10 @@ export const tokenStoreContract = (
           const [a, b] = yield* twoStores
           const key = freshKey("shared")
           const token = makeToken({ version: 3 })
-          yield* a.set(key, token)
+          yield* put(a, key, token)
           assertToken(yield* b.get(key), token)
-          assert.isFalse(yield* b.set(key, makeToken({ version: 1 }), { _tag: "Absent" }))
-          yield* b.remove(key)
+          assert.isFalse(yield* cas(b, key, makeToken({ version: 1 }), { _tag: "Absent" }))
+          yield* del(b, key)
           assert.isTrue(Option.isNone(yield* a.get(key)))
         }))
 
@@ -343,13 +397,13 @@ export const tokenStoreContract = (
         Effect.gen(function*() {
           const [a, b] = yield* twoStores
           const key = freshKey("shared-race")
-          yield* a.set(key, makeToken({ version: 1 }))
+          yield* put(a, key, makeToken({ version: 1 }))
           const tokens = Array.from(
             { length: racers },
             (_, i) => makeToken({ accessToken: Redacted.make(`racer-${i}`), version: 2 })
           )
           const results = yield* Effect.all(
-            tokens.map((token, i) => (i % 2 === 0 ? a : b).set(key, token, { _tag: "Version", version: 1 })),
+            tokens.map((token, i) => cas(i % 2 === 0 ? a : b, key, token, { _tag: "Version", version: 1 })),
             { concurrency: "unbounded" }
           )
           assert.strictEqual(results.filter((written) => written).length, 1)

@@ -186,7 +186,8 @@ export const make = (
         set: (key, token, expected) =>
           Effect.tap(
             store.set(key, token, expected),
-            (written) => written ? announce({ _tag: "Stored", key, version: token.version }) : Effect.void
+            (result) =>
+              result._tag === "Written" ? announce({ _tag: "Stored", key, version: token.version }) : Effect.void
           ),
         remove: store.remove,
         ...(withRefreshLock === undefined ? {} : { withRefreshLock })

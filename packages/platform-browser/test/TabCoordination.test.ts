@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import type { Scope } from "effect"
 import { Context, Duration, Effect, Either, Fiber, Layer, Option, Redacted, Stream, TestClock } from "effect"
 import { beforeEach } from "vitest"
+import { put } from "../../core/test/TokenStoreContract.js"
 import { FakeChannel, FakeLocks, useFakeTabs } from "./fakeTabs.js"
 
 const fakes = useFakeTabs()
@@ -163,7 +164,7 @@ describe("TabCoordination", () => {
         scopes: Scopes.empty,
         version: 7
       })
-      assert.isTrue(yield* store.set("k", token))
+      assert.isTrue(yield* put(store, "k", token))
       assert.deepStrictEqual(FakeChannel.posted, [{ _tag: "Stored", key: "k", version: 7 }])
     }))
 

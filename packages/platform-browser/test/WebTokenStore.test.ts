@@ -3,7 +3,7 @@ import { Scopes, Token, TokenStore } from "@effect-oauth/core"
 import { TabCoordination, WebTokenStore } from "@effect-oauth/platform-browser"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted } from "effect"
-import { tokenStoreContract } from "../../core/test/TokenStoreContract.js"
+import { put, tokenStoreContract } from "../../core/test/TokenStoreContract.js"
 
 tokenStoreContract("WebTokenStore.layerSessionStorage", WebTokenStore.layerSessionStorage(), {
   sharedBetweenBuilds: true
@@ -29,7 +29,7 @@ describe("WebTokenStore", () => {
   it.effect("sessionStorage holds the versioned format, never in plain sight of the key", () =>
     Effect.gen(function*() {
       const store = yield* TokenStore.TokenStore
-      yield* store.set("user/a", token)
+      yield* put(store, "user/a", token)
       const raw = globalThis.sessionStorage.getItem("effect-oauth/token/user/a")
       assert.isNotNull(raw)
       assert.include(raw!, "\"version\"")

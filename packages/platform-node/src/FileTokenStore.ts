@@ -17,7 +17,15 @@
  */
 import { InvalidConfiguration, TokenStoreError } from "@effect-oauth/core/OAuthError"
 import type { Token } from "@effect-oauth/core/Token"
-import { decodeStored, encodeStored, logCorrupt, matches, TokenStore } from "@effect-oauth/core/TokenStore"
+import {
+  conflict,
+  decodeStored,
+  encodeStored,
+  logCorrupt,
+  matches,
+  TokenStore,
+  written
+} from "@effect-oauth/core/TokenStore"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import type * as PlatformError from "@effect/platform/Error"
@@ -529,29 +537,31 @@ export const make = (
         Either.match(encodeStored(token), {
           onLeft: (problem) => Effect.fail(failure("set", `the token cannot be stored: ${problem.detail}`)),
           onRight: (text) => {
-            const write = Effect.as(writeAtomic("set", filePath(key), text), true)
+            const write = Effect.as(writeAtomic("set", filePath(key), text), written)
             return withKeyLock(
               key,
               Effect.zipRight(
                 sweepUnjudged(key),
-                expected === undefined
-                  ? write
-                  : Effect.flatMap(read("set", key), (current) =>
-                    matches(current, expected) ? write : Effect.succeed(false))
+                Effect.flatMap(read("set", key), (current) =>
+                  matches(current, expected) ? write : Effect.succeed(conflict(current)))
               )
             )
           }
         }),
-      remove: (key) => {
+      remove: (key, expected) => {
         const file = filePath(key)
         return withKeyLock(
           key,
-          fs.remove(file).pipe(
-            Effect.catchIf(isReason("NotFound"), () => Effect.void),
-            // A logout leaves no copy of the token behind, not even a crashed writer's.
-            Effect.zipRight(sweepKey(key)),
-            Effect.mapError(platformFailure("remove", `cannot remove ${file}`))
-          )
+          Effect.flatMap(read("remove", key), (current) =>
+            matches(current, expected)
+              ? fs.remove(file).pipe(
+                Effect.catchIf(isReason("NotFound"), () => Effect.void),
+                // A logout leaves no copy of the token behind, not even a crashed writer's.
+                Effect.zipRight(sweepKey(key)),
+                Effect.mapError(platformFailure("remove", `cannot remove ${file}`)),
+                Effect.as(written)
+              )
+              : Effect.succeed(conflict(current)))
         )
       },
       withRefreshLock: <A, E>(key: string, refresh: Effect.Effect<A, E>) =>

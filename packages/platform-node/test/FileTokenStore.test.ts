@@ -26,7 +26,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll } from "vitest"
-import { tokenStoreContract } from "../../core/test/TokenStoreContract.js"
+import { cas, del, put, tokenStoreContract } from "../../core/test/TokenStoreContract.js"
 import * as FileTokenStore from "../src/FileTokenStore.js"
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "effect-oauth-filestore-"))
@@ -86,8 +86,8 @@ describe("FileTokenStore", () => {
       Effect.gen(function*() {
         const directory = path.join(freshDir(), "nested", "tokens")
         const store = yield* storeIn(directory)
-        assert.isTrue(yield* store.set("osu/user:1", tokenOf(1)))
-        assert.isTrue(yield* store.set("osu/user:2", tokenOf(2)))
+        assert.isTrue(yield* put(store, "osu/user:1", tokenOf(1)))
+        assert.isTrue(yield* put(store, "osu/user:2", tokenOf(2)))
         assert.strictEqual(modeOf(directory), 0o700)
         const files = fs.readdirSync(directory)
         assert.deepStrictEqual(
@@ -107,13 +107,13 @@ describe("FileTokenStore", () => {
       Effect.gen(function*() {
         const directory = freshDir()
         const store = yield* storeIn(directory)
-        yield* store.set("k", tokenOf(1))
+        yield* put(store, "k", tokenOf(1))
         const file = path.join(directory, FileTokenStore.fileNameFor("k"))
         fs.chmodSync(file, 0o644)
         assert.isTrue(Option.isSome(yield* store.get("k")))
         assert.strictEqual(modeOf(file), 0o600)
         fs.chmodSync(file, 0o666)
-        yield* store.set("k", tokenOf(2))
+        yield* put(store, "k", tokenOf(2))
         assert.strictEqual(modeOf(file), 0o600)
       }))
 
@@ -132,8 +132,8 @@ describe("FileTokenStore", () => {
       Effect.gen(function*() {
         const directory = freshDir()
         const store = yield* storeIn(directory)
-        for (let i = 0; i < 5; i++) yield* store.set("k", tokenOf(i))
-        yield* store.set("k", tokenOf(9), { _tag: "Version", version: 4 })
+        for (let i = 0; i < 5; i++) yield* put(store, "k", tokenOf(i))
+        yield* cas(store, "k", tokenOf(9), { _tag: "Version", version: 4 })
         assert.deepStrictEqual(fs.readdirSync(directory), [FileTokenStore.fileNameFor("k")])
       }))
 
@@ -142,7 +142,7 @@ describe("FileTokenStore", () => {
         const blocker = freshDir()
         fs.writeFileSync(blocker, "not a directory")
         const store = yield* storeIn(path.join(blocker, "sub"))
-        const error = yield* Effect.flip(store.set("k", tokenOf(1, secret)))
+        const error = yield* Effect.flip(put(store, "k", tokenOf(1, secret)))
         assert.strictEqual(error._tag, "TokenStoreError")
         assert.include(error.message, blocker)
         assert.notInclude(error.message, secret)
@@ -194,7 +194,7 @@ describe("FileTokenStore", () => {
         fs.mkdirSync(directory)
         fs.chmodSync(directory, 0o777)
         fs.chownSync(directory, otherUid, otherUid)
-        const error = yield* Effect.flip(store.set("k", tokenOf(1, secret)))
+        const error = yield* Effect.flip(put(store, "k", tokenOf(1, secret)))
         assert.strictEqual(error._tag, "TokenStoreError")
         assert.include(error.message, "writable by other users")
         assert.notInclude(JSON.stringify(error), secret)
@@ -224,7 +224,7 @@ describe("FileTokenStore", () => {
         const [read, logs] = yield* capturingLogs(store.get("k"))
         assert.isTrue(Option.isNone(read))
         assert.isTrue(logs.some((line) => line.includes(`belongs to uid ${otherUid}`)), logs.join("\n"))
-        assert.isTrue(yield* store.set("k", tokenOf(2), { _tag: "Absent" }))
+        assert.isTrue(yield* cas(store, "k", tokenOf(2), { _tag: "Absent" }))
         assert.strictEqual(fs.statSync(file).uid, myUid)
         assert.strictEqual(Option.getOrThrow(yield* store.get("k")).version, 2)
       }))
@@ -233,7 +233,7 @@ describe("FileTokenStore", () => {
       Effect.gen(function*() {
         const directory = freshDir()
         const store = yield* storeIn(directory)
-        yield* store.set("other", tokenOf(0))
+        yield* put(store, "other", tokenOf(0))
         const elsewhere = `${freshDir()}-target`
         fs.writeFileSync(elsewhere, stored(1), { mode: 0o644 })
         fs.chmodSync(elsewhere, 0o644)
@@ -244,7 +244,7 @@ describe("FileTokenStore", () => {
         assert.isTrue(logs.some((line) => line.includes("symbolic link")), logs.join("\n"))
         assert.strictEqual(modeOf(elsewhere), 0o644, "the link's target was chmodded")
         // A compare-and-set reads through the same path.
-        assert.isTrue(yield* store.set("k", tokenOf(2), { _tag: "Absent" }))
+        assert.isTrue(yield* cas(store, "k", tokenOf(2), { _tag: "Absent" }))
         assert.isTrue(fs.lstatSync(file).isFile())
         assert.strictEqual(fs.readFileSync(elsewhere, "utf8"), stored(1))
         assert.strictEqual(modeOf(elsewhere), 0o644)
@@ -254,7 +254,7 @@ describe("FileTokenStore", () => {
       Effect.gen(function*() {
         const directory = freshDir()
         const store = yield* storeIn(directory)
-        yield* store.set("other", tokenOf(0))
+        yield* put(store, "other", tokenOf(0))
         fs.mkdirSync(tokenFileOf(directory, "dir"))
         const made = spawnSync("mkfifo", [tokenFileOf(directory, "fifo")])
         assert.strictEqual(made.status, 0, "mkfifo failed")
@@ -269,7 +269,7 @@ describe("FileTokenStore", () => {
       Effect.gen(function*() {
         const directory = freshDir()
         const store = yield* storeIn(directory)
-        yield* store.set("k", tokenOf(0))
+        yield* put(store, "k", tokenOf(0))
         const file = tokenFileOf(directory, "k")
         const mib = 1024 * 1024
         // Valid JSON with trailing blanks: it would decode if it were read.
@@ -283,7 +283,7 @@ describe("FileTokenStore", () => {
         // 3 GiB, sparse: reading it whole would fail (or take the machine's memory).
         fs.truncateSync(file, 3 * 1024 * mib)
         assert.isTrue(Option.isNone(yield* store.get("k")))
-        assert.isTrue(yield* store.set("k", tokenOf(2), { _tag: "Absent" }))
+        assert.isTrue(yield* cas(store, "k", tokenOf(2), { _tag: "Absent" }))
       }))
   })
 
@@ -340,7 +340,7 @@ describe("FileTokenStore", () => {
           Effect.provide(FileTokenStore.layerNode()),
           withEnv({ XDG_CONFIG_HOME: xdg, HOME: "/nonexistent-home" })
         )
-        yield* store.set("k", tokenOf(1))
+        yield* put(store, "k", tokenOf(1))
         assert.isTrue(fs.existsSync(path.join(xdg, "effect-oauth", FileTokenStore.fileNameFor("k"))))
       }))
   })
@@ -360,7 +360,7 @@ describe("FileTokenStore", () => {
         Effect.gen(function*() {
           const directory = freshDir()
           const store = yield* storeIn(directory)
-          yield* store.set("k", tokenOf(0))
+          yield* put(store, "k", tokenOf(0))
           const file = path.join(directory, FileTokenStore.fileNameFor("k"))
           fs.writeFileSync(file, content)
           const [read, logs] = yield* capturingLogs(store.get("k"))
@@ -370,7 +370,7 @@ describe("FileTokenStore", () => {
             assert.notInclude(line, secret)
             assert.notInclude(line, "refresh-SECRET")
           }
-          assert.isTrue(yield* store.set("k", tokenOf(2), { _tag: "Absent" }))
+          assert.isTrue(yield* cas(store, "k", tokenOf(2), { _tag: "Absent" }))
           assert.isTrue(Either.isRight(decodeStored(fs.readFileSync(file, "utf8"))))
           assert.strictEqual(Option.getOrThrow(yield* store.get("k")).version, 2)
         }))
@@ -387,7 +387,7 @@ describe("FileTokenStore", () => {
         const store = yield* storeIn(directory)
         fs.mkdirSync(directory, { recursive: true })
         fs.writeFileSync(lockFileOf(directory, "k"), lockOf({ pid: 2 ** 30, host: os.hostname(), at: 0 }))
-        assert.isTrue(yield* store.set("k", tokenOf(1), { _tag: "Absent" }))
+        assert.isTrue(yield* cas(store, "k", tokenOf(1), { _tag: "Absent" }))
         assert.isFalse(fs.existsSync(lockFileOf(directory, "k")))
       }))
 
@@ -398,7 +398,7 @@ describe("FileTokenStore", () => {
         yield* TestClock.setTime(100_000)
         fs.mkdirSync(directory, { recursive: true })
         fs.writeFileSync(lockFileOf(directory, "k"), lockOf({ pid: 1, host: "elsewhere", at: 70_000 }))
-        const [written, logs] = yield* capturingLogs(store.set("k", tokenOf(1)))
+        const [written, logs] = yield* capturingLogs(put(store, "k", tokenOf(1)))
         assert.isTrue(written)
         assert.isTrue(logs.some((line) => line.includes("broke a stale")), logs.join("\n"))
         assert.isFalse(fs.existsSync(lockFileOf(directory, "k")))
@@ -415,7 +415,7 @@ describe("FileTokenStore", () => {
         yield* TestClock.setTime(100_000)
         fs.mkdirSync(directory, { recursive: true })
         fs.writeFileSync(lockFileOf(directory, "k"), lockOf({ pid: 1, host: "elsewhere", at: 100_000 + 3_600_000 }))
-        const fiber = yield* Effect.fork(store.set("k", tokenOf(1)))
+        const fiber = yield* Effect.fork(put(store, "k", tokenOf(1)))
         for (let i = 0; i < 15; i++) {
           yield* settle
           yield* TestClock.adjust("1 second")
@@ -441,14 +441,14 @@ describe("FileTokenStore", () => {
         })
         fs.mkdirSync(directory, { recursive: true })
         fs.writeFileSync(lockFileOf(directory, "k"), lockOf({ pid: 1, host: "elsewhere", at: 10 ** 12 }))
-        const first = yield* Effect.fork(Effect.flip(store.set("k", tokenOf(1))))
+        const first = yield* Effect.fork(Effect.flip(put(store, "k", tokenOf(1))))
         for (let i = 0; i < 20 && Option.isNone(yield* Fiber.poll(first)); i++) {
           yield* TestClock.adjust("1 second")
           yield* settle
         }
         assert.strictEqual((yield* Fiber.join(first)).operation, "lock")
         yield* TestClock.adjust("20 seconds")
-        const second = yield* Effect.fork(store.set("k", tokenOf(2)))
+        const second = yield* Effect.fork(put(store, "k", tokenOf(2)))
         // No time passes: the lock is broken at once, or the writer sleeps on the TestClock for good.
         for (let i = 0; i < 100 && Option.isNone(yield* Fiber.poll(second)); i++) yield* settle
         assert.isTrue(Option.isSome(yield* Fiber.poll(second)), "the second writer still waits for the lock")
@@ -465,7 +465,7 @@ describe("FileTokenStore", () => {
         })
         fs.mkdirSync(directory, { recursive: true })
         fs.writeFileSync(lockFileOf(directory, "k"), lockOf({ pid: 1, host: "elsewhere", at: 0 }))
-        const fiber = yield* Effect.fork(store.set("k", tokenOf(1)))
+        const fiber = yield* Effect.fork(put(store, "k", tokenOf(1)))
         for (let i = 0; i < 10; i++) {
           yield* settle
           yield* TestClock.adjust("1 second")
@@ -512,7 +512,7 @@ describe("FileTokenStore", () => {
         const lock = lockFileOf(directory, "k")
         // Forked before the lock is taken: a fiber forked inside the refresh shares its lock.
         const go = yield* Deferred.make<void>()
-        const outside = yield* Effect.fork(Effect.zipRight(Deferred.await(go), store.set("k", tokenOf(5, "outside"))))
+        const outside = yield* Effect.fork(Effect.zipRight(Deferred.await(go), put(store, "k", tokenOf(5, "outside"))))
         yield* store.withRefreshLock!(
           "k",
           Effect.gen(function*() {
@@ -521,8 +521,8 @@ describe("FileTokenStore", () => {
             yield* settle
             assert.isTrue(Option.isNone(yield* Fiber.poll(outside)), "the other writer did not wait")
             // Inside its own lock: no deadlock.
-            assert.isTrue(yield* store.set("k", tokenOf(1), { _tag: "Absent" }))
-            assert.isTrue(yield* store.set("k", tokenOf(2), { _tag: "Version", version: 1 }))
+            assert.isTrue(yield* cas(store, "k", tokenOf(1), { _tag: "Absent" }))
+            assert.isTrue(yield* cas(store, "k", tokenOf(2), { _tag: "Version", version: 1 }))
           })
         )
         assert.isTrue(yield* Fiber.join(outside))
@@ -547,7 +547,7 @@ describe("FileTokenStore", () => {
         yield* Fiber.interrupt(fiber)
         assert.isFalse(fs.existsSync(lock))
         // And the key is usable afterwards.
-        assert.isTrue(yield* store.set("k", tokenOf(1), { _tag: "Absent" }))
+        assert.isTrue(yield* cas(store, "k", tokenOf(1), { _tag: "Absent" }))
       }))
 
     it.effect("a long hold renews the lock, so waiters do not break it", () =>
@@ -663,7 +663,7 @@ describe("FileTokenStore", () => {
           // what the crashes left behind.
           const store = await Effect.runPromise(storeIn(directory))
           assert.deepStrictEqual(temporaries(directory), [])
-          const written = await Effect.runPromise(store.set("crash-0", tokenOf(10 ** 7)))
+          const written = await Effect.runPromise(put(store, "crash-0", tokenOf(10 ** 7)))
           assert.isTrue(written)
         }),
       90_000
@@ -700,7 +700,7 @@ describe("FileTokenStore", () => {
           assert.isTrue(Option.isNone(await Effect.runPromise(store.get("a"))))
           assert.deepStrictEqual(temporaries(directory), [live])
           // Writing takes the key's lock: no other writer can be at work, whatever its pid.
-          assert.isTrue(await Effect.runPromise(store.set("a", tokenOf(1), { _tag: "Absent" })))
+          assert.isTrue(await Effect.runPromise(cas(store, "a", tokenOf(1), { _tag: "Absent" })))
           assert.deepStrictEqual(temporaries(directory), [])
         }),
       60_000
@@ -712,7 +712,7 @@ describe("FileTokenStore", () => {
         Effect.promise(async () => {
           const directory = freshDir()
           const store = await Effect.runPromise(storeIn(directory))
-          await Effect.runPromise(store.set("b", tokenOf(1)))
+          await Effect.runPromise(put(store, "b", tokenOf(1)))
           // Built before the crash, the store has not seen its leftover.
           await crashWriter(directory, "b", 7)
           // Leftovers this process cannot judge by pid: another host's, and an older release's;
@@ -726,7 +726,7 @@ describe("FileTokenStore", () => {
             ]
           ) fs.writeFileSync(path.join(directory, leftover), "refresh-SECRET-old", { mode: 0o600 })
           assert.strictEqual(temporaries(directory).length, 4)
-          await Effect.runPromise(store.remove("b"))
+          await Effect.runPromise(del(store, "b"))
           const remaining = fs.readdirSync(directory)
           assert.isFalse(remaining.some((file) => file.includes(name)), remaining.join(", "))
           assert.strictEqual(temporaries(directory).length, 1)
@@ -746,7 +746,7 @@ describe("FileTokenStore", () => {
           const issued = yield* server.issueToken({ scopes: ["identify"], lifetimeSeconds: 1 })
           const now = yield* Clock.currentTimeMillis
           const store = yield* storeIn(directory)
-          yield* store.set(key, TestServer.toToken(issued, now))
+          yield* put(store, key, TestServer.toToken(issued, now))
           const secret = Option.getOrThrow(server.client.clientSecret)
           const millis = 10_000
           const results = yield* Effect.promise(() =>

@@ -42,6 +42,8 @@ export interface SlotData {
   lastUsed: number
   /** Whether the slot was closed (removed or evicted): it schedules nothing more. */
   closed: boolean
+  /** How long the flight's token request took, if it sent one. */
+  requestMillis: number | undefined
 }
 
 /** What every slot of an engine shares. @internal */
@@ -164,8 +166,9 @@ export const make = (options: Options) => {
       let expect = expected
       let mine = token
       for (let attempt = 0; attempt < 3; attempt++) {
-        if (yield* store.set(slot.key, mine, expect)) return mine
-        const current = yield* store.get(slot.key)
+        const result = yield* store.set(slot.key, mine, expect)
+        if (result._tag === "Written") return mine
+        const current = result.current
         const now = yield* Clock.currentTimeMillis
         // A token at least as new as ours is another writer's refresh: adopt it. An older one (a
         // write of ours that failed earlier) is replaced, now that it has been read.
@@ -182,9 +185,23 @@ export const make = (options: Options) => {
           Option.match(current, { onNone: () => mine.version, onSome: (t) => Math.max(mine.version, t.version + 1) })
         )
       }
-      return yield* store.get(slot.key).pipe(
-        Effect.map(Option.getOrElse(() => mine))
-      )
+      return yield* new TokenStoreError({
+        operation: "set",
+        detail: "the stored token kept changing while the new one was written"
+      })
+    })
+
+  // Deletes the slot's token (a sign-out), against the version read; a conflict is retried against
+  // what the store answered, so a sign-out removes whatever it finds, but only after reading it.
+  const removeAll = (slot: SlotData, seen: Option.Option<Token>): Effect.Effect<void, TokenStoreError> =>
+    Effect.gen(function*() {
+      let expected = expectationOf(seen)
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const result = yield* store.remove(slot.key, expected)
+        if (result._tag === "Written") return
+        expected = expectationOf(result.current)
+      }
+      return yield* new TokenStoreError({ operation: "remove", detail: "the stored token kept changing" })
     })
 
   const persistOrKeep = (slot: SlotData, token: Token, expected: Expectation) =>
@@ -197,18 +214,29 @@ export const make = (options: Options) => {
       )
     )
 
-  const request = (grant: Grant.Grant, previous: Option.Option<Token>, requested: Option.Option<ScopeSet<string>>) =>
-    endpoint.request(grant, {
-      ...(Option.isSome(requested) ? { requested: requested.value } : {}),
-      ...(Option.isSome(previous) ? { previous: previous.value } : {})
-    }).pipe(
-      Effect.tapBoth({
-        onFailure: (error) =>
-          Metric.increment(Metric.tagged(Metric.tagged(tokenRequests, "grant", grant._tag), "outcome", error._tag)),
-        onSuccess: () =>
-          Metric.increment(Metric.tagged(Metric.tagged(tokenRequests, "grant", grant._tag), "outcome", "ok"))
-      })
-    )
+  const request = (
+    slot: SlotData,
+    grant: Grant.Grant,
+    previous: Option.Option<Token>,
+    requested: Option.Option<ScopeSet<string>>
+  ) =>
+    Effect.flatMap(Clock.currentTimeMillis, (start) =>
+      endpoint.request(grant, {
+        ...(Option.isSome(requested) ? { requested: requested.value } : {}),
+        ...(Option.isSome(previous) ? { previous: previous.value } : {})
+      }).pipe(
+        Effect.ensuring(Effect.clockWith((clock) =>
+          Effect.sync(() => {
+            slot.requestMillis = clock.unsafeCurrentTimeMillis() - start
+          })
+        )),
+        Effect.tapBoth({
+          onFailure: (error) =>
+            Metric.increment(Metric.tagged(Metric.tagged(tokenRequests, "grant", grant._tag), "outcome", error._tag)),
+          onSuccess: () =>
+            Metric.increment(Metric.tagged(Metric.tagged(tokenRequests, "grant", grant._tag), "outcome", "ok"))
+        })
+      ))
 
   // One token request for the slot; at most one runs at a time per slot (see `flight`).
   const fetchToken = (slot: SlotData, current: Option.Option<Token>): Effect.Effect<Token, OAuthClientError> =>
@@ -225,6 +253,7 @@ export const make = (options: Options) => {
       const expected = expectationOf(Option.isSome(stored) && newer(stored.value, current) ? stored : current)
       if (Option.isSome(options.clientCredentials)) {
         const token = yield* request(
+          slot,
           Grant.ClientCredentials(options.clientCredentials.value),
           Option.orElse(stored, () => current),
           options.clientCredentials
@@ -240,15 +269,16 @@ export const make = (options: Options) => {
             : "the token expired and came without a refresh token: sign in again"
         })
       }
-      const token = yield* request(Grant.RefreshToken(refreshToken.value), current, Option.none()).pipe(
+      const token = yield* request(slot, Grant.RefreshToken(refreshToken.value), current, Option.none()).pipe(
         Effect.catchIf(isInvalidGrant, () =>
           // The refresh token was refused: if another process rotated it and stored the result,
           // that token is ours too; otherwise the session is over.
           Effect.flatMap(readStore(slot.key), (latest) =>
             Option.isSome(latest) && newer(latest.value, current)
               ? Effect.succeed(latest.value)
+              // Only the refused token is removed: a newer one written meanwhile stays.
               : Effect.zipRight(
-                Effect.ignore(store.remove(slot.key)),
+                Effect.ignore(store.remove(slot.key, expectationOf(Option.orElse(latest, () => current)))),
                 new ReauthorizationRequired({
                   reason: "RefreshRejected",
                   detail: "the server refused the refresh token: sign in again"
@@ -275,10 +305,11 @@ export const make = (options: Options) => {
     return { _tag: "Transient", retryAfterMillis: retryAfterOf(error) }
   }
 
-  const finish = (slot: SlotData, started: number, exit: Exit.Exit<Token, OAuthClientError>) =>
+  const finish = (slot: SlotData, exit: Exit.Exit<Token, OAuthClientError>) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const duration = Math.max(0, now - started)
+      const duration = slot.requestMillis
+      slot.requestMillis = undefined
       if (Exit.isSuccess(exit)) {
         update(slot, (s) => Slot.succeeded(s, exit.value, now, duration))
       } else {
@@ -320,7 +351,7 @@ export const make = (options: Options) => {
             scheduler.cancel(slot.task)
             return fetchToken(slot, current).pipe(
               Effect.exit,
-              Effect.flatMap((exit) => Effect.zipRight(finish(slot, now, exit), Deferred.done(deferred, exit))),
+              Effect.flatMap((exit) => Effect.zipRight(finish(slot, exit), Deferred.done(deferred, exit))),
               Effect.forkIn(scope),
               Effect.zipRight(Deferred.await(deferred))
             )
@@ -365,7 +396,8 @@ export const make = (options: Options) => {
         task: { at: undefined, run: Effect.suspend(() => background(slot)) },
         listeners: undefined,
         lastUsed: yield* Clock.currentTimeMillis,
-        closed: false
+        closed: false,
+        requestMillis: undefined
       }
       yield* reschedule(slot, false)
       return slot
@@ -405,7 +437,7 @@ export const make = (options: Options) => {
           )
           scheduler.cancel(slot.task)
         })
-      ).pipe(Effect.zipRight(Effect.ignore(store.remove(slot.key))))
+      ).pipe(Effect.zipRight(Effect.ignore(store.remove(slot.key, expectationOf(Option.some(stale))))))
     })
 
   /**
@@ -416,24 +448,22 @@ export const make = (options: Options) => {
   const setToken = (slot: SlotData, next: Token): Effect.Effect<void, TokenStoreError> =>
     Effect.gen(function*() {
       let seen = slot.state.token
-      let written = false
-      let adopted = next
-      for (let attempt = 0; attempt < 3 && !written; attempt++) {
+      for (let attempt = 0; attempt < 3; attempt++) {
         // Versions only grow in a slot, so stores can refuse stale writes.
-        adopted = Option.isSome(seen) && seen.value.version >= next.version
+        const adopted = Option.isSome(seen) && seen.value.version >= next.version
           ? withVersion(next, seen.value.version + 1)
           : next
-        written = yield* store.set(slot.key, adopted, expectationOf(seen))
-        if (!written) seen = yield* store.get(slot.key)
+        const result = yield* store.set(slot.key, adopted, expectationOf(seen))
+        if (result._tag === "Written") {
+          update(slot, (s) => Slot.loggedIn(s, adopted))
+          return yield* reschedule(slot, false)
+        }
+        seen = result.current
       }
-      if (!written) {
-        return yield* new TokenStoreError({
-          operation: "set",
-          detail: "the stored token kept changing while the new one was written"
-        })
-      }
-      update(slot, (s) => Slot.loggedIn(s, adopted))
-      yield* reschedule(slot, false)
+      return yield* new TokenStoreError({
+        operation: "set",
+        detail: "the stored token kept changing while the new one was written"
+      })
     }).pipe(annotate(slot))
 
   /** Revokes at the provider where it can, and always deletes the slot's token, once. */
@@ -442,7 +472,7 @@ export const make = (options: Options) => {
       const current = slot.state.token
       update(slot, Slot.cleared)
       scheduler.cancel(slot.task)
-      const local = store.remove(slot.key)
+      const local = removeAll(slot, current)
       if (Option.isNone(current)) return yield* local
       const token = current.value
       yield* endpoint.revoke(Option.getOrElse(token.refreshToken, () => token.accessToken), {

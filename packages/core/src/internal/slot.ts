@@ -136,13 +136,21 @@ export const refreshAt = (state: State, now: number, random: number, timing: Tim
   )
 }
 
-/** A token request finished with a token, `duration` ms after it started. @internal */
-export const succeeded = (state: State, token: Token, now: number, duration: number): State => ({
+const remember = (durations: ReadonlyArray<number>, duration: number | undefined) =>
+  duration === undefined ? durations : [...durations.slice(-(durationsKept - 1)), duration]
+
+/**
+ * A flight finished with a token; `duration` is how long its token request took (undefined when
+ * it sent none, e.g. it adopted a stored token): only the request itself counts for the lead.
+ *
+ * @internal
+ */
+export const succeeded = (state: State, token: Token, now: number, duration: number | undefined): State => ({
   token: Option.some(token),
   failure: Option.none(),
   coolUntil: state.coolUntil,
   lastRefreshAt: now,
-  recentDurations: [...state.recentDurations.slice(-(durationsKept - 1)), duration],
+  recentDurations: remember(state.recentDurations, duration),
   transientFailures: 0
 })
 
@@ -158,8 +166,14 @@ export type FailureKind =
   | { readonly _tag: "Forget" }
 
 /** A token request failed. @internal */
-export const failed = (state: State, kind: FailureKind, now: number, duration: number, timing: Timing): State => {
-  const recentDurations = [...state.recentDurations.slice(-(durationsKept - 1)), duration]
+export const failed = (
+  state: State,
+  kind: FailureKind,
+  now: number,
+  duration: number | undefined,
+  timing: Timing
+): State => {
+  const recentDurations = remember(state.recentDurations, duration)
   switch (kind._tag) {
     case "UserFatal":
       return {
