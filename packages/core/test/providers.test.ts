@@ -3,7 +3,7 @@ import * as Osu from "@effect-oauth/core/providers/Osu"
 import * as Spotify from "@effect-oauth/core/providers/Spotify"
 import { TestServer } from "@effect-oauth/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Either, Option } from "effect"
+import { Duration, Effect, Either, Logger, Option, Redacted } from "effect"
 
 describe("providers/Osu", () => {
   it("reads a refused refresh token (401 invalid_request) as invalid_grant", () => {
@@ -166,4 +166,28 @@ describe("presets and RFC 9207 iss", () => {
         assert.deepStrictEqual(yield* exchanges, { ok: 1, error: 0 })
       }).pipe(Effect.provide(TestServer.layerInMemory({ flavour: preset.flavour }))))
   }
+})
+
+describe("a provider without a revocation endpoint", () => {
+  it.effect("revoke sends nothing to the server and says so in a warning", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      // Spotify has no RFC 7009 endpoint; the test server stands in for its token endpoint.
+      const provider = Spotify.make({ tokenEndpoint: server.tokenEndpoint })
+      assert.isTrue(Option.isNone(provider.revocationEndpoint))
+      const endpoint = yield* TokenEndpoint.make({ provider, client: server.client })
+      const issued = yield* server.issueToken()
+      const logs: Array<{ readonly level: string; readonly message: string }> = []
+      const logger = Logger.make(({ logLevel, message }) =>
+        logs.push({ level: logLevel.label, message: (Array.isArray(message) ? message : [message]).join(" ") })
+      )
+      yield* endpoint.revoke(Redacted.make(issued.accessToken)).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      assert.strictEqual((yield* server.counters).revocations, 0)
+      assert.strictEqual(logs.length, 1)
+      assert.strictEqual(logs[0]!.level, "WARN")
+      assert.include(logs[0]!.message, "spotify has no revocation endpoint: nothing was sent")
+      assert.notInclude(logs[0]!.message, issued.accessToken)
+    }).pipe(Effect.provide(TestServer.layerInMemory({ flavour: "spotify" }))))
 })
