@@ -11,8 +11,7 @@ import {
 } from "@effect/platform"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import type { Layer } from "effect"
-import { Context, Duration, Effect, Fiber, Layer as Layers, Option, TestClock } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Option, TestClock } from "effect"
 import * as Http from "node:http"
 
 type Answer = unknown | ((request: Request) => Response | "fail" | "hang")
@@ -341,7 +340,7 @@ describe("Discovery", () => {
     /** A server on 127.0.0.1 answering `routes` by path (404 otherwise), recording each path asked. */
     const listen = (routes: (origin: string) => Record<string, Route>) =>
       Effect.gen(function*() {
-        const context = yield* Layers.build(
+        const context = yield* Layer.build(
           NodeHttpServer.layer(() => Http.createServer(), { host: "127.0.0.1", port: 0 })
         )
         const address = Context.get(context, HttpServer.HttpServer).address
