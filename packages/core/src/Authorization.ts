@@ -2,7 +2,8 @@
  * The authorization-code grant with PKCE, on the client's side: `start` builds the URL to send the
  * user to and the transaction to keep; `complete` checks the callback (state, provider, `iss`,
  * errors, duplicates, tokens in the URL) before anything is sent, and exchanges the code with the
- * stored verifier and redirect URI. `PendingLogins` keeps transactions by state, each usable once.
+ * stored verifier and redirect URI. A transaction is spent by its first callback, so a replay never
+ * reaches the server. `PendingLogins` keeps transactions by state, for `completeWith`.
  *
  * @since 0.1.0
  */
@@ -263,12 +264,13 @@ const checkAndExchange = (
     ) {
       return yield* new AuthorizationResponseError({ reason: "WrongProvider" })
     }
-    // RFC 9207: an `iss` we cannot compare (the provider has no issuer) is refused as well.
     const iss = params.get("iss")
     if (iss !== undefined || provider.authorizationResponseIssParameterSupported) {
-      if (iss === undefined || Option.isNone(provider.issuer) || iss !== provider.issuer.value) {
-        return yield* new AuthorizationResponseError({ reason: "IssuerMismatch" })
+      // RFC 9207: an `iss` we cannot compare is refused too, and the fix is in the configuration.
+      if (Option.isNone(provider.issuer)) {
+        return yield* new AuthorizationResponseError({ reason: "IssuerNotConfigured", description: provider.name })
       }
+      if (iss !== provider.issuer.value) return yield* new AuthorizationResponseError({ reason: "IssuerMismatch" })
     }
     const error = params.get("error")
     if (error !== undefined) {
@@ -294,12 +296,35 @@ const checkAndExchange = (
     )
   })
 
+// Transactions a callback has named. A code is single-use and a server with reuse detection
+// revokes the whole grant when one comes back, so a replayed callback must never reach it.
+// Weak: a spent transaction costs nothing once the application lets go of it.
+const spent = new WeakSet<Transaction>()
+
+// Spends the transaction if the URL names its state (checked and marked in one step, so of two
+// concurrent callbacks only one goes on); false if it was already spent.
+const spend = (transaction: Transaction, url: URL): Effect.Effect<boolean> =>
+  Effect.sync(() => {
+    if (spent.has(transaction)) return false
+    const state = Redacted.value(transaction.state)
+    if (url.searchParams.getAll("state").some((candidate) => constantTimeEquals(candidate, state))) {
+      spent.add(transaction)
+    }
+    return true
+  })
+
 /**
  * Checks a callback against its transaction, in order: duplicates and tokens in the URL, the state
  * (missing, then different, compared in constant time), the provider and client, `iss`
  * (RFC 9207: when sent, or when the provider says it sends it), the server's `error`, the code;
  * only then is the code exchanged, with the stored verifier and redirect URI. No rejection sends a
- * request. Use {@link completeWith} to make the transaction single-use.
+ * request.
+ *
+ * The transaction is spent by the first callback that names its state, whatever happens next (a
+ * rejected callback, a failed exchange): a replay with the same transaction is a `StateMismatch`
+ * and sends nothing. A callback with a wrong or missing state leaves it unspent. A copy decoded
+ * again from storage is another value: delete the stored copy when taking it, or keep logins in
+ * {@link PendingLogins} and use {@link completeWith}.
  *
  * @since 0.1.0
  * @category exchange
@@ -309,7 +334,15 @@ export const complete = (
   transaction: Transaction,
   callbackUrl: string | URL
 ): Effect.Effect<Token, AuthorizationResponseError | TokenRequestError> =>
-  Effect.flatMap(parseCallback(callbackUrl), (params) => checkAndExchange(endpoint, transaction, params)).pipe(
+  Effect.gen(function*() {
+    const url = yield* toUrl(callbackUrl)
+    const fresh = yield* spend(transaction, url)
+    const params = yield* parseCallback(url)
+    if (!fresh) {
+      return yield* new AuthorizationResponseError({ reason: params.has("state") ? "StateMismatch" : "MissingState" })
+    }
+    return yield* checkAndExchange(endpoint, transaction, params)
+  }).pipe(
     Effect.withSpan("Authorization.complete", {
       captureStackTrace: false,
       attributes: { "oauth.provider": transaction.provider }
@@ -390,7 +423,10 @@ export const completeWith = (
     const params = yield* parseCallback(url)
     if (!params.has("state")) return yield* new AuthorizationResponseError({ reason: "MissingState" })
     const transaction = Option.firstSomeOf(taken)
-    if (Option.isNone(transaction)) return yield* new AuthorizationResponseError({ reason: "StateMismatch" })
+    // A transaction already spent by `complete` is as good as unknown.
+    if (Option.isNone(transaction) || !(yield* spend(transaction.value, url))) {
+      return yield* new AuthorizationResponseError({ reason: "StateMismatch" })
+    }
     return yield* checkAndExchange(endpoint, transaction.value, params)
   }).pipe(Effect.withSpan("Authorization.completeWith", {
     captureStackTrace: false,

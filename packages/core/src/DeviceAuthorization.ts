@@ -3,15 +3,17 @@
  * `start` asks the provider for a device code and a user code, the user enters the user code at the
  * verification URI on another device, and `poll` asks the token endpoint until the user decides.
  *
- * Polling follows RFC 8628 §3.5: `authorization_pending` keeps the interval, `slow_down` adds five
- * seconds for good, a transport failure doubles the interval, any other error stops, and nothing is
- * sent after `expires_in`. Every wait goes through Effect's `Clock`, so `TestClock` drives it.
+ * Polling follows RFC 8628 §3.2 and §3.5: the interval is five seconds when the server names none
+ * and never below one second, `authorization_pending` keeps it, `slow_down` adds five seconds for
+ * good, a transport failure doubles it, any other error stops, and nothing is sent after
+ * `expires_in`. Every wait goes through Effect's `Clock`, so `TestClock` drives it.
  *
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
@@ -23,6 +25,7 @@ import type { ScopeSet } from "./Scopes.js"
 import { empty, format } from "./Scopes.js"
 import type { Token } from "./Token.js"
 import type { TokenEndpoint } from "./TokenEndpoint.js"
+import { checkEndpoint } from "./TokenEndpoint.js"
 
 /**
  * A device authorization in progress: what to show the user, and what to poll with.
@@ -40,7 +43,7 @@ export interface Started {
   readonly verificationUriComplete: Option.Option<string>
   /** When the device code expires (epoch ms, by the `Clock`). */
   readonly expiresAt: number
-  /** The wait between two polls. */
+  /** The wait between two polls: the server's `interval`, or 5 seconds; never below 1 second. */
   readonly interval: Duration.Duration
   readonly scopes: ScopeSet<string>
 }
@@ -58,7 +61,7 @@ export const DeviceAuthorizationResponse = Schema.Struct({
   verification_url: Schema.optional(Schema.NonEmptyString),
   verification_uri_complete: Schema.optional(Schema.NonEmptyString),
   expires_in: Schema.Number.pipe(Schema.positive(), Schema.finite()),
-  interval: Schema.optional(Schema.Number.pipe(Schema.positive(), Schema.finite()))
+  interval: Schema.optional(Schema.Number.pipe(Schema.finite()))
 })
 
 const decodeResponse = Schema.decodeUnknownEither(DeviceAuthorizationResponse)
@@ -66,10 +69,18 @@ const decodeResponse = Schema.decodeUnknownEither(DeviceAuthorizationResponse)
 /** RFC 8628 §3.2: without an `interval`, clients wait five seconds. */
 const defaultInterval = Duration.seconds(5)
 
+// A server's 0 (or a hand-built `Started`) must not turn polling into a busy loop.
+const minimumInterval = Duration.seconds(1)
+
+const atLeastMinimum = (interval: Duration.Duration) => Duration.max(interval, minimumInterval)
+
 /**
  * Asks the provider's device authorization endpoint for a device code. The scopes are checked
  * against the provider's rules for the device-code grant first; a provider without the endpoint is
- * an `InvalidConfiguration`.
+ * an `InvalidConfiguration`. A verification URI that is not `https:` (or `http:` on loopback, or
+ * with the provider's `allowInsecureHttp`) is an `InvalidTokenResponse` naming the field. The
+ * user code and URIs are the server's text as sent: strip control characters before printing
+ * them (`DevicePrompt` in the Node package does).
  *
  * @since 0.1.0
  * @category constructors
@@ -109,6 +120,23 @@ export const start = (
         detail: "the device authorization response has no verification URI to show the user"
       })
     }
+    // The user is sent to these addresses to type a code that grants access: only over https.
+    for (
+      const [field, uri] of [
+        ["verification_uri", verificationUri],
+        ["verification_uri_complete", response.verification_uri_complete]
+      ] as const
+    ) {
+      if (uri !== undefined && Either.isLeft(checkEndpoint(uri, provider.allowInsecureHttp))) {
+        return yield* new InvalidTokenResponse({
+          reason: "InvalidField",
+          status: 200,
+          field,
+          detail: "the verification URI is not https (http only on loopback, or with allowInsecureHttp): " +
+            "refusing to send the user there"
+        })
+      }
+    }
     const now = yield* Clock.currentTimeMillis
     return {
       deviceCode: Redacted.make(response.device_code),
@@ -116,7 +144,7 @@ export const start = (
       verificationUri,
       verificationUriComplete: Option.fromNullable(response.verification_uri_complete),
       expiresAt: now + response.expires_in * 1000,
-      interval: response.interval === undefined ? defaultInterval : Duration.seconds(response.interval),
+      interval: response.interval === undefined ? defaultInterval : atLeastMinimum(Duration.seconds(response.interval)),
       scopes
     }
   })
@@ -176,7 +204,7 @@ export const poll = (
       }
       return yield* error
     })
-  return loop(started.interval)
+  return loop(atLeastMinimum(started.interval))
 }
 
 /**

@@ -1,19 +1,20 @@
 /**
  * Provider discovery from RFC 8414 authorization-server metadata, or OpenID Connect Discovery
- * metadata as a fallback. The metadata's `issuer` must equal the issuer asked for, exactly, and
- * its endpoints must be `https:` (or loopback). This is `Provider.discover`: it lives in its own
- * module because it needs the token endpoint's HTTP reader, which itself depends on `Provider`.
+ * metadata as a fallback, from an issuer or from the metadata document's own URL. The metadata's
+ * `issuer` must be exactly the one the document was looked up for, and its endpoints must be
+ * `https:` (or loopback). This is `Provider.discover`: it lives in its own module because it needs
+ * the token endpoint's HTTP reader, which itself depends on `Provider`.
  *
  * @since 0.1.0
  */
 import * as HttpClient from "@effect/platform/HttpClient"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import type { RateLimited, TokenRequestError, TransientServerError, TransportError } from "./OAuthError.js"
-import { InvalidConfiguration } from "./OAuthError.js"
+import type { RateLimited, TokenRequestError } from "./OAuthError.js"
+import { InvalidConfiguration, TransientServerError, TransportError } from "./OAuthError.js"
 import type { ClientAuthentication, Options as ProviderOptions, Provider } from "./Provider.js"
 import { make as makeProvider } from "./Provider.js"
 import { checkEndpoint, make as makeEndpoint } from "./TokenEndpoint.js"
@@ -90,6 +91,18 @@ export const metadataUrls = (issuer: string): ReadonlyArray<string> => {
   ]
 }
 
+// Whether `url` (a trailing slash aside) is one of the well-known URLs of `issuer`: the RFC 8414
+// §3.3 rule, for a document fetched by its own URL. An issuer that is no URL is none.
+const isWellKnownUrlOf = (issuer: string, url: string): boolean => {
+  try {
+    const parsed = new URL(issuer)
+    return parsed.search === "" && parsed.hash === "" && !/[?#]/.test(issuer) &&
+      metadataUrls(issuer).includes(withoutTrailingSlash(url))
+  } catch {
+    return false
+  }
+}
+
 /**
  * The client authentication to use from `token_endpoint_auth_methods_supported`:
  * `client_secret_basic`, else `client_secret_post`, else `none`; RFC 8414's default
@@ -112,51 +125,122 @@ const isUnreachable = (error: TokenRequestError): error is TransportError | Tran
 const describe = (error: TokenRequestError): string =>
   "status" in error ? `HTTP ${error.status}${"reason" in error ? ` (${error.reason})` : ""}` : error._tag
 
+const wellKnown = "/.well-known/"
+
+const withoutTrailingSlash = (url: string) => url.endsWith("/") ? url.slice(0, -1) : url
+
+// Django OAuth Toolkit serves `…/openid-configuration/` and redirects the standard URL there.
+const addsTrailingSlash = (from: string, location: string | undefined): Option.Option<string> => {
+  if (location === undefined) return Option.none()
+  try {
+    const target = new URL(location, from).href
+    return target === `${new URL(from).href}/` ? Option.some(target) : Option.none()
+  } catch {
+    return Option.none()
+  }
+}
+
 const definedOnly = <A extends object>(options: A): Partial<A> =>
   Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<A>
 
 /**
- * Builds a provider from an issuer's metadata: RFC 8414 first, then OpenID Discovery. Refused with
- * `InvalidConfiguration`: an issuer or endpoint that is `http:` and not loopback (unless
- * `allowInsecureHttp`), an issuer with a query or fragment, metadata whose `issuer` is not the
- * issuer asked for (exact comparison, RFC 8414 §3.3), and no valid metadata at either URL. The
- * requests follow no redirect, read at most 1 MiB, and time out.
+ * Builds a provider from an issuer's metadata: RFC 8414 first, then OpenID Discovery. Given the
+ * metadata document's own URL instead (a path with `/.well-known/`, as openid-client takes it),
+ * only that document is read, and its `issuer` must be one whose well-known URL it is.
+ *
+ * Refused with `InvalidConfiguration`: an issuer, URL or endpoint that is `http:` and not loopback
+ * (unless `allowInsecureHttp`), one with a query or fragment, metadata whose `issuer` is not the
+ * issuer asked for (exact comparison, RFC 8414 §3.3), and no valid metadata at any URL tried. A
+ * server that cannot be reached is the transport error it gave, saying which discovery failed.
+ * The requests read at most 1 MiB and time out; the one redirect followed is a same-origin one
+ * that only adds a trailing slash (Django OAuth Toolkit's `…/openid-configuration/`).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const discover = (
-  issuer: string,
+  issuerOrMetadataUrl: string,
   options: DiscoverOptions = {}
 ): Effect.Effect<Provider<string>, DiscoveryError, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const { attemptTimeout, deadline, ...overrides } = options
+    const given = issuerOrMetadataUrl
     const allowInsecureHttp = options.allowInsecureHttp ?? false
-    const issuerUrl = yield* checkEndpoint(issuer, allowInsecureHttp)
-    if (issuerUrl.search !== "" || issuerUrl.hash !== "" || issuer.includes("#") || issuer.includes("?")) {
+    const givenUrl = yield* checkEndpoint(given, allowInsecureHttp)
+    const isMetadataUrl = givenUrl.pathname.includes(wellKnown)
+    if (givenUrl.search !== "" || givenUrl.hash !== "" || given.includes("#") || given.includes("?")) {
       return yield* new InvalidConfiguration({
-        detail: `the issuer ${issuerUrl.origin}${issuerUrl.pathname} has a query or fragment, which RFC 8414 §2 forbids`
+        detail: `the ${isMetadataUrl ? "metadata URL" : "issuer"} ${givenUrl.origin}${givenUrl.pathname} has a ` +
+          "query or fragment, which RFC 8414 forbids"
       })
     }
-    const http = yield* HttpClient.HttpClient
+    const perAttempt = Duration.decode(attemptTimeout ?? Duration.seconds(10))
+    const overall = Duration.decode(deadline ?? Duration.seconds(30))
+    // Where each URL redirected to: the reader reports a redirect, not its `Location`.
+    const locations = new Map<string, string>()
+    const http = HttpClient.tap(yield* HttpClient.HttpClient, (response) =>
+      Effect.sync(() => {
+        const location = response.headers["location"]
+        if (response.status >= 300 && response.status < 400 && location !== undefined) {
+          locations.set(response.request.url, location)
+        }
+      }))
     // The token endpoint's reader gives discovery the same caps: no redirects, 1 MiB, timeouts.
     const reader = yield* makeEndpoint({
-      provider: makeProvider({ tokenEndpoint: issuer, allowInsecureHttp, clientAuthentication: "none" }),
+      provider: makeProvider({ tokenEndpoint: given, allowInsecureHttp, clientAuthentication: "none" }),
       client: { clientId: "", clientSecret: Option.none() },
       maxAttempts: 2,
-      attemptTimeout,
-      deadline: deadline ?? "30 seconds"
+      attemptTimeout: perAttempt,
+      deadline: overall
     }).pipe(Effect.provideService(HttpClient.HttpClient, http))
+
+    // The reader's own words are about a token; a failed discovery says it is one, and where.
+    const inDiscovery = (url: string, error: TransportError | TransientServerError | RateLimited) => {
+      const where = `discovery of ${given} at ${url}`
+      switch (error._tag) {
+        case "TransportError":
+          return new TransportError({
+            reason: error.reason,
+            detail: error.reason === "Deadline"
+              ? `${where}: no metadata within ${Duration.format(overall)}`
+              : error.reason === "Timeout"
+              ? `${where}: no answer within ${Duration.format(perAttempt)}`
+              : `${where}: ${error.detail}`
+          })
+        case "TransientServerError":
+          return new TransientServerError({
+            status: error.status,
+            preview: error.preview.length === 0 ? where : `${where}: ${error.preview}`
+          })
+        case "RateLimited":
+          return error
+      }
+    }
+
+    const read = (url: string) =>
+      Effect.flatMap(Effect.either(reader.getJson(url)), (body) => {
+        if (Either.isRight(body) || body.left._tag !== "InvalidTokenResponse" || body.left.reason !== "Redirect") {
+          return Effect.succeed({ url, body })
+        }
+        return Option.match(addsTrailingSlash(url, locations.get(new URL(url).href)), {
+          onNone: () => Effect.succeed({ url, body }),
+          // Followed once: a second redirect is reported like any other.
+          onSome: (slashed) =>
+            Effect.map(Effect.either(reader.getJson(slashed)), (again) => ({ url: slashed, body: again }))
+        })
+      })
+
     const problems: Array<string> = []
     let unreachable: Option.Option<TransportError | TransientServerError | RateLimited> = Option.none()
     let metadata: Metadata | undefined
-    for (const url of metadataUrls(issuer)) {
-      const body = yield* Effect.either(reader.getJson(url))
+    for (const candidate of isMetadataUrl ? [given] : metadataUrls(given)) {
+      const { body, url } = yield* read(candidate)
       if (Either.isLeft(body)) {
         const error = body.left
         if (error._tag === "InvalidConfiguration") return yield* error
-        if (isUnreachable(error) && Option.isNone(unreachable)) unreachable = Option.some(error)
-        problems.push(`${url}: ${describe(error)}`)
+        if (isUnreachable(error) && Option.isNone(unreachable)) unreachable = Option.some(inDiscovery(url, error))
+        const redirect = error._tag === "InvalidTokenResponse" && error.reason === "Redirect"
+        problems.push(`${url}: ${describe(error)}${redirect ? ", not followed" : ""}`)
         continue
       }
       const decoded = Schema.decodeUnknownEither(Metadata)(body.right)
@@ -170,13 +254,18 @@ export const discover = (
     if (metadata === undefined) {
       if (Option.isSome(unreachable)) return yield* unreachable.value
       return yield* new InvalidConfiguration({
-        detail: `no valid RFC 8414 or OpenID metadata for ${issuer} (${problems.join("; ")}): check the issuer URL`
+        detail: `discovery found no valid RFC 8414 or OpenID metadata for ${given} (${problems.join("; ")}): ` +
+          `check the ${isMetadataUrl ? "metadata URL" : "issuer URL"}`
       })
     }
     // A different issuer is refused, not tried elsewhere: it is what a mix-up attack looks like.
-    if (metadata.issuer !== issuer) {
+    const issuer = metadata.issuer
+    if (isMetadataUrl ? !isWellKnownUrlOf(issuer, given) : issuer !== given) {
       return yield* new InvalidConfiguration({
-        detail: `the metadata names the issuer ${metadata.issuer}, not ${issuer}: refusing it (RFC 8414 §3.3)`
+        detail: isMetadataUrl
+          ? `the metadata at ${given} names the issuer ${issuer}, whose metadata is not there: refusing it ` +
+            "(RFC 8414 §3.3)"
+          : `the metadata names the issuer ${issuer}, not ${given}: refusing it (RFC 8414 §3.3)`
       })
     }
     for (
@@ -195,7 +284,7 @@ export const discover = (
       if (endpoint !== undefined) yield* checkEndpoint(endpoint, allowInsecureHttp)
     }
     return makeProvider<string>({
-      name: issuerUrl.host,
+      name: givenUrl.host,
       tokenEndpoint: metadata.token_endpoint,
       authorizationEndpoint: metadata.authorization_endpoint,
       revocationEndpoint: metadata.revocation_endpoint,
@@ -216,5 +305,5 @@ export const discover = (
     })
   }).pipe(Effect.withSpan("Discovery.discover", {
     captureStackTrace: false,
-    attributes: { "oauth.issuer": issuer }
+    attributes: { "oauth.issuer": issuerOrMetadataUrl }
   }))

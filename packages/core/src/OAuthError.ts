@@ -180,6 +180,7 @@ export class AuthorizationResponseError
         "MissingState",
         "WrongProvider",
         "IssuerMismatch",
+        "IssuerNotConfigured",
         "MissingCode",
         "DuplicateParameter",
         "TokenInCallback",
@@ -209,6 +210,10 @@ export class AuthorizationResponseError
         return "The callback's state belongs to a login with another provider. Start the login again."
       case "IssuerMismatch":
         return "The callback's iss is not the provider's issuer (a mix-up attack?). Start the login again."
+      case "IssuerNotConfigured":
+        return `The callback carries iss (RFC 9207), but the provider${
+          this.description === undefined ? "" : ` ${this.description}`
+        } has no issuer to check it against. Set the provider's issuer, then start the login again.`
       case "MissingCode":
         return "The callback carries neither a code nor an error. Start the login again."
       case "DuplicateParameter":

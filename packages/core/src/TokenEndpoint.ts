@@ -79,7 +79,10 @@ export interface TokenEndpoint {
       readonly nonce?: Redacted.Redacted<string> | undefined
     }
   ) => Effect.Effect<Token, TokenRequestError>
-  /** RFC 7009 revocation; succeeds without a request when the provider has no revocation endpoint. */
+  /**
+   * RFC 7009 revocation. When the provider has no revocation endpoint, nothing is sent to the
+   * server (the token stays valid there until it expires): it succeeds and logs a warning.
+   */
   readonly revoke: (
     token: Redacted.Redacted<string>,
     options?: { readonly hint?: "access_token" | "refresh_token" | undefined }
@@ -514,7 +517,11 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
 
     const revoke: TokenEndpoint["revoke"] = (token, revokeOptions) =>
       Option.match(provider.revocationEndpoint, {
-        onNone: () => Effect.void,
+        onNone: () =>
+          Effect.logWarning(
+            `${provider.name} has no revocation endpoint: nothing was sent, and the token stays valid at the ` +
+              "server until it expires (set revocationEndpoint if the provider has one)"
+          ).pipe(Effect.annotateLogs({ "oauth.provider": provider.name })),
         onSome: (url) =>
           Effect.flatMap(endpointUrl(url), (parsed) =>
             withRetries(

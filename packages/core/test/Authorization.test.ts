@@ -11,6 +11,7 @@ import {
 } from "@effect-oauth/core"
 import type { ScopeRules } from "@effect-oauth/core/ScopeRules"
 import { TestServer } from "@effect-oauth/testing"
+import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Option, Redacted, Schema, TestClock } from "effect"
 
@@ -403,8 +404,14 @@ describe("Authorization.complete", () => {
     {
       name: "an iss when the provider has no issuer to compare it with",
       url: (login) => good(login, [["iss", "https://alpha.example"]]),
-      reason: "IssuerMismatch",
+      reason: "IssuerNotConfigured",
       provider: { ...providerA, issuer: Option.none() }
+    },
+    {
+      name: "a promised iss when the provider has no issuer to compare it with",
+      url: (login) => good(login),
+      reason: "IssuerNotConfigured",
+      provider: { ...issProvider, issuer: Option.none() }
     },
     {
       name: "an error with a wrong state (state first)",
@@ -472,6 +479,20 @@ describe("Authorization.complete", () => {
         assertNoSecret(error, login)
       }))
   }
+
+  it.effect("an iss for a provider without an issuer says to set the provider's issuer", () =>
+    Effect.gen(function*() {
+      const provider = { ...providerA, issuer: Option.none() }
+      const { endpoint } = fakeEndpoint({ provider })
+      const login = yield* startA({ provider })
+      const error = yield* Effect.flip(
+        Authorization.complete(endpoint, login.transaction, good(login, [["iss", "https://alpha.example"]]))
+      )
+      assert.strictEqual(reason(error), "IssuerNotConfigured")
+      assert.include(error.message, "Set the provider's issuer")
+      assert.include(error.message, "alpha")
+      assert.notInclude(error.message, "mix-up")
+    }))
 
   it.effect("every RFC 6749 §4.1.2.1 error is a Denied error carrying the code and description", () =>
     Effect.gen(function*() {
@@ -725,9 +746,10 @@ describe("Authorization against the test server", () => {
       assert.isTrue(new URL(callbackUrl).searchParams.has("iss"))
       yield* Authorization.complete(endpoint, login.transaction, callbackUrl)
       assert.strictEqual(requests(), 1)
-      const forged = withParam(yield* server.authorize(login.url), "iss", "https://evil.example")
+      const second = yield* Authorization.start({ provider: endpoint.provider, client: endpoint.client, redirectUri })
+      const forged = withParam(yield* server.authorize(second.url), "iss", "https://evil.example")
       assert.strictEqual(
-        reason(yield* Effect.flip(Authorization.complete(endpoint, login.transaction, forged))),
+        reason(yield* Effect.flip(Authorization.complete(endpoint, second.transaction, forged))),
         "IssuerMismatch"
       )
       assert.strictEqual(requests(), 1)
@@ -747,6 +769,83 @@ describe("Authorization against the test server", () => {
       )
       assert.strictEqual(requests(), 0)
     }))
+
+  const codeExchanges = Effect.map(
+    Effect.flatMap(TestServer.TestServer, (server) => server.counters),
+    (counters) => TestServer.tokenRequests(counters, "authorization_code")
+  )
+
+  /** The server's answer to `/me` with this access token. */
+  const meStatus = (token: Token.Token) =>
+    Effect.flatMap(TestServer.TestServer, (server) =>
+      HttpClient.execute(
+        HttpClientRequest.get(server.meEndpoint).pipe(HttpClientRequest.bearerToken(token.accessToken))
+      )).pipe(Effect.map((response) => response.status), Effect.scoped)
+
+  it.effect("a replayed callback never reaches the server: complete spends its transaction", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const endpoint = yield* TokenEndpoint.make({ provider: server.provider(), client: server.client })
+      const login = yield* Authorization.start({ provider: endpoint.provider, client: server.client, redirectUri })
+      const callbackUrl = yield* server.authorize(login.url)
+      const token = yield* Authorization.complete(endpoint, login.transaction, callbackUrl)
+      assert.deepStrictEqual(yield* codeExchanges, { ok: 1, error: 0 })
+      const replay = yield* Effect.flip(Authorization.complete(endpoint, login.transaction, callbackUrl))
+      assert.strictEqual(reason(replay), "StateMismatch")
+      assertNoSecret(replay, login)
+      // The server saw one exchange, so its reuse detection left the user's session alone.
+      assert.deepStrictEqual(yield* codeExchanges, { ok: 1, error: 0 })
+      assert.strictEqual(yield* meStatus(token), 200)
+      // Nor does the same transaction go on through a registry afterwards.
+      const pending = yield* Authorization.makePendingLogins()
+      yield* pending.register(login.transaction)
+      const registered = yield* Effect.flip(Authorization.completeWith(pending, endpoint, callbackUrl))
+      assert.strictEqual(reason(registered), "StateMismatch")
+      assert.deepStrictEqual(yield* codeExchanges, { ok: 1, error: 0 })
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+
+  it.effect("a failed exchange spends the transaction too, and concurrent callbacks make one exchange", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const endpoint = yield* TokenEndpoint.make({ provider: server.provider(), client: server.client })
+      const login = yield* Authorization.start({ provider: endpoint.provider, client: server.client, redirectUri })
+      const callbackUrl = yield* server.authorize(login.url)
+      const results = yield* Effect.forEach(
+        Array.from({ length: 10 }, () => Authorization.complete(endpoint, login.transaction, callbackUrl)),
+        Effect.exit,
+        { concurrency: "unbounded" }
+      )
+      assert.strictEqual(results.filter(Exit.isSuccess).length, 1)
+      assert.deepStrictEqual(yield* codeExchanges, { ok: 1, error: 0 })
+
+      const refused = yield* Authorization.start({ provider: endpoint.provider, client: server.client, redirectUri })
+      const wrongCode = withParam(yield* server.authorize(refused.url), "code", "not-the-code")
+      const failed = yield* Effect.flip(Authorization.complete(endpoint, refused.transaction, wrongCode))
+      assert.strictEqual(failed._tag, "ErrorResponse")
+      assert.deepStrictEqual(yield* codeExchanges, { ok: 1, error: 1 })
+      const retry = yield* Effect.flip(Authorization.complete(endpoint, refused.transaction, wrongCode))
+      assert.strictEqual(reason(retry), "StateMismatch")
+      assert.deepStrictEqual(yield* codeExchanges, { ok: 1, error: 1 })
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+
+  it.effect("a callback with a wrong or missing state leaves the transaction to the real one", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const endpoint = yield* TokenEndpoint.make({ provider: server.provider(), client: server.client })
+      const login = yield* Authorization.start({ provider: endpoint.provider, client: server.client, redirectUri })
+      const callbackUrl = yield* server.authorize(login.url)
+      const forged = yield* Effect.flip(
+        Authorization.complete(endpoint, login.transaction, withParam(callbackUrl, "state", "forged"))
+      )
+      assert.strictEqual(reason(forged), "StateMismatch")
+      const missing = yield* Effect.flip(
+        Authorization.complete(endpoint, login.transaction, withParam(callbackUrl, "state", null))
+      )
+      assert.strictEqual(reason(missing), "MissingState")
+      assert.deepStrictEqual(yield* codeExchanges, { ok: 0, error: 0 })
+      yield* Authorization.complete(endpoint, login.transaction, callbackUrl)
+      assert.deepStrictEqual(yield* codeExchanges, { ok: 1, error: 0 })
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
 
   it.effect("PendingLogins with the server: a replayed callback is rejected", () =>
     Effect.gen(function*() {

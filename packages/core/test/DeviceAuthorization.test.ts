@@ -1,7 +1,7 @@
-import { DeviceAuthorization, Provider, Scopes, TokenEndpoint } from "@effect-oauth/core"
+import { DeviceAuthorization, OAuthError, Provider, Scopes, TokenEndpoint } from "@effect-oauth/core"
 import { TestServer } from "@effect-oauth/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Option, Redacted, TestClock } from "effect"
+import { Duration, Effect, Either, Fiber, Option, Redacted, TestClock } from "effect"
 
 const scopes = Scopes.make("read")
 
@@ -141,6 +141,136 @@ describe("DeviceAuthorization", () => {
       assert.strictEqual(refused._tag, "InvalidScopeRequest")
       assert.strictEqual((yield* server.counters).deviceAuthorizationRequests, 0)
     }).pipe(Effect.provide(TestServer.layerInMemory())))
+
+  /**
+   * A real device authorization, whose answer the server then sends again with `interval` as given
+   * (left out when undefined): the device code is the server's, so polls are answered for real.
+   */
+  const startWithInterval = (interval: number | undefined) =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const endpoint = yield* endpointFor()
+      const real = yield* DeviceAuthorization.start(endpoint, { scopes })
+      yield* server.injectFaults([{
+        path: "/device/code",
+        status: 200,
+        body: JSON.stringify({
+          device_code: Redacted.value(real.deviceCode),
+          user_code: real.userCode,
+          verification_uri: real.verificationUri,
+          expires_in: 600,
+          ...(interval === undefined ? {} : { interval })
+        })
+      }])
+      return { endpoint, started: yield* DeviceAuthorization.start(endpoint, { scopes }) }
+    })
+
+  it.effect("without an interval from the server, polls come every 5 seconds (RFC 8628 §3.2)", () =>
+    Effect.gen(function*() {
+      const { endpoint, started } = yield* startWithInterval(undefined)
+      assert.deepStrictEqual(started.interval, Duration.seconds(5))
+      const fiber = yield* Effect.fork(DeviceAuthorization.poll(endpoint, started))
+      yield* TestClock.adjust(Duration.millis(4999))
+      assert.strictEqual((yield* deviceCounts).error, 0)
+      yield* TestClock.adjust(Duration.millis(1))
+      assert.strictEqual((yield* deviceCounts).error, 1)
+      yield* TestClock.adjust(Duration.millis(4999))
+      assert.strictEqual((yield* deviceCounts).error, 1)
+      yield* TestClock.adjust(Duration.millis(1))
+      assert.strictEqual((yield* deviceCounts).error, 2)
+      yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+
+  // The server's own limit (0.5 s) answers a second poll within it with slow_down: polls stay
+  // bounded even if the client's floor were gone, so these tests fail rather than spin.
+  for (const seconds of [0, 0.2, -3]) {
+    it.effect(`an interval of ${seconds} s from the server is polled every second, never faster`, () =>
+      Effect.gen(function*() {
+        const { endpoint, started } = yield* startWithInterval(seconds)
+        assert.deepStrictEqual(started.interval, Duration.seconds(1))
+        const fiber = yield* Effect.fork(DeviceAuthorization.poll(endpoint, started))
+        yield* TestClock.adjust(Duration.millis(999))
+        assert.strictEqual((yield* deviceCounts).error, 0)
+        yield* TestClock.adjust(Duration.millis(1))
+        assert.strictEqual((yield* deviceCounts).error, 1)
+        yield* TestClock.adjust(Duration.seconds(3))
+        assert.strictEqual((yield* deviceCounts).error, 4)
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(TestServer.layerInMemory({ deviceCodeIntervalSeconds: 0.5 }))))
+  }
+
+  it.effect("poll keeps to one second even for a Started built with a shorter interval", () =>
+    Effect.gen(function*() {
+      const endpoint = yield* endpointFor()
+      const started = yield* DeviceAuthorization.start(endpoint, { scopes })
+      const fiber = yield* Effect.fork(DeviceAuthorization.poll(endpoint, { ...started, interval: Duration.zero }))
+      yield* TestClock.adjust(Duration.millis(999))
+      assert.strictEqual((yield* deviceCounts).error, 0)
+      yield* TestClock.adjust(Duration.seconds(2))
+      assert.strictEqual((yield* deviceCounts).error, 2)
+      yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.provide(TestServer.layerInMemory({ deviceCodeIntervalSeconds: 0.5 }))))
+
+  describe("verification URIs", () => {
+    /** Starts a device authorization whose answer carries these verification URIs. */
+    const startWith = (
+      uris: Record<string, string>,
+      provider?: (s: TestServer.TestServer.Service) => Provider.Provider
+    ) =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.TestServer
+        const endpoint = yield* endpointFor(provider)
+        yield* server.injectFaults([{
+          path: "/device/code",
+          status: 200,
+          body: JSON.stringify({ device_code: "device-code-1", user_code: "ABCD-EFGH", expires_in: 600, ...uris })
+        }])
+        return yield* Effect.either(DeviceAuthorization.start(endpoint, { scopes }))
+      })
+
+    const refusedField = (result: Either.Either<DeviceAuthorization.Started, unknown>) =>
+      Either.isLeft(result) && result.left instanceof OAuthError.InvalidTokenResponse ? result.left.field : "accepted"
+
+    it.effect("one that is not https (or http on loopback) is refused, naming the field", () =>
+      Effect.gen(function*() {
+        for (
+          const uri of [
+            "http://evil.example/device",
+            "javascript:alert(1)",
+            "data:text/html,<h1>sign in</h1>",
+            "file:///etc/passwd",
+            "not a url"
+          ]
+        ) {
+          assert.strictEqual(refusedField(yield* startWith({ verification_uri: uri })), "verification_uri", uri)
+          assert.strictEqual(refusedField(yield* startWith({ verification_url: uri })), "verification_uri", uri)
+          assert.strictEqual(
+            refusedField(
+              yield* startWith({ verification_uri: "https://id.example/device", verification_uri_complete: uri })
+            ),
+            "verification_uri_complete",
+            uri
+          )
+        }
+        const refused = yield* startWith({ verification_uri: "http://evil.example/device" })
+        assert.isTrue(Either.isLeft(refused) && refused.left.message.includes("not https"))
+        assert.strictEqual((yield* deviceCounts).error + (yield* deviceCounts).ok, 0, "nothing is polled")
+      }).pipe(Effect.provide(TestServer.layerInMemory())))
+
+    it.effect("https, loopback http, and http with allowInsecureHttp are accepted", () =>
+      Effect.gen(function*() {
+        for (const uri of ["https://id.example/device", "http://127.0.0.1:8080/device", "http://[::1]/device"]) {
+          const result = yield* startWith({ verification_uri: uri, verification_uri_complete: `${uri}?code=1` })
+          assert.strictEqual(refusedField(result), "accepted", uri)
+          if (Either.isRight(result)) assert.strictEqual(result.right.verificationUri, uri)
+        }
+        const insecure = yield* startWith(
+          { verification_uri: "http://id.example/device" },
+          (s) => s.provider({ allowInsecureHttp: true })
+        )
+        assert.strictEqual(refusedField(insecure), "accepted")
+      }).pipe(Effect.provide(TestServer.layerInMemory())))
+  })
 
   it.effect("authorize shows the codes, then polls", () =>
     Effect.gen(function*() {

@@ -1,8 +1,18 @@
 import { Discovery } from "@effect-oauth/core"
 import { TestServer } from "@effect-oauth/testing"
-import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
+import {
+  FetchHttpClient,
+  HttpClient,
+  HttpClientError,
+  HttpClientResponse,
+  HttpServer,
+  HttpServerRequest,
+  HttpServerResponse
+} from "@effect/platform"
+import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Option, TestClock } from "effect"
+import { Context, Duration, Effect, Fiber, Layer, Option, TestClock } from "effect"
+import * as Http from "node:http"
 
 type Answer = unknown | ((request: Request) => Response | "fail" | "hang")
 
@@ -69,6 +79,13 @@ const refused = (documents: Record<string, Answer>, at?: string, options?: Disco
     result._tag === "Left"
       ? Effect.succeed({ error: result.left, asked })
       : Effect.dieMessage("expected discovery to be refused"))
+
+/** The error of a discovery that must fail (a provider, were it found, is no error to report). */
+const refusal = <A, E, R>(discovery: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(
+    Effect.either(discovery),
+    (result) => result._tag === "Left" ? Effect.succeed(result.left) : Effect.dieMessage("expected discovery to fail")
+  )
 
 describe("Discovery", () => {
   it.effect("reads RFC 8414 metadata from the test server", () =>
@@ -316,4 +333,192 @@ describe("Discovery", () => {
       const error = yield* Fiber.join(fiber)
       assert.strictEqual(error._tag, "TransportError")
     }))
+
+  describe("as real servers serve it", () => {
+    type Route = (origin: string) => HttpServerResponse.HttpServerResponse
+
+    /** A server on 127.0.0.1 answering `routes` by path (404 otherwise), recording each path asked. */
+    const listen = (routes: (origin: string) => Record<string, Route>) =>
+      Effect.gen(function*() {
+        const context = yield* Layer.build(
+          NodeHttpServer.layer(() => Http.createServer(), { host: "127.0.0.1", port: 0 })
+        )
+        const address = Context.get(context, HttpServer.HttpServer).address
+        const origin = `http://127.0.0.1:${address._tag === "TcpAddress" ? address.port : 0}`
+        const table = routes(origin)
+        const asked: Array<string> = []
+        yield* HttpServer.serveEffect(Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
+          asked.push(request.url)
+          const route = table[request.url]
+          return route === undefined ? HttpServerResponse.text("Not Found", { status: 404 }) : route(origin)
+        })).pipe(Effect.provide(context))
+        return { origin, asked }
+      })
+
+    const json = (body: unknown): Route => () => HttpServerResponse.unsafeJson(body)
+    const redirect = (location: string, status = 301): Route => () =>
+      HttpServerResponse.empty({ status, headers: { location } })
+
+    const openidPath = "/o/.well-known/openid-configuration"
+
+    /** Django OAuth Toolkit: metadata only at `…/openid-configuration/`, a 301 from the standard URL. */
+    const django = (issuerOf: (origin: string) => string = (origin) => `${origin}/o`) =>
+      listen((origin) => ({
+        [openidPath]: redirect(`${openidPath}/`),
+        [`${openidPath}/`]: json(metadata(issuerOf(origin)))
+      }))
+
+    const clients: ReadonlyArray<readonly [string, Layer.Layer<HttpClient.HttpClient>]> = [
+      ["undici", NodeHttpClient.layerUndici],
+      ["fetch", FetchHttpClient.layer]
+    ]
+
+    for (const [name, client] of clients) {
+      it.live(`a stock Django OAuth Toolkit is discovered from its issuer: the slash redirect is followed once (${name})`, () =>
+        Effect.gen(function*() {
+          const { asked, origin } = yield* django()
+          const provider = yield* Discovery.discover(`${origin}/o`)
+          assert.deepStrictEqual(provider.issuer, Option.some(`${origin}/o`))
+          assert.strictEqual(provider.tokenEndpoint, `${origin}/o/token`)
+          assert.deepStrictEqual(asked, ["/.well-known/oauth-authorization-server/o", openidPath, `${openidPath}/`])
+        }).pipe(Effect.provide(client), Effect.scoped))
+
+      it.live(`the metadata document's URL is accepted directly, with or without the slash (${name})`, () =>
+        Effect.gen(function*() {
+          const { asked, origin } = yield* django()
+          const direct = yield* Discovery.discover(`${origin}${openidPath}/`)
+          assert.deepStrictEqual(direct.issuer, Option.some(`${origin}/o`))
+          assert.strictEqual(direct.name, new URL(origin).host)
+          assert.deepStrictEqual(asked, [`${openidPath}/`])
+          const redirected = yield* Discovery.discover(`${origin}${openidPath}`)
+          assert.deepStrictEqual(redirected.issuer, Option.some(`${origin}/o`))
+          assert.deepStrictEqual(asked, [`${openidPath}/`, openidPath, `${openidPath}/`])
+        }).pipe(Effect.provide(client), Effect.scoped))
+    }
+
+    it.live("a redirect that does more than add a slash is not followed, and its target sees nothing", () =>
+      Effect.gen(function*() {
+        const elsewhere = yield* listen((origin) => ({ [`${openidPath}/`]: json(metadata(`${origin}/o`)) }))
+        for (
+          const location of [
+            `${elsewhere.origin}${openidPath}/`,
+            "/o/.well-known/openid-configuration/?x=1",
+            "/o/.well-known/openid-configuration/extra",
+            "/other/.well-known/openid-configuration",
+            "/o/.well-known/openid-configuration//"
+          ]
+        ) {
+          const server = yield* listen(() => ({
+            [openidPath]: redirect(location, 302),
+            [`${openidPath}/extra`]: json({}),
+            [`${openidPath}/?x=1`]: json({})
+          }))
+          const error = yield* refusal(Discovery.discover(`${server.origin}/o`))
+          assert.strictEqual(error._tag, "InvalidConfiguration", location)
+          assert.include(error.message, "not followed")
+          assert.deepStrictEqual(server.asked, ["/.well-known/oauth-authorization-server/o", openidPath], location)
+        }
+        assert.deepStrictEqual(elsewhere.asked, [])
+      }).pipe(Effect.provide(NodeHttpClient.layerUndici), Effect.scoped))
+
+    it.live("the slash redirect is followed once, not twice", () =>
+      Effect.gen(function*() {
+        const { asked, origin } = yield* listen(() => ({
+          [openidPath]: redirect(`${openidPath}/`),
+          [`${openidPath}/`]: redirect(`${openidPath}//`),
+          [`${openidPath}//`]: json({})
+        }))
+        const error = yield* refusal(Discovery.discover(`${origin}${openidPath}`))
+        assert.strictEqual(error._tag, "InvalidConfiguration")
+        assert.deepStrictEqual(asked, [openidPath, `${openidPath}/`])
+      }).pipe(Effect.provide(NodeHttpClient.layerUndici), Effect.scoped))
+
+    it.live("the issuer check stays exact after the redirect and for a metadata URL", () =>
+      Effect.gen(function*() {
+        const others = [(o: string) => `${o}/other`, (o: string) => `${o}/o#x`, () => "https://evil.example/o"]
+        for (const issuerOf of others) {
+          const { origin } = yield* django(issuerOf)
+          for (const at of [`${origin}/o`, `${origin}${openidPath}/`, `${origin}${openidPath}`]) {
+            const error = yield* refusal(Discovery.discover(at))
+            assert.strictEqual(error._tag, "InvalidConfiguration", `${issuerOf(origin)} at ${at}`)
+            assert.include(error.message, "RFC 8414 §3.3")
+          }
+        }
+        // `…/o/` is another issuer than `…/o`, though its OpenID metadata lives at the same URL
+        // (OpenID Discovery §4 drops a trailing slash): refused when `…/o` is asked, accepted by URL.
+        const slashed = yield* django((o) => `${o}/o/`)
+        const asked = yield* refusal(Discovery.discover(`${slashed.origin}/o`))
+        assert.include(asked.message, "RFC 8414 §3.3")
+        const byUrl = yield* Discovery.discover(`${slashed.origin}${openidPath}/`)
+        assert.deepStrictEqual(byUrl.issuer, Option.some(`${slashed.origin}/o/`))
+        // A document at one issuer's well-known URL is not another issuer's.
+        const { origin } = yield* django()
+        const error = yield* refusal(Discovery.discover(`${origin}/.well-known/openid-configuration`))
+        assert.strictEqual(error._tag, "InvalidConfiguration")
+      }).pipe(Effect.provide(NodeHttpClient.layerUndici), Effect.scoped))
+  })
+
+  describe("a metadata URL at the test server", () => {
+    it.effect("the RFC 8414 document's URL gives the same provider as the issuer", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.TestServer
+        const byUrl = yield* Discovery.discover(server.metadataUrl)
+        const byIssuer = yield* Discovery.discover(server.issuer)
+        assert.deepStrictEqual(byUrl.issuer, Option.some(server.issuer))
+        assert.strictEqual(byUrl.tokenEndpoint, byIssuer.tokenEndpoint)
+        assert.deepStrictEqual(byUrl.revocationEndpoint, byIssuer.revocationEndpoint)
+        const error = yield* refusal(Discovery.discover(`${server.metadataUrl}?tenant=1`))
+        assert.include(error.message, "metadata URL")
+      }).pipe(Effect.provide(TestServer.layerInMemory())))
+  })
+
+  describe("failures say discovery", () => {
+    const paths = ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]
+
+    it.effect("a deadline names discovery and the metadata, not a token", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.TestServer
+        yield* server.injectFaults(paths.flatMap((path) => [{ path, hang: true }, { path, hang: true }]))
+        const fiber = yield* Effect.fork(
+          refusal(Discovery.discover(server.issuer, { attemptTimeout: "5 seconds", deadline: "1 second" }))
+        )
+        for (let i = 0; i < 10 && fiber.unsafePoll() === null; i++) yield* TestClock.adjust(Duration.seconds(1))
+        const error = yield* Fiber.join(fiber)
+        assert.strictEqual(error._tag, "TransportError")
+        assert.include(error.message, `discovery of ${server.issuer}`)
+        assert.include(error.message, "no metadata within 1s")
+        assert.notInclude(error.message, "token")
+      }).pipe(Effect.provide(TestServer.layerInMemory())))
+
+    it.effect("an attempt timeout and a failing server name discovery too", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.TestServer
+        yield* server.injectFaults(paths.flatMap((path) => [{ path, hang: true }, { path, hang: true }]))
+        const fiber = yield* Effect.fork(
+          refusal(Discovery.discover(server.issuer, { attemptTimeout: "2 seconds", deadline: "1 minute" }))
+        )
+        for (let i = 0; i < 30 && fiber.unsafePoll() === null; i++) yield* TestClock.adjust(Duration.seconds(1))
+        const timeout = yield* Fiber.join(fiber)
+        assert.include(timeout.message, "discovery of")
+        assert.include(timeout.message, "no answer within 2s")
+
+        const down = { status: 503, body: "<html>Service Unavailable</html>" }
+        yield* server.injectFaults(paths.flatMap((path) => [{ path, ...down }, { path, ...down }]))
+        const failing = yield* Effect.fork(refusal(Discovery.discover(server.issuer)))
+        for (let i = 0; i < 30 && failing.unsafePoll() === null; i++) yield* TestClock.adjust(Duration.seconds(1))
+        const error = yield* Fiber.join(failing)
+        assert.strictEqual(error._tag, "TransientServerError")
+        assert.include(error.message, `discovery of ${server.issuer} at ${server.metadataUrl}`)
+        assert.include(error.message, "Service Unavailable")
+      }).pipe(Effect.provide(TestServer.layerInMemory())))
+
+    it.effect("no metadata anywhere says discovery found none", () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.TestServer
+        yield* server.injectFaults(paths.map((path) => ({ path, status: 404, body: "not found" })))
+        const error = yield* refusal(Discovery.discover(server.issuer))
+        assert.include(error.message, "discovery found no valid")
+        assert.notInclude(error.message, "token")
+      }).pipe(Effect.provide(TestServer.layerInMemory())))
+  })
 })

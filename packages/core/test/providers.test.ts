@@ -1,8 +1,9 @@
-import { OAuthError, ScopeRules, Scopes } from "@effect-oauth/core"
+import { Authorization, OAuthError, ScopeRules, Scopes, TokenEndpoint } from "@effect-oauth/core"
 import * as Osu from "@effect-oauth/core/providers/Osu"
 import * as Spotify from "@effect-oauth/core/providers/Spotify"
+import { TestServer } from "@effect-oauth/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Either, Option } from "effect"
+import { Duration, Effect, Either, Logger, Option, Redacted } from "effect"
 
 describe("providers/Osu", () => {
   it("reads a refused refresh token (401 invalid_request) as invalid_grant", () => {
@@ -45,6 +46,7 @@ describe("providers/Osu", () => {
   it("has osu!'s facts", () => {
     const p = Osu.provider
     assert.strictEqual(p.name, "osu")
+    assert.deepStrictEqual(p.issuer, Option.some("https://osu.ppy.sh"))
     assert.deepStrictEqual(p.authorizationEndpoint, Option.some("https://osu.ppy.sh/oauth/authorize"))
     assert.strictEqual(p.tokenEndpoint, "https://osu.ppy.sh/oauth/token")
     assert.deepStrictEqual(p.apiBaseUrl, Option.some("https://osu.ppy.sh/api/v2"))
@@ -99,6 +101,7 @@ describe("providers/Spotify", () => {
   it("has Spotify's facts", () => {
     const p = Spotify.provider
     assert.strictEqual(p.name, "spotify")
+    assert.deepStrictEqual(p.issuer, Option.some("https://accounts.spotify.com"))
     assert.deepStrictEqual(p.authorizationEndpoint, Option.some("https://accounts.spotify.com/authorize"))
     assert.strictEqual(p.tokenEndpoint, "https://accounts.spotify.com/api/token")
     assert.deepStrictEqual(p.apiBaseUrl, Option.some("https://api.spotify.com/v1"))
@@ -121,4 +124,70 @@ describe("providers/Spotify", () => {
     assert.isFalse(Spotify.isAllowedRedirectUri("ftp://127.0.0.1/cb"))
     assert.isFalse(Spotify.isAllowedRedirectUri("not a url"))
   })
+})
+
+describe("presets and RFC 9207 iss", () => {
+  const presets = [
+    { name: "osu!", make: Osu.make, flavour: "osu", issuer: "https://osu.ppy.sh" },
+    { name: "Spotify", make: Spotify.make, flavour: "spotify", issuer: "https://accounts.spotify.com" }
+  ] as const
+
+  for (const preset of presets) {
+    it.effect(`an iss from ${preset.name} is checked against its issuer, not refused`, () =>
+      Effect.gen(function*() {
+        const server = yield* TestServer.TestServer
+        // The preset's own issuer, with the test server standing in for its endpoints.
+        const provider = preset.make({
+          authorizationEndpoint: server.authorizationEndpoint,
+          tokenEndpoint: server.tokenEndpoint
+        })
+        const endpoint = yield* TokenEndpoint.make({ provider, client: server.client })
+        const withIss = (url: string, iss: string) => {
+          const parsed = new URL(url)
+          parsed.searchParams.set("iss", iss)
+          return parsed.toString()
+        }
+        const exchanges = Effect.map(server.counters, (c) => TestServer.tokenRequests(c, "authorization_code"))
+        const start = Authorization.start({ provider, client: server.client, redirectUri: "http://127.0.0.1:9/cb" })
+
+        const forged = yield* start
+        const refused = yield* Effect.flip(
+          Authorization.complete(endpoint, forged.transaction, withIss(yield* server.authorize(forged.url), server.url))
+        )
+        assert.strictEqual(
+          refused._tag === "AuthorizationResponseError" ? refused.reason : refused._tag,
+          "IssuerMismatch"
+        )
+        assert.deepStrictEqual(yield* exchanges, { ok: 0, error: 0 })
+
+        const login = yield* start
+        const callbackUrl = withIss(yield* server.authorize(login.url), preset.issuer)
+        yield* Authorization.complete(endpoint, login.transaction, callbackUrl)
+        assert.deepStrictEqual(yield* exchanges, { ok: 1, error: 0 })
+      }).pipe(Effect.provide(TestServer.layerInMemory({ flavour: preset.flavour }))))
+  }
+})
+
+describe("a provider without a revocation endpoint", () => {
+  it.effect("revoke sends nothing to the server and says so in a warning", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      // Spotify has no RFC 7009 endpoint; the test server stands in for its token endpoint.
+      const provider = Spotify.make({ tokenEndpoint: server.tokenEndpoint })
+      assert.isTrue(Option.isNone(provider.revocationEndpoint))
+      const endpoint = yield* TokenEndpoint.make({ provider, client: server.client })
+      const issued = yield* server.issueToken()
+      const logs: Array<{ readonly level: string; readonly message: string }> = []
+      const logger = Logger.make(({ logLevel, message }) =>
+        logs.push({ level: logLevel.label, message: (Array.isArray(message) ? message : [message]).join(" ") })
+      )
+      yield* endpoint.revoke(Redacted.make(issued.accessToken)).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      assert.strictEqual((yield* server.counters).revocations, 0)
+      assert.strictEqual(logs.length, 1)
+      assert.strictEqual(logs[0]!.level, "WARN")
+      assert.include(logs[0]!.message, "spotify has no revocation endpoint: nothing was sent")
+      assert.notInclude(logs[0]!.message, issued.accessToken)
+    }).pipe(Effect.provide(TestServer.layerInMemory({ flavour: "spotify" }))))
 })

@@ -19,6 +19,7 @@ import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import { printable } from "./internal/terminal.js"
 
 /**
  * @since 0.1.0
@@ -31,7 +32,9 @@ export interface Options {
 }
 
 /**
- * What the user reads: the verification address, the user code, and how long it is valid.
+ * What the user reads: the verification address, the user code, and how long it is valid. The
+ * server's text has its control characters (C0, C1, escape sequences, bidirectional overrides)
+ * removed first.
  *
  * @since 0.1.0
  * @category prompt
@@ -40,10 +43,11 @@ export const instructions = (started: DeviceAuthorization.Started, now: number):
   const minutes = Math.max(1, Math.round(Duration.toMinutes(Duration.millis(started.expiresAt - now))))
   const complete = Option.match(started.verificationUriComplete, {
     onNone: () => "",
-    onSome: (uri) => `\n  (or open ${uri}, which carries the code)`
+    onSome: (uri) => `\n  (or open ${printable(uri)}, which carries the code)`
   })
-  return `To sign in, open ${started.verificationUri} on any device and enter the code\n\n    ${started.userCode}\n` +
-    `${complete}\nThe code is valid for ${minutes} minute${minutes === 1 ? "" : "s"}. Waiting…`
+  return `To sign in, open ${printable(started.verificationUri)} on any device and enter the code\n\n` +
+    `    ${printable(started.userCode)}\n${complete}\n` +
+    `The code is valid for ${minutes} minute${minutes === 1 ? "" : "s"}. Waiting…`
 }
 
 /**

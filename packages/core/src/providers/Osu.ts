@@ -168,6 +168,8 @@ export const make: (overrides?: MakeOptions) => Provider.Provider<OsuScope, type
   typeof rules
 >({
   name: "osu",
+  // No `iss` is sent today; with the issuer known, one sent later is checked, not refused (RFC 9207).
+  issuer: "https://osu.ppy.sh",
   authorizationEndpoint: "https://osu.ppy.sh/oauth/authorize",
   tokenEndpoint: "https://osu.ppy.sh/oauth/token",
   apiBaseUrl: "https://osu.ppy.sh/api/v2",

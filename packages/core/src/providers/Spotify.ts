@@ -96,6 +96,8 @@ export const make: (overrides?: MakeOptions) => Provider.Provider<SpotifyScope, 
   typeof rules
 >({
   name: "spotify",
+  // No `iss` is sent today; with the issuer known, one sent later is checked, not refused (RFC 9207).
+  issuer: "https://accounts.spotify.com",
   authorizationEndpoint: "https://accounts.spotify.com/authorize",
   tokenEndpoint: "https://accounts.spotify.com/api/token",
   apiBaseUrl: "https://api.spotify.com/v1",
