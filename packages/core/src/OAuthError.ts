@@ -111,14 +111,21 @@ export class InvalidTokenResponse
  */
 export class TransportError extends Schema.TaggedError<TransportError>(id("TransportError"))("TransportError", {
   reason: Schema.Literal("Network", "Timeout", "Deadline"),
-  detail: Schema.String
+  detail: Schema.String,
+  /**
+   * `false` when the request must not be sent again: an authorization-code exchange, whose code is
+   * single use (RFC 6749 §4.1.2). Absent means it may be retried.
+   */
+  retryable: Schema.optional(Schema.Boolean)
 }) {
   /**
    * @since 0.1.0
    */
   override get message(): string {
     return `The request to the authorization server failed (${this.reason}): ${this.detail}. ` +
-      "Check the network and the endpoint URL; the request may be retried."
+      (this.retryable === false
+        ? "Do not send it again: start the login again for a new code."
+        : "Check the network and the endpoint URL; the request may be retried.")
   }
 }
 
@@ -426,4 +433,5 @@ export type TokenRequestError =
 export const isTransient = (error: unknown): boolean =>
   Predicate.isTagged(error, "TransientServerError") ||
   Predicate.isTagged(error, "RateLimited") ||
-  (Predicate.isTagged(error, "TransportError") && (error as TransportError).reason !== "Deadline")
+  (Predicate.isTagged(error, "TransportError") && (error as TransportError).reason !== "Deadline" &&
+    (error as TransportError).retryable !== false)
