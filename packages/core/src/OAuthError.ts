@@ -258,6 +258,45 @@ export class InsufficientScope extends Schema.TaggedError<InsufficientScope>(id(
 }
 
 /**
+ * The authorized client refused to send a request, so its token does not reach a server it is not
+ * for: the origin is not trusted (by default only the origin of the provider's `apiBaseUrl` is),
+ * or the request is plain `http:` to a host that is not loopback (RFC 6750 §5.3). Nothing was sent.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UntrustedOrigin extends Schema.TaggedError<UntrustedOrigin>(id("UntrustedOrigin"))("UntrustedOrigin", {
+  reason: Schema.Literal("NotTrusted", "NoTrustedOrigin", "InsecureHttp", "InvalidUrl"),
+  /** The request's origin (`https://host:port`); empty when the URL is not valid. */
+  origin: Schema.String,
+  /** The origins that do get the token. */
+  trusted: Schema.Array(Schema.String)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    switch (this.reason) {
+      case "NoTrustedOrigin":
+        return `The request to ${this.origin} was not sent: no origin is trusted with the token, because the ` +
+          "provider has no apiBaseUrl. Set apiBaseUrl on the provider, or list the API's origin in the " +
+          "trustedOrigins option of AuthorizedHttpClient.layer."
+      case "NotTrusted":
+        return `The request to ${this.origin} was not sent: the token is only for ` +
+          `${this.trusted.length === 0 ? "the origins trustedOrigins accepts" : this.trusted.join(", ")}. ` +
+          "If this origin should get the token, add it to the trustedOrigins option of AuthorizedHttpClient.layer."
+      case "InsecureHttp":
+        return `The request to ${this.origin} was not sent: the token never goes over plain http to a host that ` +
+          "is not loopback (RFC 6750 §5.3). Use https, or set allowInsecureHttp in the options of " +
+          "AuthorizedHttpClient.layer if the network is trusted."
+      case "InvalidUrl":
+        return "The request was not sent: its URL is not a valid absolute URL, so its origin cannot be checked. " +
+          "Use an absolute URL under the provider's apiBaseUrl."
+    }
+  }
+}
+
+/**
  * The requested scopes break one of the provider's scope rules (for example osu!'s delegation
  * rules). Raised before any request is sent.
  *
@@ -399,6 +438,7 @@ export type OAuthError =
   | RateLimited
   | AuthorizationResponseError
   | InsufficientScope
+  | UntrustedOrigin
   | InvalidScopeRequest
   | InvalidScopeToken
   | ReauthorizationRequired
