@@ -465,7 +465,8 @@ export type TokenRequestError =
   | InvalidIdToken
 
 /**
- * Whether an error is worth retrying (with backoff): network failures, timeouts, 5xx, rate limits.
+ * Whether an error is worth retrying (with backoff): network failures, timeouts, 5xx, rate limits —
+ * but not a failed authorization-code exchange, whose code is single use.
  *
  * @since 0.1.0
  * @category predicates

@@ -1,9 +1,10 @@
 /**
  * The token endpoint, stateless: one grant in, a `Token` or a typed error out, over
  * `@effect/platform`'s `HttpClient`. It authenticates the client per the provider's method, never
- * follows redirects, caps the body at 1 MiB, times out each attempt and the whole request, and
- * retries what is transient (never a code exchange). Revocation (RFC 7009) shares its client
- * authentication.
+ * follows redirects, caps the body at 1 MiB (decoded bytes, counted as they stream), times out each
+ * attempt and the whole request, and retries what is transient (never a code exchange). Server text
+ * kept in an error has the client's secrets replaced with `<redacted>`. Revocation (RFC 7009) shares
+ * its client authentication.
  *
  * @since 0.1.0
  */
