@@ -30,6 +30,8 @@ const start = async () => {
     authorizationEndpoint: `${config.serverUrl}/authorize`,
     tokenEndpoint: `${config.serverUrl}/token`,
     revocationEndpoint: `${config.serverUrl}/revoke`,
+    // The API is served by the same test server: its origin is the one trusted with the token.
+    apiBaseUrl: `${config.serverUrl}/api`,
     clientAuthentication: "none"
   })
   const layer: Layer.Layer<

@@ -1,14 +1,16 @@
 /**
- * An `HttpClient` that spends the tokens of an `OAuthClient`: it adds `Authorization: Bearer`,
+ * An `HttpClient` that spends the tokens of an `OAuthClient`: it adds `Authorization: Bearer` to
+ * requests for trusted origins only (the provider's API, unless widened; others fail unsent),
  * retries once after a 401 (refreshing only if the refused token is still the current one), turns a
  * 403 `insufficient_scope` into a typed error, waits out 429s, checks required scopes before
- * sending, and applies the provider's rate limit, shared by every fiber.
+ * sending, and applies the provider's rate limit, shared by every fiber. What it hands back
+ * (responses, errors) refers to the caller's request, never to the copy that carried the token.
  *
  * @since 0.1.0
  */
 import { layerStoreMemory as RateLimiterStoreMemory } from "@effect/experimental/RateLimiter"
 import * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
@@ -24,8 +26,11 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Granted from "./Granted.js"
 import * as RetryAfter from "./internal/retryAfter.js"
+import * as TrustedOrigins from "./internal/trustedOrigins.js"
+import * as WithoutCredentials from "./internal/withoutCredentials.js"
 import type { OAuthClientError } from "./OAuthClient.js"
 import { OAuthClient } from "./OAuthClient.js"
+import type { UntrustedOrigin } from "./OAuthError.js"
 import { InsufficientScope, InvalidConfiguration, ReauthorizationRequired } from "./OAuthError.js"
 import type { Provider } from "./Provider.js"
 import * as RateLimit from "./RateLimit.js"
@@ -40,7 +45,7 @@ import type { Token } from "./Token.js"
  * @since 0.1.0
  * @category models
  */
-export type Error = HttpClientError.HttpClientError | OAuthClientError | InsufficientScope
+export type Error = HttpClientError.HttpClientError | OAuthClientError | InsufficientScope | UntrustedOrigin
 
 /**
  * The authorized client: an ordinary `HttpClient` whose requests carry the slot's token.
@@ -93,6 +98,17 @@ export const requireScopes = <P extends string, const S extends ReadonlyArray<P>
  * @category models
  */
 export interface Options {
+  /**
+   * Where else the token may go: origins (`"https://files.example"`), or a predicate on the
+   * request's URL. The origin of the provider's `apiBaseUrl` is always trusted; a request to any
+   * other origin fails with `UntrustedOrigin` and is not sent.
+   */
+  readonly trustedOrigins?: ReadonlyArray<string> | ((url: URL) => boolean) | undefined
+  /**
+   * Send the token over plain `http:` to hosts that are not loopback (RFC 6750 §5.3 forbids it on
+   * an open network); default the provider's `allowInsecureHttp`.
+   */
+  readonly allowInsecureHttp?: boolean | undefined
   /** How many times a 429 is waited out before the response is returned (default 3). */
   readonly maxRateLimitRetries?: number | undefined
   /** The longest single wait for a 429 (default 60 seconds); a longer `Retry-After` is returned as is. */
@@ -103,9 +119,6 @@ export interface Options {
    */
   readonly unauthorizedGracePeriod?: Duration.DurationInput | undefined
 }
-
-const bearer = (request: HttpClientRequest.HttpClientRequest, token: Token) =>
-  HttpClientRequest.setHeader(request, "authorization", `Bearer ${Redacted.value(token.accessToken)}`)
 
 // The body of a response we do not hand back is read and dropped so the connection is reused.
 const discard = (response: HttpClientResponse.HttpClientResponse) => Effect.ignore(response.arrayBuffer)
@@ -157,6 +170,12 @@ export const make = (options: Options = {}): Effect.Effect<
         ? identity
         : (effect) => Effect.zipRight(limiter.value.take(limitKey, rule.value), effect)
 
+    const untrusted = TrustedOrigins.make({
+      apiBaseUrl: client.provider.apiBaseUrl,
+      trusted: options.trustedOrigins,
+      allowInsecureHttp: options.allowInsecureHttp ?? client.provider.allowInsecureHttp
+    })
+
     const checkScopes = (required: ScopeSet<string>) =>
       Effect.flatMap(client.scopes, (granted) =>
         isSubset(required, granted)
@@ -164,8 +183,18 @@ export const make = (options: Options = {}): Effect.Effect<
           : Effect.fail(new InsufficientScope({ required: required.values, granted: granted.values })))
 
     const dpop = client.provider.extensions?.dpop
-    const sendWith = (request: HttpClientRequest.HttpClientRequest, token: Token) =>
-      token.tokenType === "DPoP" ? sendDpop(request, token) : limit(base.execute(bearer(request, token)))
+    // What comes back refers to the caller's request, not to the copy that carried the token.
+    const sendWith = (request: HttpClientRequest.HttpClientRequest, token: Token) => {
+      const secret = Redacted.value(token.accessToken)
+      const sent = token.tokenType === "DPoP"
+        ? sendDpop(request, token)
+        : limit(base.execute(HttpClientRequest.setHeader(request, "authorization", `Bearer ${secret}`)))
+      return Effect.mapBoth(sent, {
+        onFailure: (error) =>
+          HttpClientError.isHttpClientError(error) ? WithoutCredentials.error(request, error, secret) : error,
+        onSuccess: (response) => WithoutCredentials.response(request, response, secret)
+      })
+    }
 
     // RFC 9449 §7: a DPoP-bound token goes only with a fresh proof of its key, never as a Bearer
     // token; a resource server asks for its nonce with a 401, and the request is sent once more.
@@ -198,7 +227,19 @@ export const make = (options: Options = {}): Effect.Effect<
     ) =>
       Effect.gen(function*() {
         yield* discard(response)
-        const next = yield* client.invalidate(refused)
+        const next = yield* client.invalidate(refused).pipe(
+          // The slot's own wording assumes the token ran out; this one was refused before it expired.
+          Effect.catchIf(
+            (error) =>
+              error._tag === "ReauthorizationRequired" && error.reason === "NoRefreshToken",
+            () =>
+              new ReauthorizationRequired({
+                reason: "NoRefreshToken",
+                detail:
+                  "the API refused the token (HTTP 401) and there is no refresh token to get another: sign in again"
+              })
+          )
+        )
         let retried = yield* sendWith(request, next)
         if (retried.status === 401 && Option.isSome(grace)) {
           yield* discard(retried)
@@ -241,8 +282,7 @@ export const make = (options: Options = {}): Effect.Effect<
               return Effect.flatMap(Clock.currentTimeMillis, (now) => {
                 const wait = Option.getOrElse(
                   retryAfterMillis(response.headers["retry-after"], now),
-                  () =>
-                    1000 * 2 ** count
+                  () => 1000 * 2 ** count
                 )
                 return count >= maxRetries || wait > maxWait
                   ? Effect.succeed(response)
@@ -256,9 +296,13 @@ export const make = (options: Options = {}): Effect.Effect<
           }
         }))
 
-    const send = (request: HttpClientRequest.HttpClientRequest) =>
-      Effect.flatMap(FiberRef.get(currentRequiredScopes), (required) =>
-        required.size === 0 ? attempt(request, 0) : Effect.zipRight(checkScopes(required), attempt(request, 0)))
+    const send = (request: HttpClientRequest.HttpClientRequest) => {
+      const refused = untrusted(request)
+      return refused !== undefined
+        ? Effect.fail(refused)
+        : Effect.flatMap(FiberRef.get(currentRequiredScopes), (required) =>
+          required.size === 0 ? attempt(request, 0) : Effect.zipRight(checkScopes(required), attempt(request, 0)))
+    }
 
     return HttpClient.makeWith<never, never, Error, never>((request) =>
       Effect.flatMap(request, send), Effect.succeed)

@@ -111,14 +111,21 @@ export class InvalidTokenResponse
  */
 export class TransportError extends Schema.TaggedError<TransportError>(id("TransportError"))("TransportError", {
   reason: Schema.Literal("Network", "Timeout", "Deadline"),
-  detail: Schema.String
+  detail: Schema.String,
+  /**
+   * `false` when the request must not be sent again: an authorization-code exchange, whose code is
+   * single use (RFC 6749 §4.1.2). Absent means it may be retried.
+   */
+  retryable: Schema.optional(Schema.Boolean)
 }) {
   /**
    * @since 0.1.0
    */
   override get message(): string {
     return `The request to the authorization server failed (${this.reason}): ${this.detail}. ` +
-      "Check the network and the endpoint URL; the request may be retried."
+      (this.retryable === false
+        ? "Do not send it again: start the login again for a new code."
+        : "Check the network and the endpoint URL; the request may be retried.")
   }
 }
 
@@ -252,6 +259,45 @@ export class InsufficientScope extends Schema.TaggedError<InsufficientScope>(id(
     return `This request needs the scopes [${this.required.join(" ")}] but the token has [${this.granted.join(" ")}]` +
       (missing.length > 0 ? ` (missing ${missing.join(" ")})` : "") +
       ". Ask for the missing scopes when signing in."
+  }
+}
+
+/**
+ * The authorized client refused to send a request, so its token does not reach a server it is not
+ * for: the origin is not trusted (by default only the origin of the provider's `apiBaseUrl` is),
+ * or the request is plain `http:` to a host that is not loopback (RFC 6750 §5.3). Nothing was sent.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UntrustedOrigin extends Schema.TaggedError<UntrustedOrigin>(id("UntrustedOrigin"))("UntrustedOrigin", {
+  reason: Schema.Literal("NotTrusted", "NoTrustedOrigin", "InsecureHttp", "InvalidUrl"),
+  /** The request's origin (`https://host:port`); empty when the URL is not valid. */
+  origin: Schema.String,
+  /** The origins that do get the token. */
+  trusted: Schema.Array(Schema.String)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    switch (this.reason) {
+      case "NoTrustedOrigin":
+        return `The request to ${this.origin} was not sent: no origin is trusted with the token, because the ` +
+          "provider has no apiBaseUrl. Set apiBaseUrl on the provider, or list the API's origin in the " +
+          "trustedOrigins option of AuthorizedHttpClient.layer."
+      case "NotTrusted":
+        return `The request to ${this.origin} was not sent: the token is only for ` +
+          `${this.trusted.length === 0 ? "the origins trustedOrigins accepts" : this.trusted.join(", ")}. ` +
+          "If this origin should get the token, add it to the trustedOrigins option of AuthorizedHttpClient.layer."
+      case "InsecureHttp":
+        return `The request to ${this.origin} was not sent: the token never goes over plain http to a host that ` +
+          "is not loopback (RFC 6750 §5.3). Use https, or set allowInsecureHttp in the options of " +
+          "AuthorizedHttpClient.layer if the network is trusted."
+      case "InvalidUrl":
+        return "The request was not sent: its URL is not a valid absolute URL, so its origin cannot be checked. " +
+          "Use an absolute URL under the provider's apiBaseUrl."
+    }
   }
 }
 
@@ -397,6 +443,7 @@ export type OAuthError =
   | RateLimited
   | AuthorizationResponseError
   | InsufficientScope
+  | UntrustedOrigin
   | InvalidScopeRequest
   | InvalidScopeToken
   | ReauthorizationRequired
@@ -423,7 +470,8 @@ export type TokenRequestError =
   | InvalidIdToken
 
 /**
- * Whether an error is worth retrying (with backoff): network failures, timeouts, 5xx, rate limits.
+ * Whether an error is worth retrying (with backoff): network failures, timeouts, 5xx, rate limits —
+ * but not a failed authorization-code exchange, whose code is single use.
  *
  * @since 0.1.0
  * @category predicates
@@ -431,4 +479,5 @@ export type TokenRequestError =
 export const isTransient = (error: unknown): boolean =>
   Predicate.isTagged(error, "TransientServerError") ||
   Predicate.isTagged(error, "RateLimited") ||
-  (Predicate.isTagged(error, "TransportError") && (error as TransportError).reason !== "Deadline")
+  (Predicate.isTagged(error, "TransportError") && (error as TransportError).reason !== "Deadline" &&
+    (error as TransportError).retryable !== false)

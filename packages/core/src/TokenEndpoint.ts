@@ -1,9 +1,10 @@
 /**
  * The token endpoint, stateless: one grant in, a `Token` or a typed error out, over
  * `@effect/platform`'s `HttpClient`. It authenticates the client per the provider's method, never
- * follows redirects, caps the body at 1 MiB, times out each attempt and the whole request, and
- * retries what is transient (never a code exchange). Revocation (RFC 7009) shares its client
- * authentication.
+ * follows redirects, caps the body at 1 MiB (decoded bytes, counted as they stream), times out each
+ * attempt and the whole request, and retries what is transient (never a code exchange). Server text
+ * kept in an error has the client's secrets replaced with `<redacted>`. Revocation (RFC 7009) shares
+ * its client authentication.
  *
  * @since 0.1.0
  */
@@ -11,7 +12,6 @@ import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -19,10 +19,10 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import * as Stream from "effect/Stream"
 import type { ClientConfig } from "./ClientConfig.js"
 import type { Grant } from "./Grant.js"
 import { toForm } from "./Grant.js"
+import * as Http from "./internal/http.js"
 import * as RetryAfter from "./internal/retryAfter.js"
 import type { TokenRequestError } from "./OAuthError.js"
 import {
@@ -100,15 +100,12 @@ export interface TokenEndpoint {
 }
 
 /**
- * The largest response body read (1 MiB).
+ * The largest response body read (1 MiB), counted in decoded bytes as they stream.
  *
  * @since 0.1.0
  * @category constants
  */
-export const maxBodyBytes = 1024 * 1024
-
-const loopbackHost = (hostname: string) =>
-  hostname === "localhost" || hostname === "[::1]" || hostname === "::1" || /^127(\.\d{1,3}){3}$/.test(hostname)
+export const maxBodyBytes: number = Http.maxBodyBytes
 
 /**
  * Checks that an endpoint is `https:`, or `http:` on a loopback host, or that insecure HTTP was
@@ -128,7 +125,9 @@ export const checkEndpoint = (
     return Either.left(new InvalidConfiguration({ detail: `${url} is not a valid URL` }))
   }
   if (parsed.protocol === "https:") return Either.right(parsed)
-  if (parsed.protocol === "http:" && (loopbackHost(parsed.hostname) || allowInsecureHttp)) return Either.right(parsed)
+  if (parsed.protocol === "http:" && (Http.isLoopbackHost(parsed.hostname) || allowInsecureHttp)) {
+    return Either.right(parsed)
+  }
   return Either.left(
     new InvalidConfiguration({
       detail: `${parsed.origin} is not https: use an https endpoint (http is allowed only on loopback, or with ` +
@@ -136,9 +135,6 @@ export const checkEndpoint = (
     })
   )
 }
-
-// RFC 6749 §2.3.1: the client id and secret are form-encoded before they are joined for Basic.
-const formEncode = (value: string) => new URLSearchParams([["", value]]).toString().slice(1)
 
 const base64 = (text: string) => {
   const bytes = new TextEncoder().encode(text)
@@ -168,77 +164,25 @@ export const authenticate = (
     return { headers: {}, form: [...form, ["client_id", client.clientId], ["client_secret", secret]] }
   }
   return {
-    headers: { authorization: `Basic ${base64(`${formEncode(client.clientId)}:${formEncode(secret)}`)}` },
+    // RFC 6749 §2.3.1: the client id and secret are form-encoded before they are joined for Basic.
+    headers: { authorization: `Basic ${base64(`${Http.formEncode(client.clientId)}:${Http.formEncode(secret)}`)}` },
     form
   }
 }
 
-/**
- * Reads a body, stopping at `maxBodyBytes`.
- *
- * @since 0.1.0
- * @category internals
- */
-export const readCapped = (
-  response: HttpClientResponse.HttpClientResponse
-): Effect.Effect<string, InvalidTokenResponse | TransportError> => {
-  const tooLarge = new InvalidTokenResponse({
-    reason: "BodyTooLarge",
-    status: response.status,
-    detail: `the body is larger than ${maxBodyBytes} bytes`
-  })
-  const length = Number(response.headers["content-length"] ?? Number.NaN)
-  if (Number.isFinite(length) && length > maxBodyBytes) return Effect.fail(tooLarge)
-  // A declared length within the cap is read whole (cheaper); otherwise the stream is counted.
-  if (Number.isFinite(length)) {
-    return response.text.pipe(
-      Effect.catchAll((error) =>
-        error.reason === "EmptyBody"
-          ? Effect.succeed("")
-          : Effect.fail(new TransportError({ reason: "Network", detail: `${error.reason} while reading the body` }))
-      ),
-      // A client that does not enforce the declared length must not smuggle a larger body in.
-      Effect.filterOrFail((text) => text.length <= maxBodyBytes, () => tooLarge)
-    )
-  }
-  return response.stream.pipe(
-    Stream.catchAll((error) =>
-      error.reason === "EmptyBody"
-        ? Stream.empty
-        : Stream.fail(new TransportError({ reason: "Network", detail: `${error.reason} while reading the body` }))
-    ),
-    Stream.runFoldEffect(
-      { size: 0, chunks: Chunk.empty<Uint8Array>() },
-      (acc, chunk: Uint8Array) =>
-        acc.size + chunk.length > maxBodyBytes
-          ? Effect.fail(tooLarge)
-          : Effect.succeed({ size: acc.size + chunk.length, chunks: Chunk.append(acc.chunks, chunk) })
-    ),
-    Effect.map(({ chunks, size }) => {
-      const bytes = new Uint8Array(size)
-      let offset = 0
-      for (const chunk of chunks) {
-        bytes.set(chunk, offset)
-        offset += chunk.length
-      }
-      return new TextDecoder().decode(bytes)
-    })
-  )
-}
-
 const rfcCodes = new Set(["server_error", "temporarily_unavailable"])
 
-/**
- * A short, tag-free preview of a non-JSON body for error messages.
- *
- * @since 0.1.0
- * @category internals
- */
-export const preview = (body: string): string =>
-  body.replace(/<(script|style)[\s\S]*?<\/\1>/gi, " ").replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim().slice(
-    0,
-    100
-  )
+// The form fields that carry a credential: a server that echoes one must not get it into an error.
+const secretFields = new Set([
+  "client_secret",
+  "client_assertion",
+  "code",
+  "code_verifier",
+  "refresh_token",
+  "device_code",
+  "password",
+  "token"
+])
 
 const parseJson = (text: string): Option.Option<unknown> => {
   try {
@@ -251,19 +195,28 @@ const parseJson = (text: string): Option.Option<unknown> => {
 const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
   typeof u === "object" && u !== null && !Array.isArray(u)
 
+// The server's text is scrubbed here, before it can enter an error's message, a log line or a span.
 const errorBodyOf = (
   provider: Provider<string>,
   status: number,
-  body: Readonly<Record<string, unknown>>
+  body: Readonly<Record<string, unknown>>,
+  secrets: ReadonlyArray<string>
 ): Option.Option<ErrorBody> =>
-  Option.orElse(provider.classifyError(status, body), () =>
-    typeof body.error === "string"
-      ? Option.some({
-        error: body.error,
-        description: typeof body.error_description === "string" ? body.error_description : undefined,
-        uri: typeof body.error_uri === "string" ? body.error_uri : undefined
-      })
-      : Option.none())
+  Option.map(
+    Option.orElse(provider.classifyError(status, body), () =>
+      typeof body.error === "string"
+        ? Option.some({
+          error: body.error,
+          description: typeof body.error_description === "string" ? body.error_description : undefined,
+          uri: typeof body.error_uri === "string" ? body.error_uri : undefined
+        })
+        : Option.none()),
+    (error) => ({
+      error: Http.scrub(error.error, secrets),
+      description: error.description === undefined ? undefined : Http.scrub(error.description, secrets),
+      uri: error.uri === undefined ? undefined : Http.scrub(error.uri, secrets)
+    })
+  )
 
 const transient = (status: number, preview: string, retryAfter: Option.Option<number>) =>
   new TransientServerError({
@@ -281,7 +234,7 @@ const fromErrorBody = (status: number, error: ErrorBody, retryAfter: Option.Opti
   }
   if (status === 429) return rateLimited(status, retryAfter)
   if (rfcCodes.has(error.error) || status >= 500) {
-    return transient(status, preview(error.description ?? error.error), retryAfter)
+    return transient(status, Http.preview(error.description ?? error.error, []), retryAfter)
   }
   return new ErrorResponse({
     error: error.error,
@@ -295,14 +248,16 @@ const rateLimited = (status: number, retryAfter: Option.Option<number>) =>
   new RateLimited({ status, ...(Option.isSome(retryAfter) ? { retryAfterMillis: retryAfter.value } : {}) })
 
 /**
- * Reads a token endpoint's answer as JSON, or the typed error it stands for.
+ * Reads a token endpoint's answer as JSON, or the typed error it stands for; `secrets` (what the
+ * request carried, and the client secret) are replaced with `<redacted>` in any server text kept.
  *
  * @since 0.1.0
  * @category internals
  */
 export const readResponse = (
   provider: Provider<string>,
-  response: HttpClientResponse.HttpClientResponse
+  response: HttpClientResponse.HttpClientResponse,
+  secrets: ReadonlyArray<string>
 ): Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError> =>
   Effect.gen(function*() {
     const status = response.status
@@ -316,7 +271,7 @@ export const readResponse = (
     }
     const now = yield* Clock.currentTimeMillis
     const retryAfter = RetryAfter.parse(response.headers["retry-after"], now)
-    const text = yield* readCapped(response)
+    const text = yield* Http.readCapped(response)
     const json = parseJson(text)
     if (status >= 200 && status < 300) {
       if (Option.isNone(json)) {
@@ -326,16 +281,18 @@ export const readResponse = (
         return yield* new InvalidTokenResponse({ reason: "NotObject", status, detail: "the body is not a JSON object" })
       }
       if (json.value.access_token === undefined) {
-        const error = errorBodyOf(provider, status, json.value)
+        const error = errorBodyOf(provider, status, json.value, secrets)
         if (Option.isSome(error)) return yield* fromErrorBody(status, error.value, retryAfter)
       }
       return json.value
     }
-    const error = Option.flatMap(Option.filter(json, isRecord), (body) => errorBodyOf(provider, status, body))
+    const error = Option.flatMap(Option.filter(json, isRecord), (body) => errorBodyOf(provider, status, body, secrets))
     if (Option.isSome(error)) return yield* fromErrorBody(status, error.value, retryAfter)
     if (status === 429) return yield* rateLimited(status, retryAfter)
     // Only a body that is not JSON is previewed: a JSON body might echo a credential.
-    if (status >= 500) return yield* transient(status, Option.isSome(json) ? "" : preview(text), retryAfter)
+    if (status >= 500) {
+      return yield* transient(status, Option.isSome(json) ? "" : Http.preview(text, secrets), retryAfter)
+    }
     return yield* new InvalidTokenResponse({
       reason: "UnexpectedStatus",
       status,
@@ -362,14 +319,25 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
 
     const { clientAssertion, dpop, openId } = provider.extensions ?? {}
 
-    const post = (url: URL, form: ReadonlyArray<readonly [string, string]>) => {
+    const clientSecret = Option.match(client.clientSecret, { onNone: () => [], onSome: (s) => [Redacted.value(s)] })
+
+    const post = (
+      url: URL,
+      form: ReadonlyArray<readonly [string, string]>,
+      known: ReadonlyArray<Redacted.Redacted<string>> = []
+    ) => {
       const authenticated = authenticate(provider, client, form)
       const postWith = (headers: Record<string, string>, body: ReadonlyArray<readonly [string, string]>) =>
         send(
           HttpClientRequest.post(url).pipe(
             HttpClientRequest.setHeaders({ accept: "application/json", ...headers }),
             HttpClientRequest.bodyUrlParams(body)
-          )
+          ),
+          [
+            ...clientSecret,
+            ...body.filter(([name]) => secretFields.has(name)).map(([, value]) => value),
+            ...known.map(Redacted.value)
+          ]
         )
       if (clientAssertion === undefined && dpop === undefined) {
         return postWith(authenticated.headers, authenticated.form)
@@ -397,7 +365,7 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
       )
     }
 
-    const send = (request: HttpClientRequest.HttpClientRequest) =>
+    const send = (request: HttpClientRequest.HttpClientRequest, secrets: ReadonlyArray<string>) =>
       Effect.flatMap(Effect.serviceOption(FetchHttpClient.RequestInit), (requestInit) =>
         http.execute(request).pipe(
           // A client piped through `filterStatusOk` hands error statuses over as failures: read them anyway.
@@ -412,7 +380,7 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
           Effect.tap((response) =>
             dpop?.observe(request.url, response.headers)
           ),
-          Effect.flatMap((response) => readResponse(provider, response)),
+          Effect.flatMap((response) => readResponse(provider, response, secrets)),
           Effect.scoped,
           // A fetch-based client would follow redirects by itself; the caller's other fetch options stay.
           Effect.provideService(FetchHttpClient.RequestInit, {
@@ -478,14 +446,16 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
         // A refresh whose answer was lost or garbled may have rotated the refresh token on the
         // server: it is sent again once with the same token, and never more.
         let unknownOutcomes = 0
+        const previous = requestOptions?.previous
+        const known = previous === undefined ? [] : [previous.accessToken, ...Option.toArray(previous.refreshToken)]
         // The token's lifetime counts from when the successful attempt was sent, not from when its
         // answer was read: the server's clock started then.
-        const [body, sentAt] = yield* withRetries(sentAtOf(post(url, toForm(grant))), (error) => {
+        const [body, sentAt] = yield* withRetries(sentAtOf(post(url, toForm(grant), known)), (error) => {
           // A code or device code is single-use: its exchange is never repeated.
           if (grant._tag === "AuthorizationCode" || grant._tag === "DeviceCode") return false
           if (grant._tag === "RefreshToken" && outcomeUnknown(error)) return unknownOutcomes++ === 0
           return isTransient(error)
-        })
+        }).pipe(Effect.mapError((error) => grant._tag === "AuthorizationCode" ? singleUse(error) : error))
         const token = yield* toToken(body, {
           provider,
           status: 200,
@@ -549,7 +519,8 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
     const getJson: TokenEndpoint["getJson"] = (url) =>
       Effect.flatMap(
         endpointUrl(url),
-        (parsed) => withRetries(send(HttpClientRequest.get(parsed).pipe(HttpClientRequest.acceptJson)), isTransient)
+        (parsed) =>
+          withRetries(send(HttpClientRequest.get(parsed).pipe(HttpClientRequest.acceptJson), clientSecret), isTransient)
       )
 
     return { provider, client, request, revoke, postForm, getJson }
@@ -557,6 +528,17 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
 
 const sentAtOf = <A, E, R>(attempt: Effect.Effect<A, E, R>): Effect.Effect<readonly [A, number], E, R> =>
   Effect.flatMap(Clock.currentTimeMillis, (sentAt) => Effect.map(attempt, (a) => [a, sentAt] as const))
+
+// RFC 6749 §4.1.2: a code is single use, so an exchange whose answer never came must not be sent
+// again (the server may have spent the code): the error says so, and is not transient.
+const singleUse = (error: TokenRequestError): TokenRequestError =>
+  error._tag === "TransportError"
+    ? new TransportError({
+      reason: error.reason,
+      detail: `${error.detail}; the authorization code it carried is single use and may have been spent`,
+      retryable: false
+    })
+    : error
 
 // The answer to these never arrived whole, so the server may or may not have acted on the request.
 const outcomeUnknown = (error: TokenRequestError): boolean =>

@@ -119,7 +119,8 @@ export const fetch: {
       if (dpop !== undefined) yield* dpop.observe(url.href, response.headers)
       return { retry: response.status === 401 && response.headers["dpop-nonce"] !== undefined, response }
     })
-    const read = (response: Parameters<typeof readResponse>[1]) => readResponse(provider, response)
+    const read = (response: Parameters<typeof readResponse>[1]) =>
+      readResponse(provider, response, [Redacted.value(token.accessToken)])
     let first = yield* attempt
     // RFC 9449 §9: a resource server's nonce is learnt from its 401, and the request sent once more.
     if (first.retry && dpop !== undefined) first = yield* attempt

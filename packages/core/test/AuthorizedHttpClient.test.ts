@@ -3,9 +3,11 @@ import type * as Provider from "@effect-oauth/core/Provider"
 import * as Osu from "@effect-oauth/core/providers/Osu"
 import * as Spotify from "@effect-oauth/core/providers/Spotify"
 import { TestServer } from "@effect-oauth/testing"
-import * as HttpClient from "@effect/platform/HttpClient"
+import { FetchHttpClient, HttpClient } from "@effect/platform"
+import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Context, Duration, Effect, Fiber, Layer, Option, TestClock } from "effect"
+import { Clock, Context, Duration, Effect, Fiber, Layer, Option, Redacted, TestClock } from "effect"
+import { recording } from "./LoopbackServer.js"
 
 // Typed as any string, as scopes read at run time are: the types cannot know what is granted.
 const scopes = Scopes.make<ReadonlyArray<string>>("read")
@@ -13,9 +15,9 @@ const scopes = Scopes.make<ReadonlyArray<string>>("read")
 const Env = (
   options?: TestServer.Options,
   clientOptions?: AuthorizedHttpClient.Options,
-  providerOptions?: Partial<Pick<Provider.Provider, "unauthorizedGracePeriod">>
+  providerOptions?: Partial<Pick<Provider.Provider, "unauthorizedGracePeriod" | "apiBaseUrl">>,
+  server: Layer.Layer<TestServer.TestServer | HttpClient.HttpClient> = TestServer.layerInMemory(options)
 ) => {
-  const server = TestServer.layerInMemory(options)
   const client = Layer.unwrapEffect(
     Effect.map(TestServer.TestServer, (s) =>
       OAuthClient.layer({
@@ -31,6 +33,16 @@ const Env = (
   )
   return stack
 }
+
+/** The test server on a real loopback socket, reached through one of the platform's HTTP clients. */
+const SocketEnv = (http: Layer.Layer<HttpClient.HttpClient>, clientOptions?: AuthorizedHttpClient.Options) =>
+  Env(undefined, clientOptions, undefined, Layer.merge(TestServer.layer(), http))
+
+const httpClients = [["undici", NodeHttpClient.layerUndici], ["fetch", FetchHttpClient.layer]] as const
+
+const accessToken = Effect.flatMap(OAuthClient.OAuthClient, (client) => client.token).pipe(
+  Effect.map((token) => Redacted.value(token.accessToken))
+)
 
 const me = Effect.gen(function*() {
   const server = yield* TestServer.TestServer
@@ -80,6 +92,26 @@ describe("AuthorizedHttpClient", () => {
       const error = yield* Effect.flip(me)
       assert.strictEqual(error._tag, "ReauthorizationRequired")
     }).pipe(Effect.provide(Env())))
+
+  it.effect("a 401 for a token that had not expired, without a refresh token, is not called expired", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const layer = AuthorizedHttpClient.layer().pipe(
+        Layer.provideMerge(
+          OAuthClient.layer({ provider: server.provider(), client: server.client, session: OAuthClient.user("u") })
+        ),
+        Layer.provide(TokenStore.layerMemory)
+      )
+      const issued = yield* server.issueToken({ scopes: ["read"], withRefreshToken: false, lifetimeSeconds: 3600 })
+      const error = yield* Effect.gen(function*() {
+        yield* Effect.flatMap(OAuthClient.OAuthClient, (client) => client.setToken(TestServer.toToken(issued, 0)))
+        yield* server.injectFaults([{ path: "/me", status: 401, body: "{}" }])
+        return yield* Effect.flip(me)
+      }).pipe(Effect.provide(layer))
+      assert.strictEqual(error._tag === "ReauthorizationRequired" ? error.reason : error._tag, "NoRefreshToken")
+      assert.include(error.message, "refused")
+      assert.notInclude(error.message.toLowerCase(), "expired")
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
 
   it.effect("with a grace period, a 401 right after the refresh is retried once more after the pause", () =>
     Effect.gen(function*() {
@@ -266,6 +298,136 @@ describe("AuthorizedHttpClient", () => {
   })
 })
 
+describe("AuthorizedHttpClient trusted origins (BEHAVIOUR.md §1, §3)", () => {
+  for (const [name, http] of httpClients) {
+    it.live(`a request to another origin fails with UntrustedOrigin and is not sent (${name})`, () =>
+      Effect.gen(function*() {
+        const elsewhere = yield* recording()
+        yield* Effect.gen(function*() {
+          const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
+          const error = yield* Effect.flip(http.get(`${elsewhere.url}/steal`))
+          assert.strictEqual(error._tag, "UntrustedOrigin")
+          if (error._tag !== "UntrustedOrigin") return
+          assert.strictEqual(error.reason, "NotTrusted")
+          assert.strictEqual(error.origin, elsewhere.url)
+          assert.include(error.message, elsewhere.url)
+          assert.include(error.message, "trustedOrigins")
+          // The provider's own API still gets the token.
+          assert.strictEqual((yield* me).status, 200)
+        }).pipe(Effect.provide(SocketEnv(http)))
+        assert.deepStrictEqual(elsewhere.seen, [])
+      }).pipe(Effect.scoped))
+
+    it.live(`trustedOrigins widens where the token goes, as a list or a predicate (${name})`, () =>
+      Effect.gen(function*() {
+        const listed = yield* recording()
+        const accepted = yield* recording()
+        const port = new URL(accepted.url).port
+        const send = (options: AuthorizedHttpClient.Options) =>
+          Effect.gen(function*() {
+            const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
+            const outcome = (url: string) =>
+              Effect.match(http.get(url), { onFailure: (error) => error._tag, onSuccess: (r) => r.status })
+            return [yield* outcome(`${listed.url}/a`), yield* outcome(`${accepted.url}/b`), yield* accessToken] as const
+          }).pipe(Effect.provide(SocketEnv(http, options)))
+        const [a1, b1, first] = yield* send({ trustedOrigins: [listed.url] })
+        const [a2, b2, second] = yield* send({ trustedOrigins: (url) => url.port === port })
+        assert.deepStrictEqual([a1, b1, a2, b2], [200, "UntrustedOrigin", "UntrustedOrigin", 200])
+        assert.deepStrictEqual(listed.seen, [{ path: "/a", authorization: `Bearer ${first}` }])
+        assert.deepStrictEqual(accepted.seen, [{ path: "/b", authorization: `Bearer ${second}` }])
+      }).pipe(Effect.scoped))
+
+    it.live(`a redirect to another origin never carries the token (${name})`, () =>
+      Effect.gen(function*() {
+        const target = yield* recording()
+        const redirecting = yield* recording((_, res) => {
+          res.writeHead(302, { location: `${target.url}/landed` })
+          res.end()
+        })
+        yield* Effect.gen(function*() {
+          const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
+          // Whatever the client does with the redirect by itself (fetch follows, undici does not)…
+          const response = yield* http.get(`${redirecting.url}/start`)
+          assert.include([200, 302], response.status)
+          // …and when the caller follows redirects through the authorized client (fetch told not to).
+          const error = yield* Effect.flip(HttpClient.followRedirects(http).get(`${redirecting.url}/start`)).pipe(
+            Effect.provideService(FetchHttpClient.RequestInit, { redirect: "manual" })
+          )
+          assert.strictEqual(error._tag, "UntrustedOrigin")
+          const token = yield* accessToken
+          assert.deepStrictEqual(redirecting.seen.map((seen) => seen.authorization), [
+            `Bearer ${token}`,
+            `Bearer ${token}`
+          ])
+        }).pipe(Effect.provide(SocketEnv(http, { trustedOrigins: [redirecting.url] })))
+        assert.isTrue(target.seen.every((seen) => seen.authorization === undefined))
+        assert.strictEqual(target.seen.length, name === "fetch" ? 1 : 0)
+      }).pipe(Effect.scoped))
+
+    it.live(`plain http to a host that is not loopback needs allowInsecureHttp (${name})`, () =>
+      Effect.gen(function*() {
+        const server = yield* recording()
+        // An IPv4-mapped IPv6 address reaches 127.0.0.1 without being a loopback host name.
+        const mapped = server.url.replace("127.0.0.1", "[::ffff:127.0.0.1]")
+        const get = Effect.flatMap(AuthorizedHttpClient.AuthorizedHttpClient, (http) => http.get(`${mapped}/x`))
+        const refused = yield* Effect.flip(get.pipe(Effect.provide(SocketEnv(http, { trustedOrigins: [mapped] }))))
+        assert.strictEqual(refused._tag === "UntrustedOrigin" ? refused.reason : refused._tag, "InsecureHttp")
+        assert.include(refused.message, "allowInsecureHttp")
+        assert.deepStrictEqual(server.seen, [])
+        const response = yield* get.pipe(
+          Effect.provide(SocketEnv(http, { trustedOrigins: [mapped], allowInsecureHttp: true }))
+        )
+        assert.strictEqual(response.status, 200)
+        assert.strictEqual(server.seen.length, 1)
+      }).pipe(Effect.scoped))
+  }
+
+  it.effect("a provider without apiBaseUrl trusts no origin until told, and says so", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(me)
+      assert.strictEqual(error._tag === "UntrustedOrigin" ? error.reason : error._tag, "NoTrustedOrigin")
+      assert.include(error.message, "apiBaseUrl")
+      assert.include(error.message, "trustedOrigins")
+      assert.strictEqual(yield* tokenRequests, 0)
+      assert.strictEqual(yield* apiStatus(200), 0)
+    }).pipe(Effect.provide(Env({}, {}, { apiBaseUrl: Option.none() }))))
+
+  it.effect("the origin is the one the URL parser sees, however the URL is spelled", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
+      const origin = server.url
+      const host = new URL(origin).host
+      const spellings = [
+        `${origin}/me`,
+        `${origin}`,
+        `${origin}?a=1`,
+        `${origin}#top`,
+        `HTTP://${host.toUpperCase()}/me`,
+        `${origin}\\me`,
+        `${origin}@evil.example/me`,
+        `${origin}0/me`,
+        `${origin}.evil.example/me`,
+        `https://${host}/me`,
+        `//evil.example/me`,
+        `/me`
+      ]
+      for (const url of spellings) {
+        const parsed = Option.liftThrowable(() => new URL(url))()
+        const expected = Option.isNone(parsed)
+          ? "InvalidUrl"
+          : parsed.value.origin === origin
+          ? "sent"
+          : "NotTrusted"
+        const outcome = yield* Effect.match(http.get(url), {
+          onFailure: (error) => error._tag === "UntrustedOrigin" ? error.reason : error._tag,
+          onSuccess: () => "sent"
+        })
+        assert.strictEqual(outcome, expected, url)
+      }
+    }).pipe(Effect.provide(Env())))
+})
+
 /** The most requests in any window [t, t + period) over the recorded send times. */
 const busiestWindow = (times: ReadonlyArray<number>, periodMillis: number) => {
   const sorted = [...times].sort((a, b) => a - b)
@@ -294,7 +456,7 @@ describe("AuthorizedHttpClient rate limit", () => {
     AuthorizedHttpClient.layer().pipe(
       Layer.provideMerge(
         OAuthClient.layer({
-          provider: Osu.make({ tokenEndpoint: server.tokenEndpoint, name: "osu-test" }),
+          provider: Osu.make({ tokenEndpoint: server.tokenEndpoint, apiBaseUrl: server.apiBaseUrl, name: "osu-test" }),
           client: server.client,
           session: OAuthClient.clientCredentials(Scopes.make("public")),
           key

@@ -1,4 +1,4 @@
-import type { OAuthError } from "@effect-oauth/core"
+import { OAuthError } from "@effect-oauth/core"
 import { ClientConfig, Grant, Provider, Scopes, TokenEndpoint } from "@effect-oauth/core"
 import * as Osu from "@effect-oauth/core/providers/Osu"
 import type { HttpClientRequest } from "@effect/platform"
@@ -20,8 +20,8 @@ import {
   TestClock,
   Tracer
 } from "effect"
-import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
+import type * as Http from "node:http"
+import { serve } from "./LoopbackServer.js"
 
 const secret = "s3cr:t%+é"
 const client = ClientConfig.make({ clientId: "my client", clientSecret: Redacted.make(secret) })
@@ -412,10 +412,10 @@ describe("TokenEndpoint", () => {
         assert.isAtLeast(attempts, 2)
       }))
 
-    it.effect("a body over 1 MiB is invalid (by Content-Length)", () =>
+    it.effect("the 1 MiB cap counts the bytes read, not a declared Content-Length", () =>
       Effect.gen(function*() {
-        const { error } = yield* failure([{ body: "{}", headers: { "content-length": String(2 * 1024 * 1024) } }])
-        assert.strictEqual((error as OAuthError.InvalidTokenResponse).reason, "BodyTooLarge")
+        const { token } = yield* run([{ ...ok(bearer), headers: { "content-length": String(2 * 1024 * 1024) } }])
+        assert.strictEqual(Redacted.value(token.accessToken), "at-secret-value")
       }))
 
     it.effect("Content-Type: Application/JSON; charset=UTF-8 is accepted", () =>
@@ -441,19 +441,6 @@ describe("TokenEndpoint", () => {
   })
 
   describe("over real sockets", () => {
-    const serve = (handler: Http.RequestListener) =>
-      Effect.acquireRelease(
-        Effect.async<Http.Server>((resume) => {
-          const server = Http.createServer(handler)
-          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
-        }),
-        (server) =>
-          Effect.async<void>((resume) => {
-            server.closeAllConnections()
-            server.close(() => resume(Effect.void))
-          })
-      ).pipe(Effect.map((server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`))
-
     const request = (url: string, http: Layer.Layer<HttpClient.HttpClient> = NodeHttpClient.layerUndici) =>
       TokenEndpoint.make({ provider: { ...provider, tokenEndpoint: `${url}/token` }, client, maxAttempts: 1 }).pipe(
         Effect.flatMap((endpoint) => Effect.flip(endpoint.request(Grant.ClientCredentials(Scopes.make())))),
@@ -768,6 +755,29 @@ describe("TokenEndpoint", () => {
         assert.strictEqual(error._tag, "TransportError")
         assert.strictEqual(requests.length, 1)
       }))
+
+    it.effect("a timed-out code exchange does not say it may be retried (codes are single use)", () =>
+      Effect.gen(function*() {
+        const timedOut = (grant: Grant.Grant) =>
+          TokenEndpoint.make({ provider, client, attemptTimeout: "5 seconds", maxAttempts: 1 }).pipe(
+            Effect.flatMap((endpoint) => Effect.flip(endpoint.request(grant))),
+            Effect.provideService(HttpClient.HttpClient, HttpClient.make(() => Effect.never)),
+            Effect.fork
+          )
+        const exchange = yield* timedOut(code)
+        const other = yield* timedOut(cc)
+        yield* TestClock.adjust(Duration.seconds(6))
+        const [exchangeError, otherError] = [yield* Fiber.join(exchange), yield* Fiber.join(other)]
+        assert.strictEqual(
+          exchangeError._tag === "TransportError" ? exchangeError.reason : exchangeError._tag,
+          "Timeout"
+        )
+        assert.notInclude(exchangeError.message, "retried")
+        assert.include(exchangeError.message, "single use")
+        assert.isFalse(OAuthError.isTransient(exchangeError))
+        assert.include(otherError.message, "may be retried")
+        assert.isTrue(OAuthError.isTransient(otherError))
+      }))
   })
 
   describe("more responses", () => {
@@ -791,6 +801,47 @@ describe("TokenEndpoint", () => {
         assert.isAtMost(error.preview.length, 100)
         assert.notInclude(error.preview, "<")
         assert.notInclude(error.preview, "var x")
+      }))
+
+    it.effect("server text echoing a secret the client sent has it replaced with <redacted>", () =>
+      Effect.gen(function*() {
+        const echo = `you sent ${refreshToken} as ${secret} (${encodeURIComponent(secret)})`
+        const described = yield* failure([{
+          status: 400,
+          body: JSON.stringify({ error: "invalid_request", error_description: echo })
+        }], refresh)
+        if (described.error._tag !== "ErrorResponse") return assert.fail(described.error._tag)
+        assert.strictEqual(described.error.description, "you sent <redacted> as <redacted> (<redacted>)")
+        // osu! puts whole sentences in `error`; the message carries it too.
+        const sentence = yield* failure(
+          [{ status: 400, body: JSON.stringify({ error: `no ${refreshToken}` }) }],
+          refresh
+        )
+        assert.include(sentence.error.message, "no <redacted>")
+        const page = yield* failure(
+          [{ status: 503, body: `<html><p>code-secret / verifier-secret / ${secret}</p></html>` }],
+          code
+        )
+        if (page.error._tag !== "TransientServerError") return assert.fail(page.error._tag)
+        assert.strictEqual(page.error.preview, "<redacted> / <redacted> / <redacted>")
+        const invalidClient = yield* failure(
+          [{ status: 401, body: JSON.stringify({ error: "invalid_client", error_description: `bad ${secret}` }) }]
+        )
+        assert.include(invalidClient.error.message, "bad <redacted>")
+      }))
+
+    it.effect("a refresh's error echoing the token it replaces has it redacted", () =>
+      Effect.gen(function*() {
+        const { token: previous } = yield* run([ok({ ...bearer, refresh_token: refreshToken })])
+        const { httpClient } = fake([{
+          status: 400,
+          body: JSON.stringify({ error: "invalid_grant", error_description: "at-secret-value was revoked" })
+        }])
+        const error = yield* TokenEndpoint.make({ provider, client }).pipe(
+          Effect.flatMap((endpoint) => Effect.flip(endpoint.request(refresh, { previous }))),
+          Effect.provideService(HttpClient.HttpClient, httpClient)
+        )
+        assert.strictEqual(error._tag === "ErrorResponse" ? error.description : error._tag, "<redacted> was revoked")
       }))
 
     it.effect("400 with an RFC error is an ErrorResponse carrying the status and description", () =>
