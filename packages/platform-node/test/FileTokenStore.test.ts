@@ -512,7 +512,9 @@ describe("FileTokenStore", () => {
         const lock = lockFileOf(directory, "k")
         // Forked before the lock is taken: a fiber forked inside the refresh shares its lock.
         const go = yield* Deferred.make<void>()
-        const outside = yield* Effect.fork(Effect.zipRight(Deferred.await(go), put(store, "k", tokenOf(5, "outside"))))
+        const outside = yield* Effect.fork(
+          Effect.zipRight(Deferred.await(go), cas(store, "k", tokenOf(5, "outside"), { _tag: "Version", version: 2 }))
+        )
         yield* store.withRefreshLock!(
           "k",
           Effect.gen(function*() {
