@@ -29,8 +29,9 @@ import * as RetryAfter from "./internal/retryAfter.js"
 import * as TrustedOrigins from "./internal/trustedOrigins.js"
 import * as WithoutCredentials from "./internal/withoutCredentials.js"
 import type { OAuthClientError } from "./OAuthClient.js"
+import * as OAuthClientModule from "./OAuthClient.js"
 import { OAuthClient } from "./OAuthClient.js"
-import type { UntrustedOrigin } from "./OAuthError.js"
+import type { InvalidScopeRequest, UntrustedOrigin } from "./OAuthError.js"
 import { InsufficientScope, InvalidConfiguration, ReauthorizationRequired } from "./OAuthError.js"
 import type { Provider } from "./Provider.js"
 import * as RateLimit from "./RateLimit.js"
@@ -38,6 +39,7 @@ import type { ScopeRules } from "./ScopeRules.js"
 import type { ScopeSet } from "./Scopes.js"
 import { isSubset, make as makeScopes, union } from "./Scopes.js"
 import type { Token } from "./Token.js"
+import type { TokenStore } from "./TokenStore.js"
 
 /**
  * What a request through the authorized client can fail with.
@@ -318,3 +320,59 @@ export const layer = (
   options?: Options
 ): Layer.Layer<AuthorizedHttpClient, never, OAuthClient | HttpClient.HttpClient> =>
   Layer.scoped(AuthorizedHttpClient, make(options))
+
+/**
+ * A tag of its own for one API, so an application can hold several side by side:
+ *
+ * ```ts nocheck
+ * class OsuApi extends AuthorizedHttpClient.Tag("OsuApi")<OsuApi>() {}
+ * class SpotifyApi extends AuthorizedHttpClient.Tag("SpotifyApi")<SpotifyApi>() {}
+ * const layer = Layer.mergeAll(
+ *   OsuApi.layer({ provider: Osu.provider, client: osu, session: OAuthClient.clientCredentials(Scopes.make("public")) }),
+ *   SpotifyApi.layer({ provider: Spotify.provider, client: spotify, session: OAuthClient.user() })
+ * )
+ * ```
+ *
+ * Each layer builds its own slot (an `OAuthClient` that only this API sees) and the `Granted`
+ * scopes of its session.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const Tag = <const Id extends string>(id: Id) => <Self>(): TagClass<Self, Id> => {
+  const tag = Context.Tag(id)<Self, HttpClient.HttpClient.With<Error>>()
+  return Object.assign(tag, {
+    layer: <P extends string, Rules extends ScopeRules<P>, Sess extends OAuthClientModule.Session>(
+      options: OAuthClientModule.Options<P, Rules, Sess> & OAuthClientModule.SessionCheck<Rules, Sess> & {
+        readonly http?: Options | undefined
+      }
+    ) =>
+      Layer.merge(
+        Layer.scoped(tag, make(options.http)).pipe(
+          Layer.provide(Layer.scoped(OAuthClient, OAuthClientModule.make(options)))
+        ),
+        OAuthClientModule.layerGranted(options)
+      )
+  }) as TagClass<Self, Id>
+}
+
+/**
+ * What {@link Tag} makes: a tag whose service is an authorized `HttpClient`, with a layer that
+ * builds it over a slot of its own.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export interface TagClass<Self, Id extends string>
+  extends Context.TagClass<Self, Id, HttpClient.HttpClient.With<Error>>
+{
+  readonly layer: <P extends string, Rules extends ScopeRules<P>, Sess extends OAuthClientModule.Session>(
+    options: OAuthClientModule.Options<P, Rules, Sess> & OAuthClientModule.SessionCheck<Rules, Sess> & {
+      readonly http?: Options | undefined
+    }
+  ) => Layer.Layer<
+    Self | Granted.Granted<OAuthClientModule.GrantedScopes<P, Rules, Sess>>,
+    InvalidScopeRequest,
+    HttpClient.HttpClient | TokenStore
+  >
+}

@@ -4,6 +4,9 @@
  * background before it expires, persists every new token to the `TokenStore` before anyone uses
  * it, and reports what changed. A `Registry` keeps many users' slots of one client the same way.
  *
+ * Several APIs side by side: `OAuthClient.Tag` and `AuthorizedHttpClient.Tag` make a tag of its
+ * own for each (`class OsuApi extends AuthorizedHttpClient.Tag("OsuApi")<OsuApi>() {}`).
+ *
  * How a refresh works:
  * - `token` returns the cached token while it is usable. When it is not, the caller joins the one
  *   token request in flight for the slot (or starts it): concurrent callers share one request, and a
@@ -23,26 +26,21 @@
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as Clock from "effect/Clock"
 import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import type * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import type { ClientConfig } from "./ClientConfig.js"
 import * as Granted from "./Granted.js"
+import { makeEngine, serviceOf } from "./internal/client.js"
 import * as Engine from "./internal/engine.js"
-import * as Scheduler from "./internal/scheduler.js"
-import type * as Slot from "./internal/slot.js"
 import type {
   ClientAuthenticationFailed,
   ErrorResponse,
@@ -57,8 +55,7 @@ import * as ScopeRules from "./ScopeRules.js"
 import type { ScopeSet } from "./Scopes.js"
 import { empty, format as formatScopes, fromIterable } from "./Scopes.js"
 import type { Token } from "./Token.js"
-import * as TokenEndpoint from "./TokenEndpoint.js"
-import { TokenStore } from "./TokenStore.js"
+import type { TokenStore } from "./TokenStore.js"
 
 /**
  * Every error a caller of an `OAuthClient` can see.
@@ -275,38 +272,6 @@ export const defaultKey = (provider: Provider<string>, client: ClientConfig, ses
     ? `${provider.name}/${client.clientId}/client_credentials/${formatScopes(session.scopes)}`
     : `${provider.name}/${client.clientId}/user/${session.userId}`
 
-const timingOf = (options: Omit<Options, "provider" | "client" | "session">): Slot.Timing => ({
-  maxLeadMillis: Duration.toMillis(options.maxSkew ?? Duration.seconds(60)),
-  minRefreshIntervalMillis: Duration.toMillis(options.minRefreshInterval ?? Duration.millis(500)),
-  maxWaitMillis: Duration.toMillis(options.deadline ?? Duration.seconds(60)),
-  coolDownMillis: Duration.toMillis(options.coolDown ?? Duration.minutes(1)),
-  maxCoolDownMillis: Duration.toMillis(options.maxCoolDown ?? Duration.hours(1))
-})
-
-// The service of one slot of an engine.
-const serviceOf = <S extends string>(
-  engine: Engine.Engine,
-  slot: Engine.SlotData,
-  provider: Provider<string>,
-  clientId: string
-): Service<S> => {
-  const token = engine.token(slot)
-  return {
-    key: slot.key,
-    provider,
-    clientId,
-    token,
-    refresh: Effect.suspend(() => engine.flight(slot, slot.state.token)),
-    invalidate: (stale) => engine.invalidate(slot, stale),
-    drop: (stale) => engine.drop(slot, stale),
-    changes: Stream.changesWith(engine.changes(slot), sameToken),
-    // The server grants what the session's grant asks for: the types say which scopes those are.
-    scopes: Effect.map(token, (t) => t.scopes as ScopeSet<S>),
-    setToken: (next) => engine.setToken(slot, next),
-    revoke: engine.revoke(slot)
-  }
-}
-
 /**
  * Builds the service of one slot and starts its refresh scheduler in the current scope: closing the
  * scope interrupts the scheduler and every request it started.
@@ -336,35 +301,6 @@ export const make = <
     return serviceOf<GrantedScopes<P, Rules, Sess>>(engine, slot, provider, client.clientId)
   })
 
-// An engine for slots of one client, with its own scheduler in the current scope.
-const makeEngine = (
-  options: Omit<Options, "session">,
-  clientCredentials: Option.Option<ScopeSet<string>>,
-  concurrency: number
-): Effect.Effect<Engine.Engine, never, HttpClient.HttpClient | TokenStore | Scope.Scope> =>
-  Effect.gen(function*() {
-    const store = yield* TokenStore
-    const endpoint = yield* TokenEndpoint.make({
-      provider: options.provider,
-      client: options.client,
-      attemptTimeout: options.attemptTimeout,
-      deadline: options.deadline
-    })
-    const scheduler = yield* Scheduler.make({ concurrency })
-    return Engine.make({
-      provider: options.provider,
-      clientCredentials,
-      endpoint,
-      store,
-      scheduler,
-      scope: yield* Effect.scope,
-      timing: timingOf(options)
-    })
-  })
-
-const sameToken = (a: Option.Option<Token>, b: Option.Option<Token>): boolean =>
-  Option.isNone(a) ? Option.isNone(b) : Option.isSome(b) && a.value === b.value
-
 /**
  * A layer of one slot; its refresh fiber lives as long as the layer. It also provides
  * `Granted<S>` for the scopes the session's client can hold, so effects that need other scopes
@@ -380,7 +316,7 @@ export const layer = <P extends string, Rules extends ScopeRules.ScopeRules<P>, 
   OAuthClient | Granted.Granted<GrantedScopes<P, Rules, Sess>>,
   InvalidScopeRequest,
   HttpClient.HttpClient | TokenStore
-> => Layer.merge(Layer.scoped(OAuthClient, make(options)), grantedLayer(options))
+> => Layer.merge(Layer.scoped(OAuthClient, make(options)), layerGranted(options))
 
 /**
  * Like {@link layer}, with the client read from configuration (see `ClientConfig.config`, which
@@ -404,12 +340,17 @@ export const layerConfig = <P extends string, Rules extends ScopeRules.ScopeRule
       OAuthClient,
       Effect.flatMap(options.client, (client) => make<P, Rules, Session>({ ...options, client }))
     ),
-    grantedLayer(options)
+    layerGranted(options)
   )
 
-// What `Granted` holds at run time: the scopes the layer was set up for (the session's request, or
-// every scope of the provider for a user's session). The requirement itself lives in the types.
-const grantedLayer = <P extends string, Rules extends ScopeRules.ScopeRules<P>, Sess extends Session>(
+/**
+ * The `Granted` scopes a slot's layer provides: the session's request, or every scope of the
+ * provider for a user's session. The requirement itself lives in the types.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerGranted = <P extends string, Rules extends ScopeRules.ScopeRules<P>, Sess extends Session>(
   options: { readonly provider: Provider<P, Rules>; readonly session: Sess }
 ): Layer.Layer<Granted.Granted<GrantedScopes<P, Rules, Sess>>> =>
   Granted.layer(
@@ -421,87 +362,34 @@ const grantedLayer = <P extends string, Rules extends ScopeRules.ScopeRules<P>, 
   )
 
 /**
- * One slot per user id, for servers with many users: every user's slot shares the client's token
- * endpoint and one scheduler fiber, so an idle user costs a few hundred bytes and no fiber. A slot
- * unused for `idleTimeToLive` is evicted (its token stays in the store and is read again on the next
- * `get`).
+ * A tag of its own for one slot, so an application can hold several side by side (one per
+ * provider): `class OsuClient extends OAuthClient.Tag("OsuClient")<OsuClient>() {}`, built with
+ * `OsuClient.layer({ provider, client, session })`.
  *
  * @since 0.1.0
- * @category models
+ * @category tags
  */
-export interface Registry {
-  /** The user's client (its slot is opened, reading the store, on first use). */
-  readonly get: (userId: string) => Effect.Effect<Service>
-  /** Signs the user out: revokes at the provider where it can, deletes the stored token, forgets the slot. */
-  readonly remove: (userId: string) => Effect.Effect<void, OAuthClientError>
-  /** How many users' slots are open. */
-  readonly size: Effect.Effect<number>
+export const Tag = <const Id extends string>(id: Id) => <Self>(): TagClass<Self, Id> => {
+  const tag = Context.Tag(id)<Self, Service>()
+  return Object.assign(tag, {
+    layer: <P extends string, Rules extends ScopeRules.ScopeRules<P>, Sess extends Session>(
+      options: Options<P, Rules, Sess> & SessionCheck<Rules, Sess>
+    ) => Layer.merge(Layer.scoped(tag, make(options)), layerGranted(options))
+  })
 }
 
 /**
- * Builds a {@link Registry} in the current scope.
+ * What {@link Tag} makes: a tag whose service is a slot, with a layer that builds it.
  *
  * @since 0.1.0
- * @category constructors
+ * @category tags
  */
-export const makeRegistry = (
-  options: Omit<Options, "session" | "key"> & {
-    readonly idleTimeToLive?: Duration.DurationInput | undefined
-    /** The store key of a user's slot (default {@link defaultKey}). */
-    readonly keyOf?: ((userId: string) => string) | undefined
-  }
-): Effect.Effect<Registry, never, HttpClient.HttpClient | TokenStore | Scope.Scope> =>
-  Effect.gen(function*() {
-    const engine = yield* makeEngine(options, Option.none(), 8)
-    const idleMillis = Duration.toMillis(options.idleTimeToLive ?? Duration.minutes(5))
-    const keyOf = options.keyOf ?? ((userId: string) => defaultKey(options.provider, options.client, user(userId)))
-    const slots = new Map<string, { readonly slot: Engine.SlotData; readonly service: Service }>()
-    const opening = new Map<string, Deferred.Deferred<Service>>()
-
-    const get = (userId: string): Effect.Effect<Service> =>
-      Effect.suspend(() => {
-        const open = slots.get(userId)
-        if (open !== undefined) return Effect.succeed(open.service)
-        const pending = opening.get(userId)
-        if (pending !== undefined) return Deferred.await(pending)
-        const deferred = Deferred.unsafeMake<Service>(FiberId.none)
-        opening.set(userId, deferred)
-        return engine.open(keyOf(userId)).pipe(
-          Effect.map((slot) => {
-            const service = serviceOf<string>(engine, slot, options.provider, options.client.clientId)
-            slots.set(userId, { slot, service })
-            opening.delete(userId)
-            Deferred.unsafeDone(deferred, Exit.succeed(service))
-            return service
-          })
-        )
-      })
-
-    const remove = (userId: string) =>
-      Effect.flatMap(get(userId), (service) =>
-        service.revoke.pipe(
-          Effect.ensuring(Effect.sync(() => {
-            const open = slots.get(userId)
-            if (open !== undefined) engine.close(open.slot)
-            slots.delete(userId)
-          }))
-        ))
-
-    // Eviction runs as a task of the scheduler, so it costs no fiber of its own either.
-    const sweep: Effect.Effect<void> = Effect.clockWith((clock) =>
-      Effect.sync(() => {
-        const now = clock.unsafeCurrentTimeMillis()
-        for (const [userId, { slot }] of slots) {
-          if (slot.inflight === undefined && now - slot.lastUsed >= idleMillis) {
-            engine.close(slot)
-            slots.delete(userId)
-          }
-        }
-        engine.scheduler.schedule(sweeper, now + Math.max(1_000, idleMillis / 2))
-      })
-    )
-    const sweeper = Scheduler.task(sweep)
-    engine.scheduler.schedule(sweeper, (yield* Clock.currentTimeMillis) + Math.max(1_000, idleMillis / 2))
-
-    return { get, remove, size: Effect.sync(() => slots.size) }
-  })
+export interface TagClass<Self, Id extends string> extends Context.TagClass<Self, Id, Service> {
+  readonly layer: <P extends string, Rules extends ScopeRules.ScopeRules<P>, Sess extends Session>(
+    options: Options<P, Rules, Sess> & SessionCheck<Rules, Sess>
+  ) => Layer.Layer<
+    Self | Granted.Granted<GrantedScopes<P, Rules, Sess>>,
+    InvalidScopeRequest,
+    HttpClient.HttpClient | TokenStore
+  >
+}

@@ -94,6 +94,11 @@ export * as RateLimit from "./RateLimit.js"
 /**
  * @since 0.1.0
  */
+export * as Registry from "./Registry.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as ScopeRules from "./ScopeRules.js"
 
 /**

@@ -615,27 +615,6 @@ describe("OAuthClient", () => {
         assert.isTrue(Option.isNone(yield* store.get("gina")))
       }).pipe(Effect.provide(Env())))
   })
-
-  describe("Registry", () => {
-    it.scoped("hands out one client per user and releases idle ones", () =>
-      Effect.gen(function*() {
-        const server = yield* TestServer.TestServer
-        const registry = yield* OAuthClient.makeRegistry({
-          provider: server.provider(),
-          client: server.client,
-          idleTimeToLive: Duration.minutes(1)
-        })
-        const [a1, a2, b] = yield* Effect.scoped(
-          Effect.all([registry.get("a"), registry.get("a"), registry.get("b")])
-        )
-        assert.strictEqual(a1, a2)
-        assert.notStrictEqual(a1, b)
-        assert.strictEqual(a1.key.endsWith("/user/a"), true)
-        yield* TestClock.adjust(Duration.minutes(2))
-        const a3 = yield* Effect.scoped(registry.get("a"))
-        assert.notStrictEqual(a3, a1)
-      }).pipe(Effect.provide(Env())))
-  })
 })
 
 describe("OAuthClient config", () => {

@@ -1,0 +1,185 @@
+/**
+ * Many users of one client in one process, for servers acting for thousands of users: one slot per
+ * user id, handed out by `get`, with an authorized `HttpClient` per user (`httpClient`). Every
+ * user's slot shares the client's token endpoint, its rate limit and one scheduler fiber, so an idle
+ * user costs a few hundred bytes and no fiber. A slot unused for `idleTimeToLive` is evicted (its
+ * token stays in the store and is read again on the next `get`); `remove` signs a user out.
+ *
+ * @since 0.1.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Clock from "effect/Clock"
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as AuthorizedHttpClient from "./AuthorizedHttpClient.js"
+import type { ClientConfig } from "./ClientConfig.js"
+import { makeEngine, serviceOf } from "./internal/client.js"
+import type * as Engine from "./internal/engine.js"
+import * as Scheduler from "./internal/scheduler.js"
+import * as OAuthClient from "./OAuthClient.js"
+import type { TokenRequestError, TokenStoreError } from "./OAuthError.js"
+import * as RateLimit from "./RateLimit.js"
+import type { TokenStore } from "./TokenStore.js"
+
+/**
+ * The users of one client.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Registry extends Context.Tag("@effect-oauth/core/Registry")<Registry, Registry.Service>() {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace Registry {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /** The user's slot (opened, reading the store, on first use). */
+    readonly get: (userId: string) => Effect.Effect<OAuthClient.Service>
+    /** An `HttpClient` that spends the user's tokens (see `AuthorizedHttpClient`). */
+    readonly httpClient: (userId: string) => Effect.Effect<HttpClient.HttpClient.With<AuthorizedHttpClient.Error>>
+    /** Signs the user out: revokes at the provider where it can, deletes the stored token, forgets the slot. */
+    readonly remove: (userId: string) => Effect.Effect<void, TokenRequestError | TokenStoreError>
+    /** How many users' slots are open. */
+    readonly size: Effect.Effect<number>
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends Omit<OAuthClient.Options, "session" | "key"> {
+  /** How long an unused slot stays open (default 5 minutes). */
+  readonly idleTimeToLive?: Duration.DurationInput | undefined
+  /** The store key of a user's slot (default `OAuthClient.defaultKey`). */
+  readonly keyOf?: ((userId: string) => string) | undefined
+  /** Options of every user's authorized client. */
+  readonly http?: AuthorizedHttpClient.Options | undefined
+}
+
+interface Entry {
+  readonly slot: Engine.SlotData
+  http: HttpClient.HttpClient.With<AuthorizedHttpClient.Error> | undefined
+}
+
+/**
+ * Builds the registry in the current scope. The users share the `RateLimit` of the context, or one
+ * of the registry's own.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<Registry.Service, never, HttpClient.HttpClient | TokenStore | Scope.Scope> =>
+  Effect.gen(function*() {
+    const engine = yield* makeEngine(options, Option.none(), 8)
+    const context = yield* Effect.context<HttpClient.HttpClient | TokenStore | Scope.Scope>()
+    const shared = yield* Effect.serviceOption(RateLimit.RateLimit)
+    const rateLimit = Option.isSome(shared)
+      ? shared.value
+      : yield* Effect.provide(RateLimit.RateLimit, RateLimit.layerMemory)
+    const idleMillis = Duration.toMillis(options.idleTimeToLive ?? Duration.minutes(5))
+    const keyOf = options.keyOf ??
+      ((userId: string) => OAuthClient.defaultKey(options.provider, options.client, OAuthClient.user(userId)))
+    const entries = new Map<string, Entry>()
+    const opening = new Map<string, Deferred.Deferred<Entry>>()
+    const serviceFor = (entry: Entry) =>
+      serviceOf<string>(engine, entry.slot, options.provider, options.client.clientId)
+
+    const entry = (userId: string): Effect.Effect<Entry> =>
+      Effect.suspend(() => {
+        const open = entries.get(userId)
+        if (open !== undefined) return Effect.succeed(open)
+        const pending = opening.get(userId)
+        if (pending !== undefined) return Deferred.await(pending)
+        const deferred = Deferred.unsafeMake<Entry>(FiberId.none)
+        opening.set(userId, deferred)
+        return Effect.map(engine.open(keyOf(userId)), (slot) => {
+          const created: Entry = { slot, http: undefined }
+          entries.set(userId, created)
+          opening.delete(userId)
+          Deferred.unsafeDone(deferred, Exit.succeed(created))
+          return created
+        })
+      })
+
+    const get = (userId: string) => Effect.map(entry(userId), serviceFor)
+
+    const httpClient = (userId: string) =>
+      Effect.flatMap(entry(userId), (e) => {
+        if (e.http !== undefined) return Effect.succeed(e.http)
+        return AuthorizedHttpClient.make(options.http).pipe(
+          Effect.provideService(OAuthClient.OAuthClient, serviceFor(e)),
+          Effect.provideService(RateLimit.RateLimit, rateLimit),
+          Effect.provide(context),
+          Effect.tap((http) =>
+            Effect.sync(() => {
+              e.http = http
+            })
+          )
+        )
+      })
+
+    const remove = (userId: string) =>
+      Effect.flatMap(entry(userId), (e) =>
+        serviceFor(e).revoke.pipe(
+          Effect.ensuring(Effect.sync(() => {
+            engine.close(e.slot)
+            entries.delete(userId)
+          }))
+        ))
+
+    // Eviction runs as a task of the scheduler, so it costs no fiber of its own either.
+    const period = Math.max(1_000, idleMillis / 2)
+    const sweeper: Scheduler.Task = Scheduler.task(Effect.clockWith((clock) =>
+      Effect.sync(() => {
+        const now = clock.unsafeCurrentTimeMillis()
+        for (const [userId, { slot }] of entries) {
+          if (slot.inflight === undefined && now - slot.lastUsed >= idleMillis) {
+            engine.close(slot)
+            entries.delete(userId)
+          }
+        }
+        engine.scheduler.schedule(sweeper, now + period)
+      })
+    ))
+    engine.scheduler.schedule(sweeper, (yield* Clock.currentTimeMillis) + period)
+
+    return { get, httpClient, remove, size: Effect.sync(() => entries.size) }
+  })
+
+/**
+ * The registry as a layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<Registry, never, HttpClient.HttpClient | TokenStore> =>
+  Layer.scoped(Registry, make(options))
+
+/**
+ * Like {@link layer}, with the client read from configuration (see `ClientConfig.config`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Omit<Options, "client"> & { readonly client: Config.Config<ClientConfig> }
+): Layer.Layer<Registry, ConfigError.ConfigError, HttpClient.HttpClient | TokenStore> =>
+  Layer.scoped(Registry, Effect.flatMap(options.client, (client) => make({ ...options, client })))

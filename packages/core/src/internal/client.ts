@@ -1,0 +1,84 @@
+/**
+ * The glue between the public `OAuthClient` / `Registry` modules and the engine: timing options,
+ * an engine with its own scheduler, and the service face of one slot.
+ *
+ * @internal
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { Options, Service } from "../OAuthClient.js"
+import type { Provider } from "../Provider.js"
+import type { ScopeSet } from "../Scopes.js"
+import type { Token } from "../Token.js"
+import * as TokenEndpoint from "../TokenEndpoint.js"
+import { TokenStore } from "../TokenStore.js"
+import * as Engine from "./engine.js"
+import * as Scheduler from "./scheduler.js"
+import type * as Slot from "./slot.js"
+
+/** @internal */
+export const timingOf = (options: Omit<Options, "provider" | "client" | "session">): Slot.Timing => ({
+  maxLeadMillis: Duration.toMillis(options.maxSkew ?? Duration.seconds(60)),
+  minRefreshIntervalMillis: Duration.toMillis(options.minRefreshInterval ?? Duration.millis(500)),
+  maxWaitMillis: Duration.toMillis(options.deadline ?? Duration.seconds(60)),
+  coolDownMillis: Duration.toMillis(options.coolDown ?? Duration.minutes(1)),
+  maxCoolDownMillis: Duration.toMillis(options.maxCoolDown ?? Duration.hours(1))
+})
+
+// The service of one slot of an engine.
+/** @internal */
+export const serviceOf = <S extends string>(
+  engine: Engine.Engine,
+  slot: Engine.SlotData,
+  provider: Provider<string>,
+  clientId: string
+): Service<S> => {
+  const token = engine.token(slot)
+  return {
+    key: slot.key,
+    provider,
+    clientId,
+    token,
+    refresh: Effect.suspend(() => engine.flight(slot, slot.state.token)),
+    invalidate: (stale) => engine.invalidate(slot, stale),
+    drop: (stale) => engine.drop(slot, stale),
+    changes: Stream.changesWith(engine.changes(slot), sameToken),
+    // The server grants what the session's grant asks for: the types say which scopes those are.
+    scopes: Effect.map(token, (t) => t.scopes as ScopeSet<S>),
+    setToken: (next) => engine.setToken(slot, next),
+    revoke: engine.revoke(slot)
+  }
+}
+
+/** @internal */
+export const makeEngine = (
+  options: Omit<Options, "session">,
+  clientCredentials: Option.Option<ScopeSet<string>>,
+  concurrency: number
+): Effect.Effect<Engine.Engine, never, HttpClient.HttpClient | TokenStore | Scope.Scope> =>
+  Effect.gen(function*() {
+    const store = yield* TokenStore
+    const endpoint = yield* TokenEndpoint.make({
+      provider: options.provider,
+      client: options.client,
+      attemptTimeout: options.attemptTimeout,
+      deadline: options.deadline
+    })
+    const scheduler = yield* Scheduler.make({ concurrency })
+    return Engine.make({
+      provider: options.provider,
+      clientCredentials,
+      endpoint,
+      store,
+      scheduler,
+      scope: yield* Effect.scope,
+      timing: timingOf(options)
+    })
+  })
+
+const sameToken = (a: Option.Option<Token>, b: Option.Option<Token>): boolean =>
+  Option.isNone(a) ? Option.isNone(b) : Option.isSome(b) && a.value === b.value
