@@ -17,6 +17,7 @@ import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type { ClientConfig } from "./ClientConfig.js"
 import * as Grant from "./Grant.js"
+import { noneByDefault } from "./internal/schema.js"
 import type { InvalidScopeRequest, TokenRequestError } from "./OAuthError.js"
 import { AuthorizationResponseError, InvalidConfiguration } from "./OAuthError.js"
 import * as Pkce from "./Pkce.js"
@@ -50,9 +51,7 @@ export class Transaction extends Schema.Class<Transaction>("@effect-oauth/core/A
   /** Epoch milliseconds, from the `Clock`. */
   createdAt: Schema.Number,
   /** The OpenID Connect nonce sent with the login (when the provider has `IdToken.openId`). */
-  nonce: Schema.optionalWith(Schema.OptionFromNullOr(Schema.Redacted(Schema.String)), {
-    default: () => Option.none()
-  })
+  nonce: Schema.optionalWith(Schema.OptionFromNullOr(Schema.Redacted(Schema.String)), noneByDefault)
 }) {}
 
 /**

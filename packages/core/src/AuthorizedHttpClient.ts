@@ -366,6 +366,7 @@ export const Tag = <const Id extends string>(id: Id) => <Self>(): TagClass<Self,
 export interface TagClass<Self, Id extends string>
   extends Context.TagClass<Self, Id, HttpClient.HttpClient.With<Error>>
 {
+  /** Builds the authorized client over a slot of its own, and provides its `Granted` scopes. */
   readonly layer: <P extends string, Rules extends ScopeRules<P>, Sess extends OAuthClientModule.Session>(
     options: OAuthClientModule.Options<P, Rules, Sess> & OAuthClientModule.SessionCheck<Rules, Sess> & {
       readonly http?: Options | undefined

@@ -385,6 +385,7 @@ export const Tag = <const Id extends string>(id: Id) => <Self>(): TagClass<Self,
  * @category tags
  */
 export interface TagClass<Self, Id extends string> extends Context.TagClass<Self, Id, Service> {
+  /** Builds the slot (see {@link layer}), and provides its `Granted` scopes. */
   readonly layer: <P extends string, Rules extends ScopeRules.ScopeRules<P>, Sess extends Session>(
     options: Options<P, Rules, Sess> & SessionCheck<Rules, Sess>
   ) => Layer.Layer<

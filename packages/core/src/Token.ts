@@ -7,6 +7,7 @@
  */
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { noneByDefault } from "./internal/schema.js"
 import { ScopeSetFromString } from "./Scopes.js"
 
 /**
@@ -32,9 +33,7 @@ export class Token extends Schema.Class<Token>("@effect-oauth/core/Token")({
    * The OpenID Connect ID token that came with it, already validated (see `IdToken`); `None` when
    * the provider has no OpenID Connect extension or sent none.
    */
-  idToken: Schema.optionalWith(Schema.OptionFromNullOr(Schema.Redacted(Schema.String)), {
-    default: () => Option.none()
-  })
+  idToken: Schema.optionalWith(Schema.OptionFromNullOr(Schema.Redacted(Schema.String)), noneByDefault)
 }) {}
 
 /**

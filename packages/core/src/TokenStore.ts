@@ -471,8 +471,11 @@ export const layerKeyValueStore = (
  * @category models
  */
 export interface CallbacksOptions<E = never, R = never> {
+  /** The token stored under `key`, or `Option.none()`. */
   readonly load: (key: string) => Effect.Effect<Option.Option<Token>, E, R>
+  /** Stores the token under `key`, or deletes the key for `Option.none()`. */
   readonly save: (key: string, token: Option.Option<Token>) => Effect.Effect<void, E, R>
+  /** A compare-and-set in the storage itself: whether it wrote (see above). */
   readonly saveIf?:
     | ((key: string, token: Option.Option<Token>, expected: Expectation) => Effect.Effect<boolean, E, R>)
     | undefined
