@@ -24,6 +24,8 @@ import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
+import * as encryptedStore from "./internal/encryptedStore.js"
+import type { InvalidConfiguration } from "./OAuthError.js"
 import { TokenStoreError } from "./OAuthError.js"
 import { Token } from "./Token.js"
 
@@ -575,3 +577,63 @@ export const makeCallbacks = <E = never, R = never>(
 export const layerCallbacks = <E = never, R = never>(
   options: CallbacksOptions<E, R>
 ): Layer.Layer<TokenStore, never, R> => Layer.effect(TokenStore, makeCallbacks(options))
+
+// -----------------------------------------------------------------------------
+// encrypted
+// -----------------------------------------------------------------------------
+
+/**
+ * Keeps the tokens of any store encrypted at rest, with AES-256-GCM through WebCrypto
+ * (`globalThis.crypto.subtle`, in Node 20 and browsers). Each value is encrypted with the current
+ * key under a fresh random IV; the slot key is authenticated with it, so a value copied to another
+ * slot does not decrypt; the key id is stored with it, so values written under a previous key still
+ * decrypt while a rotation is under way (new writes, such as the next refresh, use the current key).
+ * A value that does not decrypt, or was stored unencrypted, is absent and logged, redacted.
+ *
+ * The wrapped store still sees each token's version (and nothing else of it), so its conditional
+ * writes and refresh lock work as before. A key is 32 random bytes in base64 (`openssl rand -base64
+ * 32`), best read with `Config.redacted`; a missing or malformed key fails the layer with
+ * `InvalidConfiguration`.
+ *
+ * @example
+ * ```ts
+ * import { TokenStore } from "@effect-oauth/core"
+ * import { Config } from "effect"
+ *
+ * const store = TokenStore.layerMemory.pipe(
+ *   TokenStore.encrypted({
+ *     current: { id: "2025-06", key: Config.redacted("TOKEN_KEY") },
+ *     previous: [{ id: "2025-01", key: Config.redacted("TOKEN_KEY_PREVIOUS") }]
+ *   })
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const encrypted = (
+  keys: encrypted.Keys
+): <E, R>(self: Layer.Layer<TokenStore, E, R>) => Layer.Layer<TokenStore, E | InvalidConfiguration, R> =>
+  encryptedStore.layer(keys)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace encrypted {
+  /**
+   * One key: its id (1 to 64 letters, digits, `_` or `-`, stored with every value it encrypts) and
+   * its 32 bytes in base64 or base64url, as a `Redacted` or a `Config` of one.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Key extends encryptedStore.Key {}
+  /**
+   * The key that encrypts, and the previous ones that still decrypt.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Keys extends encryptedStore.Keys {}
+}

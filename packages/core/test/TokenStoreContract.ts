@@ -7,7 +7,7 @@
 import type { TokenStoreError } from "@effect-oauth/core/OAuthError"
 import * as Scopes from "@effect-oauth/core/Scopes"
 import { Token } from "@effect-oauth/core/Token"
-import { expectationOf, TokenStore } from "@effect-oauth/core/TokenStore"
+import { encrypted, expectationOf, TokenStore } from "@effect-oauth/core/TokenStore"
 import type { Expectation } from "@effect-oauth/core/TokenStore"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Equal, Layer, Option, Redacted } from "effect"
@@ -22,6 +22,14 @@ export interface TokenStoreContractOptions {
    * other's writes and that conditional writes stay exclusive across them.
    */
   readonly sharedBetweenBuilds?: boolean
+  /** Also run the suite over the driver wrapped in `TokenStore.encrypted` (with {@link contractKeys}). */
+  readonly encrypted?: boolean
+}
+
+/** The keys of the encrypted runs: a current one and a previous one (32 bytes each, base64). */
+export const contractKeys: encrypted.Keys = {
+  current: { id: "contract-2", key: Redacted.make("Q29udHJhY3Qga2V5IG51bWJlciB0d28sIDMyIGJ5dGU=") },
+  previous: [{ id: "contract-1", key: Redacted.make("Q29udHJhY3Qga2V5IG51bWJlciBvbmUsIDMyIGJ5dGU=") }]
 }
 
 const secretAccess = "access-SECRET-9f2c"
@@ -88,6 +96,9 @@ export const tokenStoreContract = (
   layer: Layer.Layer<TokenStore, unknown>,
   options: TokenStoreContractOptions = {}
 ): void => {
+  if (options.encrypted === true) {
+    tokenStoreContract(`${name}, encrypted`, encrypted(contractKeys)(layer), { ...options, encrypted: false })
+  }
   const racers = options.racers ?? 20
   // Unique per run, so leftovers of an earlier run in persistent storage cannot interfere.
   const run = globalThis.crypto.randomUUID().slice(0, 8)

@@ -77,7 +77,8 @@ const lockFileOf = (directory: string, key: string) =>
   path.join(directory, FileTokenStore.fileNameFor(key).replace(/\.json$/, ".lock"))
 
 tokenStoreContract("FileTokenStore (contract)", FileTokenStore.layerNode({ directory: path.join(root, "contract") }), {
-  sharedBetweenBuilds: true
+  sharedBetweenBuilds: true,
+  encrypted: true
 })
 
 describe("FileTokenStore", () => {
