@@ -250,7 +250,10 @@ export const make = (options: Options) => {
       ) {
         return stored.value
       }
-      const expected = expectationOf(Option.isSome(stored) && newer(stored.value, current) ? stored : current)
+      // A newer stored token that has expired meanwhile (its writer went idle) is still the one to
+      // refresh from: the refresh token this slot holds was spent when that one was issued.
+      const base = Option.isSome(stored) && newer(stored.value, current) ? stored : current
+      const expected = expectationOf(base)
       if (Option.isSome(options.clientCredentials)) {
         const token = yield* request(
           slot,
@@ -260,21 +263,21 @@ export const make = (options: Options) => {
         )
         return yield* persistOrKeep(slot, token, expected)
       }
-      const refreshToken = Option.flatMap(current, (token) => token.refreshToken)
+      const refreshToken = Option.flatMap(base, (token) => token.refreshToken)
       if (Option.isNone(refreshToken)) {
         return yield* new ReauthorizationRequired({
-          reason: Option.isNone(current) ? "NoToken" : "NoRefreshToken",
-          detail: Option.isNone(current)
+          reason: Option.isNone(base) ? "NoToken" : "NoRefreshToken",
+          detail: Option.isNone(base)
             ? "no token is stored for this user: sign in first"
             : "the token expired and came without a refresh token: sign in again"
         })
       }
-      const token = yield* request(slot, Grant.RefreshToken(refreshToken.value), current, Option.none()).pipe(
+      const token = yield* request(slot, Grant.RefreshToken(refreshToken.value), base, Option.none()).pipe(
         Effect.catchIf(isInvalidGrant, () =>
           // The refresh token was refused: if another process rotated it and stored the result,
           // that token is ours too; otherwise the session is over.
           Effect.flatMap(readStore(slot.key), (latest) =>
-            Option.isSome(latest) && newer(latest.value, current)
+            Option.isSome(latest) && newer(latest.value, base)
               ? Effect.succeed(latest.value)
               // Only the refused token is removed: a newer one written meanwhile stays.
               : Effect.zipRight(
