@@ -9,4 +9,9 @@
 /**
  * @since 0.1.0
  */
+export * as RedisRateLimit from "./RedisRateLimit.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as RedisTokenStore from "./RedisTokenStore.js"

@@ -326,7 +326,15 @@ export const make = (
             if (ours) {
               // The refresh starts from what Redis holds now, never from a read that failed.
               const current = yield* Effect.either(read("lock", key))
-              if (Either.isRight(current)) return current.right
+              if (Either.isRight(current)) {
+                yield* Effect.logDebug("refresh lease taken").pipe(
+                  Effect.annotateLogs({
+                    "redis.waited_rounds": round,
+                    "oauth.stored_version": Option.match(current.right, { onNone: () => -1, onSome: (t) => t.version })
+                  })
+                )
+                return current.right
+              }
               yield* release(key, owner)
               problem = `was taken, but the slot could not be read: ${current.left.detail}`
             } else if (Either.isRight(taken)) {
