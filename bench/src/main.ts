@@ -20,6 +20,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { measureBundles } from "./bundle.js"
+import { measureFleet } from "./fleet.js"
 
 type Impl = "effect-oauth" | "badgateway" | "raw"
 const impls: ReadonlyArray<Impl> = ["effect-oauth", "badgateway", "raw"]
@@ -413,6 +414,9 @@ if (only("bundle")) {
   const bundle = await measureBundles()
   results.bundle = bundle
 }
+
+// fleet: 4 processes sharing one rotating user token through Redis, against 4 badgateway clients (fleet.ts).
+if (only("fleet")) results.fleet = await measureFleet()
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
 const file = Path.join(here, "..", "results.json")
