@@ -15,7 +15,7 @@ import { OAuth2Client, OAuth2Fetch } from "@badgateway/oauth2-client"
 import { TestServer } from "@effect-oauth/testing"
 import { Clock, Duration, Effect, Option, Redacted } from "effect"
 import { fileURLToPath } from "node:url"
-import * as internal from "../../packages/redis/src/internal/tokenStore.js"
+import * as RedisTokenStore from "../../packages/redis/src/RedisTokenStore.js"
 import * as Processes from "../../packages/redis/test/processes.js"
 import * as RedisServer from "../../packages/redis/test/redisServer.js"
 
@@ -92,14 +92,8 @@ const run = (impl: "effect-oauth" | "badgateway") =>
     let children: ReadonlyArray<Processes.Child>
     if (impl === "effect-oauth") {
       const redis = yield* RedisServer.make()
-      const store = yield* internal.make({ url: redis.url }, {
-        prefix: "effect-oauth:",
-        leaseTtl: Duration.seconds(10),
-        lockTimeout: Duration.seconds(30),
-        pollInterval: Duration.millis(100),
-        recoveryWindow: Duration.seconds(2)
-      })
-      yield* store.service.set("bench/fleet", TestServer.toToken(issued, now))
+      const store = yield* RedisTokenStore.make({ url: redis.url })
+      yield* store.set("bench/fleet", TestServer.toToken(issued, now), { _tag: "Absent" })
       const bundled = yield* Processes.bundle(fleetChild)
       const job = { ...common, mode: "user", redisUrl: redis.url, key: "bench/fleet", millis }
       children = yield* Effect.forEach(

@@ -10,7 +10,6 @@
  */
 import { AuthorizedHttpClient, ClientConfig, OAuthClient, Scopes } from "@effect-oauth/core"
 import * as Osu from "@effect-oauth/core/providers/Osu"
-import * as RateLimit from "@effect-oauth/core/RateLimit"
 import { NodeOAuth } from "@effect-oauth/platform-node"
 import { RedisRateLimit, RedisTokenStore } from "@effect-oauth/redis"
 import { NodeRuntime } from "@effect/platform-node"
@@ -41,15 +40,13 @@ const worker = Effect.gen(function*() {
     // The token lives in Redis: whichever worker asks first fetches it (under the refresh lease),
     // the other waits for it and reads it.
     Layer.provide([RedisTokenStore.layer(redis), NodeOAuth.layerHttpClient]),
-    // osu!'s 60 a minute, counted for both workers together.
-    Layer.provideMerge(RedisRateLimit.layer(redis))
+    // osu!'s 60 a minute, counted for both workers together: the authorized client takes each
+    // request's turn from it.
+    Layer.provide(RedisRateLimit.layer(redis))
   )
   yield* Effect.gen(function*() {
     const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
-    const limits = yield* RateLimit.RateLimit
-    const rule = Option.getOrThrow(provider.rateLimit)
     for (const id of [2, 3]) {
-      yield* limits.take(RateLimit.keyOf(provider.name, client.clientId), rule)
       const user = yield* http.get(`${api}/users/${id}`)
       yield* Console.log(`${name}: GET /users/${id} -> ${user.status} ${summary(yield* user.json, 60)}`)
     }

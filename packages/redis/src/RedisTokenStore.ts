@@ -4,9 +4,8 @@
  * and the others adopt the result instead of spending a refresh token that the provider has
  * already rotated.
  *
- * - Writes are a compare-and-set in one Lua script (the version check and the write, atomically).
- *   A write that does not name a version still never replaces a higher one, so a late writer
- *   cannot roll a slot back.
+ * - Writes and removals are a compare-and-set in one Lua script each (the version check and the
+ *   write, atomically); a conflict answers the value stored now.
  * - `withRefreshLock` is a lease: `SET NX PX` with a unique owner, renewed while the refresh runs
  *   and released by a compare-and-delete script. Waiters are told over pub/sub when it is
  *   released (with a bounded poll as fallback), take it in turn and find the new token under it.
@@ -135,10 +134,7 @@ export const make = (options: Options = {}): Effect.Effect<TokenStore.Service, R
     lockTimeout: Duration.decode(options.lockTimeout ?? Duration.seconds(30)),
     pollInterval: Duration.decode(options.pollInterval ?? Duration.millis(100)),
     recoveryWindow: Duration.decode(options.recoveryWindow ?? Duration.seconds(2))
-  }).pipe(
-    Effect.map((store) => store.service),
-    Effect.mapError((failure) => new RedisUnavailable(failure))
-  )
+  }).pipe(Effect.mapError((failure) => new RedisUnavailable(failure)))
 
 /**
  * The Redis token store.

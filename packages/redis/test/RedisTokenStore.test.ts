@@ -88,9 +88,9 @@ describe("RedisTokenStore", () => {
   describe("values", () => {
     it.scopedLive("stores the core's stored-token JSON under <prefix>token:<key>", () =>
       Effect.gen(function*() {
-        const { service } = yield* open(server.url, { prefix: "values-test:" })
+        const service = yield* open(server.url, { prefix: "values-test:" })
         const key = freshKey("format")
-        yield* service.set(key, tokenOf(3))
+        yield* service.set(key, tokenOf(3), { _tag: "Absent" })
         const raw = yield* server.cli("GET", `values-test:token:${key}`)
         assert.strictEqual(raw.trim(), Either.getOrThrow(encodeStored(tokenOf(3))))
       }))
@@ -104,16 +104,16 @@ describe("RedisTokenStore", () => {
     for (const [label, command] of garbage) {
       it.scopedLive(`${label} under a key is absent (logged, redacted), and an Absent write replaces it`, () =>
         Effect.gen(function*() {
-          const { service } = yield* open(server.url)
+          const service = yield* open(server.url)
           const key = freshKey("garbage")
-          yield* service.set(key, tokenOf(1, secret))
+          yield* service.set(key, tokenOf(1, secret), { _tag: "Absent" })
           yield* server.cli("DEL", `effect-oauth:token:${key}`)
           yield* server.cli(...command.map((part) => part.replace("%KEY%", `effect-oauth:token:${key}`)))
           const [read, lines] = yield* captureLogs(service.get(key))
           assert.isTrue(Option.isNone(read))
           assert.isTrue(lines.some((line) => line.includes("corrupt")), lines.join("\n"))
           for (const line of lines) assert.notInclude(line, "SECRET")
-          assert.isTrue(yield* service.set(key, tokenOf(2), { _tag: "Absent" }))
+          assert.strictEqual((yield* service.set(key, tokenOf(2), { _tag: "Absent" }))._tag, "Written")
           assert.strictEqual(Option.getOrThrow(yield* service.get(key)).version, 2)
         }))
     }
@@ -122,23 +122,24 @@ describe("RedisTokenStore", () => {
       Effect.gen(function*() {
         const store = yield* open(server.url)
         const key = freshKey("conflict")
-        assert.deepStrictEqual(yield* store.compareAndSet(key, tokenOf(1), { _tag: "Absent" }), { _tag: "Written" })
-        const outcome = yield* store.compareAndSet(key, tokenOf(5), { _tag: "Version", version: 0 })
+        assert.deepStrictEqual(yield* store.set(key, tokenOf(1), { _tag: "Absent" }), { _tag: "Written" })
+        const outcome = yield* store.set(key, tokenOf(5), { _tag: "Version", version: 0 })
         assert.strictEqual(outcome._tag, "Conflict")
         assert.strictEqual(outcome._tag === "Conflict" && Option.getOrThrow(outcome.current).version, 1)
-        const absent = yield* store.compareAndSet(freshKey("none"), tokenOf(5), { _tag: "Version", version: 0 })
+        const absent = yield* store.set(freshKey("none"), tokenOf(5), { _tag: "Version", version: 0 })
         assert.deepStrictEqual(absent, { _tag: "Conflict", current: Option.none() })
       }))
 
-    it.scopedLive("a write without an expectation never rolls a slot back to a lower version", () =>
+    it.scopedLive("remove is a compare-and-delete: refused with the stored value when the version differs", () =>
       Effect.gen(function*() {
-        const { service } = yield* open(server.url)
-        const key = freshKey("late-writer")
-        assert.isTrue(yield* service.set(key, tokenOf(7)))
-        assert.isFalse(yield* service.set(key, tokenOf(6, "late")))
-        assert.strictEqual(Redacted.value(Option.getOrThrow(yield* service.get(key)).accessToken), "token-7")
-        assert.isTrue(yield* service.set(key, tokenOf(7, "same version")))
-        assert.isTrue(yield* service.set(key, tokenOf(8)))
+        const service = yield* open(server.url)
+        const key = freshKey("remove")
+        yield* service.set(key, tokenOf(7), { _tag: "Absent" })
+        const refused = yield* service.remove(key, { _tag: "Version", version: 6 })
+        assert.strictEqual(refused._tag === "Conflict" && Option.getOrThrow(refused.current).version, 7)
+        assert.deepStrictEqual(yield* service.remove(key, { _tag: "Version", version: 7 }), { _tag: "Written" })
+        assert.deepStrictEqual(yield* service.remove(key, { _tag: "Absent" }), { _tag: "Written" })
+        assert.strictEqual((yield* server.cli("EXISTS", `effect-oauth:token:${key}`)).trim(), "0")
       }))
   })
 
@@ -168,7 +169,7 @@ describe("RedisTokenStore", () => {
           withEnv({ REDIS_URL: guarded.url, REDIS_PASSWORD: "pw-SECRET-2" }),
           Effect.map((context) => Layer.succeedContext(context))
         )
-        yield* Effect.flatMap(TokenStore, (s) => s.set("k", tokenOf(1))).pipe(Effect.provide(store))
+        yield* Effect.flatMap(TokenStore, (s) => s.set("k", tokenOf(1), { _tag: "Absent" })).pipe(Effect.provide(store))
         const error = yield* Effect.flip(
           Layer.build(RedisTokenStore.layerConfig()).pipe(
             withEnv({ REDIS_URL: guarded.url, REDIS_PASSWORD: "wrong-SECRET-3" })
@@ -185,14 +186,14 @@ describe("RedisTokenStore", () => {
       () =>
         Effect.gen(function*() {
           const redis = yield* RedisServer.make()
-          const { service } = yield* open(redis.url, {}, { commandTimeout: "300 millis" })
-          yield* service.set("k", tokenOf(1, secret))
+          const service = yield* open(redis.url, {}, { commandTimeout: "300 millis" })
+          yield* service.set("k", tokenOf(1, secret), { _tag: "Absent" })
           yield* redis.pause
           yield* Effect.addFinalizer(() => redis.resume)
           const operations: ReadonlyArray<Effect.Effect<unknown, TokenStoreError>> = [
             service.get("k"),
-            service.set("k", tokenOf(2, secret)),
-            service.remove("k")
+            service.set("k", tokenOf(2, secret), { _tag: "Version", version: 1 }),
+            service.remove("k", { _tag: "Version", version: 1 })
           ]
           for (const operation of operations) {
             const start = yield* Clock.currentTimeMillis
@@ -217,7 +218,7 @@ describe("RedisTokenStore", () => {
 
     it.scopedLive("DEBUG SLEEP: a slow answer is bounded by the command timeout, not waited out", () =>
       Effect.gen(function*() {
-        const { service } = yield* open(server.url, {}, { commandTimeout: "200 millis" })
+        const service = yield* open(server.url, {}, { commandTimeout: "200 millis" })
         const sleeper = yield* Effect.fork(server.cli("DEBUG", "SLEEP", "1"))
         yield* Effect.sleep("50 millis")
         const start = yield* Clock.currentTimeMillis
@@ -237,11 +238,11 @@ describe("RedisTokenStore", () => {
         const inside = yield* Deferred.make<void>()
         const finish = yield* Deferred.make<void>()
         const first = yield* Effect.fork(
-          a.service.withRefreshLock!(key, Effect.zipRight(Deferred.succeed(inside, undefined), Deferred.await(finish)))
+          a.withRefreshLock!(key, Effect.zipRight(Deferred.succeed(inside, undefined), Deferred.await(finish)))
         )
         yield* Deferred.await(inside)
         assert.strictEqual((yield* server.cli("EXISTS", `effect-oauth:lease:${key}`)).trim(), "1")
-        const second = yield* Effect.fork(b.service.withRefreshLock!(key, Clock.currentTimeMillis))
+        const second = yield* Effect.fork(b.withRefreshLock!(key, Clock.currentTimeMillis))
         yield* Effect.sleep("300 millis")
         assert.isTrue(Option.isNone(yield* Fiber.poll(second)), "the second holder did not wait")
         const released = yield* Clock.currentTimeMillis
@@ -255,7 +256,7 @@ describe("RedisTokenStore", () => {
 
     it.scopedLive("the lease is released only by its owner", () =>
       Effect.gen(function*() {
-        const { service } = yield* open(server.url, { leaseTtl: Duration.millis(400) })
+        const service = yield* open(server.url, { leaseTtl: Duration.millis(400) })
         const key = freshKey("owner")
         const lease = `effect-oauth:lease:${key}`
         yield* service.withRefreshLock!(
@@ -276,14 +277,14 @@ describe("RedisTokenStore", () => {
         const key = freshKey("renew")
         const inside = yield* Deferred.make<void>()
         const holder = yield* Effect.fork(
-          a.service.withRefreshLock!(
+          a.withRefreshLock!(
             key,
             Effect.zipRight(Deferred.succeed(inside, undefined), Effect.sleep("1200 millis"))
           )
         )
         yield* Deferred.await(inside)
         yield* Effect.sleep("700 millis")
-        const error = yield* Effect.flip(b.service.withRefreshLock!(key, Effect.void))
+        const error = yield* Effect.flip(b.withRefreshLock!(key, Effect.void))
         assert.strictEqual(error._tag, "TokenStoreError")
         assert.strictEqual(error.operation, "lock")
         assert.include(error.message, "held by another process")
@@ -292,7 +293,7 @@ describe("RedisTokenStore", () => {
 
     it.scopedLive("a holder that vanished without releasing: the next one gets the lease once it expires", () =>
       Effect.gen(function*() {
-        const { service } = yield* open(server.url, { leaseTtl: Duration.seconds(1) })
+        const service = yield* open(server.url, { leaseTtl: Duration.seconds(1) })
         const key = freshKey("expired")
         yield* server.cli("SET", `effect-oauth:lease:${key}`, "crashed-owner", "PX", "800")
         const start = yield* Clock.currentTimeMillis
@@ -304,7 +305,7 @@ describe("RedisTokenStore", () => {
 
     it.scopedLive("released on failure, defect and interruption", () =>
       Effect.gen(function*() {
-        const { service } = yield* open(server.url)
+        const service = yield* open(server.url)
         const key = freshKey("release")
         const exists = Effect.map(server.cli("EXISTS", `effect-oauth:lease:${key}`), (out) => out.trim() === "1")
         assert.deepStrictEqual(
@@ -326,9 +327,9 @@ describe("RedisTokenStore", () => {
 
     it.scopedLive("nested in itself it does not wait; the first read inside is the one made under the lease", () =>
       Effect.gen(function*() {
-        const { service } = yield* open(server.url, { lockTimeout: Duration.millis(300) })
+        const service = yield* open(server.url, { lockTimeout: Duration.millis(300) })
         const key = freshKey("nested")
-        yield* service.set(key, tokenOf(4))
+        yield* service.set(key, tokenOf(4), { _tag: "Absent" })
         const seen = yield* service.withRefreshLock!(
           key,
           Effect.gen(function*() {
@@ -354,16 +355,18 @@ describe("RedisTokenStore", () => {
           const a = yield* open(redis.url, { recoveryWindow: Duration.millis(800) })
           const b = yield* open(redis.url, { recoveryWindow: Duration.millis(800) })
           const key = "restart/slot"
-          yield* a.service.set(key, tokenOf(1))
-          assert.strictEqual(Option.getOrThrow(yield* b.service.get(key)).version, 1)
+          yield* a.set(key, tokenOf(1), { _tag: "Absent" })
+          assert.strictEqual(Option.getOrThrow(yield* b.get(key)).version, 1)
           // a refreshed to 2; Redis dies before b reads it, and a's write of 3 fails.
-          yield* a.service.set(key, tokenOf(2), { _tag: "Version", version: 1 })
+          yield* a.set(key, tokenOf(2), { _tag: "Version", version: 1 })
           yield* redis.kill
-          assert.isTrue(Either.isLeft(yield* Effect.either(a.service.set(key, tokenOf(3, secret)))))
+          assert.isTrue(
+            Either.isLeft(yield* Effect.either(a.set(key, tokenOf(3, secret), { _tag: "Version", version: 2 })))
+          )
           yield* redis.restart
           const start = yield* Clock.currentTimeMillis
           // b wants to refresh: it waits out the recovery window, then finds a's newest token.
-          const found = yield* b.service.withRefreshLock!(key, b.service.get(key))
+          const found = yield* b.withRefreshLock!(key, b.get(key))
           const waited = yield* since(start)
           assert.strictEqual(Option.getOrThrow(found).version, 3)
           assert.strictEqual(Redacted.value(Option.getOrThrow(found).accessToken), secret)

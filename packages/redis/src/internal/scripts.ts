@@ -28,9 +28,8 @@ end
  * channel, message. Modes:
  * - `absent`: write if nothing readable is stored;
  * - `version`: write if the stored version equals ARGV[2];
- * - `any`: write unless a higher version is stored (a late writer never rolls a slot back);
  * - `newer`: write if nothing readable, or a lower version, is stored (the write-back after Redis
- *   lost data or failed over).
+ *   lost data or failed over: a late writer never rolls a slot back).
  * Returns `{1}` when written (and publishes the message), else `{0, current}` with the stored
  * value (`false` when there is none).
  */
@@ -43,14 +42,30 @@ if mode == "absent" then
   ok = version == false
 elseif mode == "version" then
   ok = version ~= false and version == tonumber(ARGV[2])
-elseif mode == "newer" then
-  ok = version == false or version < next_version
 else
-  ok = version == false or version <= next_version
+  ok = version == false or version < next_version
 end
 if not ok then return { 0, current } end
 redis.call("SET", KEYS[1], ARGV[4])
 redis.call("PUBLISH", ARGV[5], ARGV[6])
+return { 1 }
+`
+
+/**
+ * Compare-and-delete, with the expectations of {@link compareAndSet} (`absent`, `version`).
+ * KEYS[1] the token key; ARGV: mode, expected version. Returns `{1}` when the expectation held
+ * (whatever unreadable value was there is gone), else `{0, current}`.
+ */
+const compareAndDelete = `${readVersion}
+local version, current = stored_version(KEYS[1])
+local ok
+if ARGV[1] == "absent" then
+  ok = version == false
+else
+  ok = version ~= false and version == tonumber(ARGV[2])
+end
+if not ok then return { 0, current } end
+redis.call("DEL", KEYS[1])
 return { 1 }
 `
 
@@ -73,7 +88,7 @@ return 0
 `
 
 /** The write modes of {@link compareAndSet}. */
-export type SetMode = "absent" | "version" | "any" | "newer"
+export type SetMode = "absent" | "version" | "newer"
 
 /** A client with the scripts defined as commands (sent by SHA, loaded again after a restart). */
 export interface ScriptedRedis extends Redis {
@@ -86,6 +101,11 @@ export interface ScriptedRedis extends Redis {
     channel: string,
     message: string
   ): Promise<[1] | [0, string | null]>
+  effectOAuthCompareAndDelete(
+    key: string,
+    mode: "absent" | "version",
+    expected: string
+  ): Promise<[1] | [0, string | null]>
   effectOAuthRenewLease(key: string, owner: string, millis: string): Promise<number>
   effectOAuthReleaseLease(key: string, owner: string, channel: string, message: string): Promise<number>
 }
@@ -93,6 +113,7 @@ export interface ScriptedRedis extends Redis {
 /** Defines the scripts on `redis`. */
 export const define = (redis: Redis): ScriptedRedis => {
   redis.defineCommand("effectOAuthCompareAndSet", { numberOfKeys: 1, lua: compareAndSet })
+  redis.defineCommand("effectOAuthCompareAndDelete", { numberOfKeys: 1, lua: compareAndDelete })
   redis.defineCommand("effectOAuthRenewLease", { numberOfKeys: 1, lua: renewLease })
   redis.defineCommand("effectOAuthReleaseLease", { numberOfKeys: 1, lua: releaseLease })
   return redis as ScriptedRedis

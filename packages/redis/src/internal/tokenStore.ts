@@ -10,8 +10,8 @@
  */
 import { TokenStoreError } from "@effect-oauth/core/OAuthError"
 import type { Token } from "@effect-oauth/core/Token"
-import type { Expectation, StoredTokenProblem } from "@effect-oauth/core/TokenStore"
-import { decodeStored, encodeStored, logCorrupt, TokenStore } from "@effect-oauth/core/TokenStore"
+import type { Expectation, SetResult, StoredTokenProblem } from "@effect-oauth/core/TokenStore"
+import { conflict, decodeStored, encodeStored, logCorrupt, TokenStore, written } from "@effect-oauth/core/TokenStore"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -35,21 +35,6 @@ export interface StoreSettings {
   readonly lockTimeout: Duration.Duration
   readonly pollInterval: Duration.Duration
   readonly recoveryWindow: Duration.Duration
-}
-
-/** What a write did: written, or refused with the value stored now (the coming `Conflict(current)`). */
-export type SetOutcome =
-  | { readonly _tag: "Written" }
-  | { readonly _tag: "Conflict"; readonly current: Option.Option<Token> }
-
-/** The store, and what the tests and the public module read of it. */
-export interface RedisTokenStore {
-  readonly service: TokenStore.Service
-  readonly compareAndSet: (
-    key: string,
-    token: Token,
-    expected?: Expectation
-  ) => Effect.Effect<SetOutcome, TokenStoreError>
 }
 
 interface Held {
@@ -81,7 +66,7 @@ interface Signal {
 export const make = (
   connection: ConnectionOptions,
   settings: StoreSettings
-): Effect.Effect<RedisTokenStore, ConnectFailure, Scope.Scope> =>
+): Effect.Effect<TokenStore.Service, ConnectFailure, Scope.Scope> =>
   Effect.gen(function*() {
     const target = describeTarget(connection)
     const redis = define(yield* connect(connection))
@@ -196,15 +181,12 @@ export const make = (
         )
       )
 
-    const modeOf = (expected: Expectation | undefined): SetMode =>
-      expected === undefined ? "any" : expected._tag === "Absent" ? "absent" : "version"
-
     const write = (
       key: string,
       token: Token,
       mode: SetMode,
       expected: number
-    ): Effect.Effect<SetOutcome, TokenStoreError> =>
+    ): Effect.Effect<SetResult, TokenStoreError> =>
       Either.match(encodeStored(token), {
         onLeft: (problem) =>
           Effect.fail(
@@ -223,19 +205,38 @@ export const make = (
             )).pipe(
               // Written or not, this token came from the server: keep it for the write-back.
               Effect.tapError(() => Effect.sync(() => remember(key, token))),
-              Effect.flatMap((reply): Effect.Effect<SetOutcome> => {
+              Effect.flatMap((reply) => {
                 if (reply[0] === 1) {
                   remember(key, token)
                   notify(key)
-                  return Effect.succeed({ _tag: "Written" })
+                  return Effect.succeed(written)
                 }
-                return Effect.map(decode(key, reply[1] ?? null), (current) => ({ _tag: "Conflict", current }))
+                return Effect.map(decode(key, reply[1] ?? null), conflict)
               })
             )
       })
 
-    const compareAndSet = (key: string, token: Token, expected?: Expectation) =>
-      write(key, token, modeOf(expected), expected?._tag === "Version" ? expected.version : -1)
+    const expectedVersion = (expected: Expectation) => String(expected._tag === "Version" ? expected.version : -1)
+
+    const compareAndSet = (key: string, token: Token, expected: Expectation) =>
+      write(key, token, expected._tag === "Absent" ? "absent" : "version", Number(expectedVersion(expected)))
+
+    const compareAndDelete = (key: string, expected: Expectation): Effect.Effect<SetResult, TokenStoreError> =>
+      command("remove", () =>
+        redis.effectOAuthCompareAndDelete(
+          tokenKey(key),
+          expected._tag === "Absent" ? "absent" : "version",
+          expectedVersion(expected)
+        )).pipe(
+          Effect.flatMap((reply) => {
+            if (reply[0] === 1) {
+              // Removed on purpose (a logout, a refused grant): not to be written back.
+              known.delete(key)
+              return Effect.succeed(written)
+            }
+            return Effect.map(decode(key, reply[1] ?? null), conflict)
+          })
+        )
 
     // ---- reconnection -------------------------------------------------------------
 
@@ -399,15 +400,5 @@ export const make = (
         return read("get", key)
       })
 
-    const service = TokenStore.of({
-      get,
-      set: (key, token, expected) => Effect.map(compareAndSet(key, token, expected), (o) => o._tag === "Written"),
-      remove: (key) =>
-        Effect.suspend(() => {
-          known.delete(key)
-          return command("remove", () => redis.del(tokenKey(key)))
-        }).pipe(Effect.asVoid),
-      withRefreshLock
-    })
-    return { service, compareAndSet }
+    return TokenStore.of({ get, set: compareAndSet, remove: compareAndDelete, withRefreshLock })
   })
