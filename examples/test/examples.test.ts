@@ -31,6 +31,15 @@ const cases: ReadonlyArray<readonly [string, RegExp, ReadonlyArray<RegExp>]> = [
   ["osu-chat-bot", /configured as osu!/, [/POST \/chat\/new -> 200 .*hello from effect-oauth/]],
   ["spotify-search", /configured as Spotify/, [/-> 200, 1 tracks/, /Test Track — Test Artist/]],
   ["manual-composition", /configured as osu!/, [/user 2: /, /user 3: /]],
+  ["multi-user-server", /configured as osu!/, [
+    /GET \/callback -> 200 signed in as alice/,
+    /GET \/callback -> 200 signed in as bob/,
+    /a replay\) finds no login.*\n.*GET \/callback -> 400 unknown or expired login/,
+    /holds 2 users' slots/,
+    // One user signs out; the other keeps calling the API.
+    /POST \/logout\?user=alice -> 200[\s\S]*GET \/me\?user=alice -> 401 not signed in[\s\S]*GET \/me\?user=bob -> 200 \{"id":1/,
+    /2 code exchanges, 1 revocation, 3 API calls answered 200/
+  ]],
   ["demo", /embedded authorization server/, [/did not sign in/, /Done\./]]
 ]
 
