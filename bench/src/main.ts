@@ -7,7 +7,7 @@
  * - `raw`: the bare undici `HttpClient` with a static bearer header (one token fetched up front).
  *
  * Scenarios (DESIGN.md §7): stampede, expiry, slowEndpoint, busy, retryAfter, lockout, rateLimit,
- * overhead, rotation, and the browser bundle. Prints a table and writes bench/results.json.
+ * overhead, rotation, users, and the browser bundle. Prints a table and writes bench/results.json.
  */
 import { OAuth2Client, OAuth2Fetch } from "@badgateway/oauth2-client"
 import { AuthorizedHttpClient, Grant, OAuthClient, Scopes, TokenEndpoint, TokenStore } from "@effect-oauth/core"
@@ -21,6 +21,7 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { measureBundles } from "./bundle.js"
 import { measureFleet } from "./fleet.js"
+import { measureUsers } from "./users.js"
 
 type Impl = "effect-oauth" | "badgateway" | "raw"
 const impls: ReadonlyArray<Impl> = ["effect-oauth", "badgateway", "raw"]
@@ -408,6 +409,9 @@ for (const impl of only("rotation") ? impls : []) {
   })
   await driver.dispose()
 }
+
+// users: 10,000 user slots in one Registry on simulated time, beside a Map of OAuth2Fetch (see users.ts).
+if (only("users")) results.users = await measureUsers()
 
 // bundle: what a SPA pays for the browser login over effect + @effect/platform (see bundle.ts).
 if (only("bundle")) {
