@@ -126,6 +126,12 @@ const makeApp = (options: {
 
     const logout = Effect.gen(function*() {
       const { user } = yield* HttpServerRequest.schemaSearchParams(UserQuery)
+      // osu! has no RFC 7009 endpoint (the test server, standing in for it, has one): its API ends
+      // the session there, and `remove` then forgets the tokens here.
+      if (Option.isNone(provider.revocationEndpoint)) {
+        const http = yield* registry.httpClient(user)
+        yield* Effect.ignore(http.del(`${api}/oauth/tokens/current`))
+      }
       yield* registry.remove(user)
       return text(`signed out ${user}`)
     })
