@@ -2,7 +2,7 @@
  * Many users of one client in one process, for servers acting for thousands of users: one slot per
  * user id, handed out by `get`, with an authorized `HttpClient` per user (`httpClient`). Every
  * user's slot shares the client's token endpoint, its rate limit and one scheduler fiber, so an idle
- * user costs a few hundred bytes and no fiber. A slot unused for `idleTimeToLive` is evicted (its
+ * user costs about a kilobyte beyond its token and no fiber. A slot unused for `idleTimeToLive` is evicted (its
  * token stays in the store and is read again on the next `get`); `remove` signs a user out.
  *
  * @since 0.1.0
@@ -90,6 +90,7 @@ export const make = (
   Effect.gen(function*() {
     const engine = yield* makeEngine(options, Option.none(), 8)
     const context = yield* Effect.context<HttpClient.HttpClient | TokenStore | Scope.Scope>()
+    const scope = yield* Effect.scope
     const shared = yield* Effect.serviceOption(RateLimit.RateLimit)
     const rateLimit = Option.isSome(shared)
       ? shared.value
@@ -110,13 +111,19 @@ export const make = (
         if (pending !== undefined) return Deferred.await(pending)
         const deferred = Deferred.unsafeMake<Entry>(FiberId.none)
         opening.set(userId, deferred)
-        return Effect.map(engine.open(keyOf(userId)), (slot) => {
-          const created: Entry = { slot, http: undefined }
-          entries.set(userId, created)
-          opening.delete(userId)
-          Deferred.unsafeDone(deferred, Exit.succeed(created))
-          return created
-        })
+        // Opened in the registry's scope, not the caller's fiber: a caller interrupted while the
+        // store is read (a client that disconnects) does not leave the user's slot half open.
+        return engine.open(keyOf(userId)).pipe(
+          Effect.map((slot) => {
+            const created: Entry = { slot, http: undefined }
+            entries.set(userId, created)
+            opening.delete(userId)
+            Deferred.unsafeDone(deferred, Exit.succeed(created))
+            return created
+          }),
+          Effect.forkIn(scope),
+          Effect.zipRight(Deferred.await(deferred))
+        )
       })
 
     const get = (userId: string) => Effect.map(entry(userId), serviceFor)

@@ -45,6 +45,28 @@ describe("Registry", () => {
       assert.strictEqual(yield* registry.size, 1)
     }).pipe(Effect.provide(Env())))
 
+  it.scoped("a caller interrupted while the user's slot opens does not strand the user", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const memory = yield* TokenStore.makeMemory
+      // A store whose reads take a while, as a database's may.
+      const slow: TokenStore.TokenStore.Service = {
+        ...memory,
+        get: (key) => Effect.zipRight(Effect.sleep(Duration.millis(200)), memory.get(key))
+      }
+      const registry = yield* Registry.make({ provider: server.provider(), client: server.client }).pipe(
+        Effect.provideService(TokenStore.TokenStore, slow)
+      )
+      const first = yield* Effect.fork(registry.get("late"))
+      yield* TestClock.adjust(Duration.millis(50))
+      yield* Fiber.interrupt(first)
+      const second = yield* Effect.fork(registry.get("late"))
+      yield* TestClock.adjust(Duration.millis(200))
+      const user = yield* Fiber.join(second)
+      assert.isTrue(user.key.endsWith("/user/late"))
+      assert.strictEqual(yield* registry.size, 1)
+    }).pipe(Effect.provide(Env())))
+
   it.scoped("remove revokes at the provider, deletes the stored token and forgets the slot", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer
