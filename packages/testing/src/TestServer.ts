@@ -15,6 +15,7 @@
  *
  * @since 0.1.0
  */
+import * as Authorization from "@effect-oauth/core/Authorization"
 import * as ClientConfig from "@effect-oauth/core/ClientConfig"
 import * as Provider from "@effect-oauth/core/Provider"
 import * as Scopes from "@effect-oauth/core/Scopes"
@@ -308,8 +309,8 @@ const makeService = (url: string, server: internal.AuthorizationServer): TestSer
     client: clientWith(internal.initialSecret),
     publicClient: ClientConfig.make({ clientId: internal.publicClientId }),
     provider: (options) => {
-      const { flavour, requireClientAuthentication } = server.switches
-      return Provider.make({
+      const { flavour, requireClientAuthentication, requirePushedAuthorizationRequests } = server.switches
+      const provider = Provider.make({
         name: "test-server",
         issuer: url,
         authorizationEndpoint: endpoints.authorizationEndpoint,
@@ -328,10 +329,11 @@ const makeService = (url: string, server: internal.AuthorizationServer): TestSer
         userinfoEndpoint: endpoints.userinfoEndpoint,
         introspectionEndpoint: endpoints.introspectionEndpoint,
         pushedAuthorizationRequestEndpoint: endpoints.pushedAuthorizationRequestEndpoint,
-        requirePushedAuthorizationRequests: server.switches.requirePushedAuthorizationRequests,
         endSessionEndpoint: endpoints.endSessionEndpoint,
         ...options
       })
+      // As discovery does: a server that requires pushed requests gets every login pushed.
+      return requirePushedAuthorizationRequests ? Authorization.pushed(provider) : provider
     },
     authorize: (authorizationUrl) =>
       Effect.suspend(() => {
