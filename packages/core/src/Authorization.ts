@@ -177,9 +177,11 @@ const push: PushedAuthorization["push"] = (provider, endpoint, url) =>
           "token endpoint, and the provider its pushed_authorization_request_endpoint"
       })
     }
-    // A refused push is a login that cannot start: it is reported as such, with the server's reason.
+    // The endpoint's client authentication names the client (in the body, or by Basic): a second
+    // client_id would be a repeated parameter. A refused push is a login that cannot start.
+    const form = [...url.searchParams].filter(([name]) => name !== "client_id")
     const answer = yield* Effect.mapError(
-      endpoint.postForm(provider.pushedAuthorizationRequestEndpoint, [...url.searchParams]),
+      endpoint.postForm(provider.pushedAuthorizationRequestEndpoint, form),
       (error) =>
         error._tag === "InvalidConfiguration"
           ? error
