@@ -85,7 +85,8 @@ export type ClientAuthenticationRequirement = internal.ClientAuthenticationRequi
  *   published public key), `multipleAudiencesNoAzp`, `badAtHash`, `badCodeHash`, `otherSubject` (`sub` is
  *   another user's).
  * - `userinfoSubject` (`null`: the ID token's `sub`): the `sub` that `/userinfo` answers with.
- * - `requirePushedAuthorizationRequests` (false): `/authorize` accepts only a pushed `request_uri`.
+ * - `requirePushedAuthorizationRequests` (false): `/authorize` accepts only a pushed `request_uri`
+ *   (and `provider()` then has `Authorization.pushed`, as discovery would give it).
  * - `requireDpop` (false): token requests need a DPoP proof (a proof is honoured whenever sent);
  *   `dpopNonce` (false): proofs must carry the server's `DPoP-Nonce` (`use_dpop_nonce` otherwise).
  * - `clientPublicJwk` (`null`): the confidential client's public key for `private_key_jwt`
