@@ -2,8 +2,10 @@
  * The bundle a SPA pays for effect-oauth's browser login, measured with esbuild (bundled, minified,
  * tree-shaken, ESM for browsers, then gzip -9): an app using `login`, `completeLogin`,
  * `AuthorizedHttpClient` and the `sessionStorage` store, minus the same app's skeleton on `effect` +
- * `@effect/platform` alone (an Effect program making a `fetch` request); and
- * `@badgateway/oauth2-client`'s `OAuth2Client` + `OAuth2Fetch` for comparison.
+ * `@effect/platform` alone (an Effect program making a `fetch` request); the same app signing in
+ * with OpenID Connect (`IdToken.openId`, the ID token checked against the provider's JWKS with
+ * `jose`, its claims read with `IdToken.claims`); and `@badgateway/oauth2-client`'s `OAuth2Client` +
+ * `OAuth2Fetch` for comparison.
  *
  * Runs alone with `tsx --tsconfig ../tsconfig.json src/bundle.ts`; `pnpm bench` includes it.
  */
@@ -67,6 +69,41 @@ export const onLoad = () => runtime.runPromise(Effect.gen(function*() {
 }))
 `
 
+/** The same app signing in with OpenID Connect, and reading the ID token's claims. */
+const withOpenId = `
+import * as Effect from "effect/Effect"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as ClientConfig from "@effect-oauth/core/ClientConfig"
+import * as IdToken from "@effect-oauth/core/IdToken"
+import * as OAuthClient from "@effect-oauth/core/OAuthClient"
+import * as Provider from "@effect-oauth/core/Provider"
+import * as Scopes from "@effect-oauth/core/Scopes"
+import * as AuthorizedHttpClient from "@effect-oauth/core/AuthorizedHttpClient"
+import * as BrowserOAuth from "@effect-oauth/platform-browser/BrowserOAuth"
+const runtime = ManagedRuntime.make(BrowserOAuth.layer({
+  provider: IdToken.openId(Provider.make({
+    issuer: "https://auth.example.com",
+    authorizationEndpoint: "https://auth.example.com/authorize",
+    tokenEndpoint: "https://auth.example.com/token",
+    jwksUri: "https://auth.example.com/jwks"
+  })),
+  client: ClientConfig.make({ clientId: "spa" }),
+  redirectUri: "https://app.example.com/callback",
+  scopes: Scopes.make("openid"),
+  store: "sessionStorage"
+}))
+export const logIn = () => runtime.runPromise(BrowserOAuth.login())
+export const onLoad = () => runtime.runPromise(Effect.gen(function*() {
+  const oauth = yield* BrowserOAuth.BrowserOAuth
+  if (oauth.isCallback(location)) yield* BrowserOAuth.completeLogin(location)
+  const client = yield* OAuthClient.OAuthClient
+  const claims = yield* IdToken.claims(yield* client.token)
+  const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
+  const me = yield* http.get("https://api.example.com/me")
+  return { claims, me: yield* me.json }
+}))
+`
+
 const withBadgateway = `
 import { OAuth2Client, OAuth2Fetch } from "@badgateway/oauth2-client"
 const client = new OAuth2Client({
@@ -106,9 +143,12 @@ const gzipBytes = async (contents: string): Promise<number> => {
 
 /** The figures of the "bundle" entry of bench/results.json. */
 export const measureBundles = async () => {
-  const [base, ours, theirs] = await Promise.all([baseline, withEffectOAuth, withBadgateway].map(gzipBytes))
+  const [base, ours, openId, theirs] = await Promise.all(
+    [baseline, withEffectOAuth, withOpenId, withBadgateway].map(gzipBytes)
+  )
   return {
     "effect-oauth-browser": { gzipBytesOverEffect: ours! - base!, gzipBytesTotal: ours! },
+    "effect-oauth-browser-openid": { gzipBytesOverEffect: openId! - base!, gzipBytesTotal: openId! },
     "effect+platform": { gzipBytesTotal: base! },
     badgateway: { gzipBytesTotal: theirs! }
   }

@@ -17,7 +17,6 @@ import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type { ClientConfig } from "./ClientConfig.js"
 import * as Grant from "./Grant.js"
-import { noneByDefault } from "./internal/schema.js"
 import type { InvalidScopeRequest, TokenRequestError } from "./OAuthError.js"
 import { AuthorizationResponseError, InvalidConfiguration } from "./OAuthError.js"
 import * as Pkce from "./Pkce.js"
@@ -49,9 +48,7 @@ export class Transaction extends Schema.Class<Transaction>("@effect-oauth/core/A
   /** The effective scopes of the request (with the provider's defaults and implied scopes). */
   scopes: ScopeSetFromString,
   /** Epoch milliseconds, from the `Clock`. */
-  createdAt: Schema.Number,
-  /** The OpenID Connect nonce sent with the login (when the provider has `IdToken.openId`). */
-  nonce: Schema.optionalWith(Schema.OptionFromNullOr(Schema.Redacted(Schema.String)), noneByDefault)
+  createdAt: Schema.Number
 }) {}
 
 /**
@@ -66,12 +63,10 @@ export interface StartOptions {
   /** More query parameters (`prompt`, `show_dialog`, …); they cannot replace the protocol's own. */
   readonly extraParams?: Readonly<Record<string, string>> | undefined
   /**
-   * Pushes the request (RFC 9126) with this endpoint's client authentication, and sends the browser
-   * only `client_id` and `request_uri`: always when given with `push: true`, and whenever the
-   * provider requires it (which fails without an endpoint).
+   * The client's token endpoint, whose client authentication pushes the request when the provider
+   * has {@link pushed} (RFC 9126); a pushed login fails without it.
    */
   readonly endpoint?: TokenEndpoint | undefined
-  readonly push?: boolean | undefined
 }
 
 /**
@@ -136,12 +131,8 @@ export const start = (
     url.searchParams.set("state", state)
     url.searchParams.set("code_challenge", pkce.challenge)
     url.searchParams.set("code_challenge_method", pkce.method)
-    const openId = provider.extensions?.openId
-    const nonce = openId === undefined ? undefined : yield* Pkce.randomString(32)
-    if (nonce !== undefined) url.searchParams.set("nonce", nonce)
-    if (openId !== undefined && Option.isSome(openId.maxAgeSeconds)) {
-      url.searchParams.set("max_age", String(openId.maxAgeSeconds.value))
-    }
+    const { openId, pushedAuthorization } = provider.extensions ?? {}
+    for (const [key, value] of openId ? yield* openId.login(pkce.verifier) : []) url.searchParams.set(key, value)
     const transaction = new Transaction({
       state: Redacted.make(state),
       codeVerifier: pkce.verifier,
@@ -150,27 +141,47 @@ export const start = (
       issuer: provider.issuer,
       clientId: client.clientId,
       scopes,
-      createdAt: yield* Clock.currentTimeMillis,
-      nonce: Option.map(Option.fromNullable(nonce), Redacted.make)
+      createdAt: yield* Clock.currentTimeMillis
     })
-    if (options.push !== true && provider.requirePushedAuthorizationRequests !== true) {
-      return { url: url.toString(), transaction }
+    return {
+      url: pushedAuthorization ? yield* pushedAuthorization.push(provider, options.endpoint, url) : url.toString(),
+      transaction
     }
-    return { url: yield* pushRequest(provider, options.endpoint, url), transaction }
   })
 
+/**
+ * Pushed authorization requests (RFC 9126), as a provider extension (see `Provider.Extensions`),
+ * built by {@link pushed}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PushedAuthorization {
+  /**
+   * Posts the query of `url` to the provider's `pushed_authorization_request_endpoint` with the
+   * endpoint's client authentication; the URL to send the browser to (`client_id` and `request_uri`).
+   */
+  readonly push: (
+    provider: Provider<string>,
+    endpoint: TokenEndpoint | undefined,
+    url: URL
+  ) => Effect.Effect<string, InvalidConfiguration>
+}
+
 // RFC 9126 §2: the request's parameters go to the server directly; the browser gets a reference.
-const pushRequest = (provider: Provider<string>, endpoint: TokenEndpoint | undefined, url: URL) =>
+const push: PushedAuthorization["push"] = (provider, endpoint, url) =>
   Effect.gen(function*() {
     if (endpoint === undefined || provider.pushedAuthorizationRequestEndpoint === undefined) {
       return yield* new InvalidConfiguration({
-        detail: `${provider.name} needs pushed authorization requests: give Authorization.start an endpoint, ` +
-          "and the provider its pushed_authorization_request_endpoint"
+        detail: `${provider.name} pushes its authorization requests: give Authorization.start the client's ` +
+          "token endpoint, and the provider its pushed_authorization_request_endpoint"
       })
     }
-    // A refused push is a login that cannot start: it is reported as such, with the server's reason.
+    // The endpoint's client authentication names the client (in the body, or by Basic): a second
+    // client_id would be a repeated parameter. A refused push is a login that cannot start.
+    const form = [...url.searchParams].filter(([name]) => name !== "client_id")
     const answer = yield* Effect.mapError(
-      endpoint.postForm(provider.pushedAuthorizationRequestEndpoint, [...url.searchParams]),
+      endpoint.postForm(provider.pushedAuthorizationRequestEndpoint, form),
       (error) =>
         error._tag === "InvalidConfiguration"
           ? error
@@ -184,6 +195,21 @@ const pushRequest = (provider: Provider<string>, endpoint: TokenEndpoint | undef
     pushed.searchParams.set("request_uri", answer.request_uri)
     return pushed.toString()
   })
+
+/**
+ * The provider with pushed authorization requests (RFC 9126): every login's parameters are posted
+ * to its `pushed_authorization_request_endpoint` with the client's authentication, and the browser
+ * is sent only `client_id` and the `request_uri` the server answered. Needed when the server
+ * requires it (`require_pushed_authorization_requests`; `Discovery.discover` then adds it itself),
+ * and useful whenever the request should not travel through the browser.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const pushed = <P extends Provider<string>>(provider: P): P => ({
+  ...provider,
+  extensions: { ...provider.extensions, pushedAuthorization: { push } }
+})
 
 /**
  * The parameters of a callback, each appearing once.
@@ -291,7 +317,7 @@ const checkAndExchange = (
         // The stored URI, byte for byte: the server compares it with the one it saw in the request.
         redirectUri: transaction.redirectUri
       }),
-      { requested: transaction.scopes, nonce: Option.getOrUndefined(transaction.nonce) }
+      { requested: transaction.scopes }
     )
   })
 

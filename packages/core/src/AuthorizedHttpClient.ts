@@ -25,6 +25,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Granted from "./Granted.js"
+import { discard } from "./internal/http.js"
 import * as RetryAfter from "./internal/retryAfter.js"
 import * as TrustedOrigins from "./internal/trustedOrigins.js"
 import * as WithoutCredentials from "./internal/withoutCredentials.js"
@@ -122,9 +123,6 @@ export interface Options {
   readonly unauthorizedGracePeriod?: Duration.DurationInput | undefined
 }
 
-// The body of a response we do not hand back is read and dropped so the connection is reused.
-const discard = (response: HttpClientResponse.HttpClientResponse) => Effect.ignore(response.arrayBuffer)
-
 /**
  * Reads `Retry-After` (RFC 9110 §10.2.3): seconds, or an HTTP date.
  *
@@ -185,40 +183,21 @@ export const make = (options: Options = {}): Effect.Effect<
           : Effect.fail(new InsufficientScope({ required: required.values, granted: granted.values })))
 
     const dpop = client.provider.extensions?.dpop
+    const execute = (request: HttpClientRequest.HttpClientRequest) => limit(base.execute(request))
     // What comes back refers to the caller's request, not to the copy that carried the token.
     const sendWith = (request: HttpClientRequest.HttpClientRequest, token: Token) => {
       const secret = Redacted.value(token.accessToken)
-      const sent = token.tokenType === "DPoP"
-        ? sendDpop(request, token)
-        : limit(base.execute(HttpClientRequest.setHeader(request, "authorization", `Bearer ${secret}`)))
+      // RFC 9449 §7: a DPoP-bound token goes only with a proof of its key, never as a Bearer token.
+      const sent = token.tokenType === "Bearer"
+        ? execute(HttpClientRequest.setHeader(request, "authorization", `Bearer ${secret}`))
+        : dpop === undefined
+        ? Effect.fail(new InvalidConfiguration({ detail: "a DPoP token needs the provider's Dpop extension" }))
+        : dpop.resourceRequest(request, token.accessToken, execute)
       return Effect.mapBoth(sent, {
         onFailure: (error) =>
           HttpClientError.isHttpClientError(error) ? WithoutCredentials.error(request, error, secret) : error,
         onSuccess: (response) => WithoutCredentials.response(request, response, secret)
       })
-    }
-
-    // RFC 9449 §7: a DPoP-bound token goes only with a fresh proof of its key, never as a Bearer
-    // token; a resource server asks for its nonce with a 401, and the request is sent once more.
-    const sendDpop = (request: HttpClientRequest.HttpClientRequest, token: Token) => {
-      if (dpop === undefined) {
-        return Effect.fail(
-          new InvalidConfiguration({ detail: "a DPoP-bound token needs the provider's Dpop extension" })
-        )
-      }
-      const once = dpop.proof(request.method, request.url, token.accessToken).pipe(
-        Effect.flatMap((proof) =>
-          limit(base.execute(HttpClientRequest.setHeaders(request, {
-            authorization: `DPoP ${Redacted.value(token.accessToken)}`,
-            dpop: proof
-          })))
-        ),
-        Effect.tap((response) => dpop.observe(request.url, response.headers))
-      )
-      return Effect.flatMap(once, (response) =>
-        response.status === 401 && /use_dpop_nonce/.test(response.headers["www-authenticate"] ?? "")
-          ? Effect.zipRight(discard(response), once)
-          : Effect.succeed(response))
     }
 
     // 401: one shared refresh (or the token another fiber already got), one retry.
@@ -232,8 +211,7 @@ export const make = (options: Options = {}): Effect.Effect<
         const next = yield* client.invalidate(refused).pipe(
           // The slot's own wording assumes the token ran out; this one was refused before it expired.
           Effect.catchIf(
-            (error) =>
-              error._tag === "ReauthorizationRequired" && error.reason === "NoRefreshToken",
+            (error) => error._tag === "ReauthorizationRequired" && error.reason === "NoRefreshToken",
             () =>
               new ReauthorizationRequired({
                 reason: "NoRefreshToken",

@@ -29,19 +29,27 @@ import type { Provider } from "./Provider.js"
 export const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 /**
- * A client-assertion method (see `Provider.Extensions`): the form members that authenticate one
- * request.
+ * A client-assertion method (see `Provider.Extensions`): how the token endpoint authenticates one
+ * request in place of `client_secret_basic` / `client_secret_post`.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Extension {
   readonly method: "private_key_jwt" | "client_secret_jwt"
-  /** The form members for one request of `client` to `provider` (its audience: {@link audienceOf}). */
-  readonly assertion: (
+  /**
+   * The headers and form of one request of `client` to `provider`: `form` with `client_id`,
+   * `client_assertion_type` and a freshly signed `client_assertion` (its audience: {@link audienceOf}),
+   * and no secret.
+   */
+  readonly authenticate: (
     client: ClientConfig,
-    provider: Provider<string>
-  ) => Effect.Effect<ReadonlyArray<readonly [string, string]>, InvalidConfiguration>
+    provider: Provider<string>,
+    form: ReadonlyArray<readonly [string, string]>
+  ) => Effect.Effect<
+    { readonly headers: Record<string, string>; readonly form: ReadonlyArray<readonly [string, string]> },
+    InvalidConfiguration
+  >
 }
 
 /**
@@ -68,7 +76,8 @@ const invalid = (detail: string) => new InvalidConfiguration({ detail })
 
 const sign = (
   client: ClientConfig,
-  audience: string,
+  provider: Provider<string>,
+  form: ReadonlyArray<readonly [string, string]>,
   header: { readonly alg: string; readonly kid?: string | undefined },
   key: CryptoKey | Uint8Array,
   lifetimeSeconds: number
@@ -82,17 +91,19 @@ const sign = (
           .setProtectedHeader({ alg: header.alg, typ: "JWT", ...(header.kid === undefined ? {} : { kid: header.kid }) })
           .setIssuer(client.clientId)
           .setSubject(client.clientId)
-          .setAudience(audience)
+          .setAudience(audienceOf(provider))
           .setJti(jti)
           .setIssuedAt(now)
           .setExpirationTime(now + lifetimeSeconds)
           .sign(key),
       catch: () => invalid(`the client assertion could not be signed with ${header.alg}: check the key and algorithm`)
     })
-    return [["client_id", client.clientId], ["client_assertion_type", assertionType], [
-      "client_assertion",
-      jwt
-    ]] as const
+    const members: ReadonlyArray<readonly [string, string]> = [
+      ["client_id", client.clientId],
+      ["client_assertion_type", assertionType],
+      ["client_assertion", jwt]
+    ]
+    return { headers: {}, form: [...form, ...members] }
   })
 
 const algorithmOf = (key: CryptoKey, jwk: JWK | undefined): string => {
@@ -149,8 +160,8 @@ export const privateKeyJwt = (
   })
   return {
     method: "private_key_jwt",
-    assertion: (client, provider) =>
-      Effect.flatMap(load, (k) => sign(client, audienceOf(provider), { alg: k.alg, kid: k.kid }, k.key, lifetime))
+    authenticate: (client, provider, form) =>
+      Effect.flatMap(load, (k) => sign(client, provider, form, { alg: k.alg, kid: k.kid }, k.key, lifetime))
   }
 }
 
@@ -167,13 +178,14 @@ export const clientSecretJwt = (
   const lifetime = Math.max(1, Math.floor(Duration.toSeconds(options.lifetime ?? Duration.seconds(60))))
   return {
     method: "client_secret_jwt",
-    assertion: (client, provider) =>
+    authenticate: (client, provider, form) =>
       Option.match(client.clientSecret, {
         onNone: () => Effect.fail(invalid("client_secret_jwt needs a client secret, and this client has none")),
         onSome: (secret) =>
           sign(
             client,
-            audienceOf(provider),
+            provider,
+            form,
             { alg: options.alg ?? "HS256" },
             new TextEncoder().encode(Redacted.value(secret)),
             lifetime

@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { pushed } from "./Authorization.js"
 import type { RateLimited, TokenRequestError } from "./OAuthError.js"
 import { InvalidConfiguration, TransientServerError, TransportError } from "./OAuthError.js"
 import type { ClientAuthentication, Options as ProviderOptions, Provider } from "./Provider.js"
@@ -283,7 +284,7 @@ export const discover = (
     ) {
       if (endpoint !== undefined) yield* checkEndpoint(endpoint, allowInsecureHttp)
     }
-    return makeProvider<string>({
+    const provider = makeProvider<string>({
       name: givenUrl.host,
       tokenEndpoint: metadata.token_endpoint,
       authorizationEndpoint: metadata.authorization_endpoint,
@@ -297,12 +298,13 @@ export const discover = (
       introspectionEndpoint: metadata.introspection_endpoint,
       endSessionEndpoint: metadata.end_session_endpoint,
       pushedAuthorizationRequestEndpoint: metadata.pushed_authorization_request_endpoint,
-      requirePushedAuthorizationRequests: metadata.require_pushed_authorization_requests,
       dpopSigningAlgValuesSupported: metadata.dpop_signing_alg_values_supported,
       idTokenSigningAlgValuesSupported: metadata.id_token_signing_alg_values_supported,
       ...definedOnly(overrides),
       issuer
     })
+    // RFC 9126 §5: a server that requires pushed requests refuses every other one.
+    return metadata.require_pushed_authorization_requests === true ? pushed(provider) : provider
   }).pipe(Effect.withSpan("Discovery.discover", {
     captureStackTrace: false,
     attributes: { "oauth.issuer": issuerOrMetadataUrl }

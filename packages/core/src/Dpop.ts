@@ -8,13 +8,17 @@
  *
  * @since 0.1.0
  */
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type { CryptoKey, JWK } from "jose"
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from "jose"
+import { discard } from "./internal/http.js"
+import type { TokenRequestError } from "./OAuthError.js"
 import { InvalidConfiguration } from "./OAuthError.js"
-import { base64Url, randomString } from "./Pkce.js"
+import { challenge, randomString } from "./Pkce.js"
 import type { Provider } from "./Provider.js"
 
 /**
@@ -48,6 +52,24 @@ export interface Extension {
   ) => Effect.Effect<string, InvalidConfiguration>
   /** Keeps the `DPoP-Nonce` a response from `url` carries, for the next proofs to its origin. */
   readonly observe: (url: string, headers: Readonly<Record<string, string | undefined>>) => Effect.Effect<void>
+  /**
+   * Sends a token request to `url` with a fresh proof in the headers given to `send`; a
+   * `use_dpop_nonce` refusal (RFC 9449 §8) is sent once more with a proof carrying the server's nonce.
+   */
+  readonly tokenRequest: <A>(
+    url: string,
+    send: (headers: Record<string, string>) => Effect.Effect<A, TokenRequestError>
+  ) => Effect.Effect<A, TokenRequestError>
+  /**
+   * Sends a resource request with a DPoP-bound access token (`Authorization: DPoP` and a proof with
+   * `ath`, never as a Bearer token); a 401 `use_dpop_nonce` (RFC 9449 §9) is sent once more with
+   * the server's nonce.
+   */
+  readonly resourceRequest: <E>(
+    request: HttpClientRequest.HttpClientRequest,
+    accessToken: Redacted.Redacted<string>,
+    execute: (request: HttpClientRequest.HttpClientRequest) => Effect.Effect<HttpClientResponse.HttpClientResponse, E>
+  ) => Effect.Effect<HttpClientResponse.HttpClientResponse, E | InvalidConfiguration>
 }
 
 const invalid = (detail: string) => new InvalidConfiguration({ detail })
@@ -94,42 +116,64 @@ const maxOrigins = 32
  */
 export const make = (key: KeyPair): Extension => {
   const nonces = new Map<string, string>()
+  const proof: Extension["proof"] = (method, url, accessToken) =>
+    Effect.gen(function*() {
+      const iat = Math.floor((yield* Clock.currentTimeMillis) / 1000)
+      const jti = yield* randomString(16)
+      const nonce = nonces.get(originOf(url))
+      const ath = accessToken === undefined ?
+        undefined :
+        yield* challenge(accessToken)
+      return yield* Effect.tryPromise({
+        try: () =>
+          new SignJWT({
+            htm: method.toUpperCase(),
+            htu: htuOf(url),
+            ...(ath === undefined ? {} : { ath }),
+            ...(nonce === undefined ? {} : { nonce })
+          })
+            .setProtectedHeader({ alg: key.alg, typ: "dpop+jwt", jwk: key.publicJwk })
+            .setJti(jti)
+            .setIssuedAt(iat)
+            .sign(key.privateKey),
+        catch: () => invalid(`the DPoP proof could not be signed with ${key.alg}`)
+      })
+    })
+  const observe: Extension["observe"] = (url, headers) =>
+    Effect.sync(() => {
+      const nonce = headers["dpop-nonce"]
+      if (nonce === undefined || nonce.length === 0) return
+      const origin = originOf(url)
+      nonces.delete(origin)
+      if (nonces.size >= maxOrigins) nonces.delete(nonces.keys().next().value ?? "")
+      nonces.set(origin, nonce)
+    })
   return {
     key,
-    proof: (method, url, accessToken) =>
-      Effect.gen(function*() {
-        const iat = Math.floor((yield* Clock.currentTimeMillis) / 1000)
-        const jti = yield* randomString(16)
-        const nonce = nonces.get(originOf(url))
-        const ath = accessToken === undefined ?
-          undefined :
-          yield* Effect.promise(() =>
-            crypto.subtle.digest("SHA-256", new TextEncoder().encode(Redacted.value(accessToken)))
-          ).pipe(Effect.map((digest) => base64Url(new Uint8Array(digest))))
-        return yield* Effect.tryPromise({
-          try: () =>
-            new SignJWT({
-              htm: method.toUpperCase(),
-              htu: htuOf(url),
-              ...(ath === undefined ? {} : { ath }),
-              ...(nonce === undefined ? {} : { nonce })
-            })
-              .setProtectedHeader({ alg: key.alg, typ: "dpop+jwt", jwk: key.publicJwk })
-              .setJti(jti)
-              .setIssuedAt(iat)
-              .sign(key.privateKey),
-          catch: () => invalid(`the DPoP proof could not be signed with ${key.alg}`)
-        })
-      }),
-    observe: (url, headers) =>
-      Effect.sync(() => {
-        const nonce = headers["dpop-nonce"]
-        if (nonce === undefined || nonce.length === 0) return
-        const origin = originOf(url)
-        nonces.delete(origin)
-        if (nonces.size >= maxOrigins) nonces.delete(nonces.keys().next().value ?? "")
-        nonces.set(origin, nonce)
-      })
+    proof,
+    observe,
+    tokenRequest: (url, send) => {
+      const once = Effect.flatMap(proof("POST", url), (dpop) => send({ dpop }))
+      return Effect.catchIf(once, (e) => e._tag === "ErrorResponse" && e.error === "use_dpop_nonce", () => once)
+    },
+    resourceRequest: (request, accessToken, execute) => {
+      const once = proof(request.method, request.url, accessToken).pipe(
+        Effect.flatMap((dpop) =>
+          execute(HttpClientRequest.setHeaders(request, {
+            authorization: `DPoP ${Redacted.value(accessToken)}`,
+            dpop
+          }))
+        ),
+        Effect.tap((response) => observe(request.url, response.headers))
+      )
+      return Effect.flatMap(
+        once,
+        (response) =>
+          response.status === 401 && /use_dpop_nonce/.test(response.headers["www-authenticate"] ?? "")
+            ? Effect.zipRight(discard(response), once)
+            : Effect.succeed(response)
+      )
+    }
   }
 }
 

@@ -18,14 +18,15 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type { JWTPayload } from "jose"
 import { decodeJwt } from "jose"
-import type { ClientConfig } from "./ClientConfig.js"
 import type { Grant } from "./Grant.js"
 import * as internal from "./internal/idToken.js"
 import * as Jwks from "./internal/jwks.js"
 import type { TokenRequestError } from "./OAuthError.js"
 import { InvalidConfiguration } from "./OAuthError.js"
+import { challenge } from "./Pkce.js"
 import type { Provider } from "./Provider.js"
 import { Token } from "./Token.js"
+import type { TokenEndpoint } from "./TokenEndpoint.js"
 import { checkEndpoint } from "./TokenEndpoint.js"
 
 /**
@@ -158,16 +159,12 @@ export interface Options {
  * @category models
  */
 export interface Response {
+  /** The endpoint that received it: its provider, its client, and its JSON reader for the JWKS. */
+  readonly endpoint: TokenEndpoint
   readonly body: Readonly<Record<string, unknown>>
   readonly token: Token
   readonly grant: Grant
-  readonly provider: Provider<string>
-  readonly client: ClientConfig
   readonly previous: Token | undefined
-  /** The nonce of the login whose code is exchanged. */
-  readonly nonce: Redacted.Redacted<string> | undefined
-  /** The token endpoint's JSON reader (no redirects, 1 MiB, timeouts), for the JWKS. */
-  readonly getJson: (url: string) => Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError>
 }
 
 /**
@@ -177,8 +174,13 @@ export interface Response {
  * @category models
  */
 export interface Extension {
-  /** Seconds, sent as `max_age` by `Authorization.start`. */
-  readonly maxAgeSeconds: Option.Option<number>
+  /**
+   * The query parameters `Authorization.start` adds to the login with this PKCE verifier: its
+   * `nonce` (see {@link nonceOf}), and `max_age` when set.
+   */
+  readonly login: (
+    codeVerifier: Redacted.Redacted<string>
+  ) => Effect.Effect<ReadonlyArray<readonly [string, string]>, InvalidConfiguration>
   /** Checks a token response's `id_token`; the token with it, or the previous one's on a refresh without. */
   readonly check: (response: Response) => Effect.Effect<Token, InvalidIdToken | TokenRequestError>
   /** How many times the JWKS was fetched. */
@@ -195,6 +197,19 @@ const payloadOf = (idToken: Redacted.Redacted<string>): Option.Option<JWTPayload
     return Option.none()
   }
 }
+
+/**
+ * The nonce of the login whose PKCE verifier is `codeVerifier`: BASE64URL(SHA-256("nonce:" ‖
+ * verifier)). OIDC Core §15.5.2 suggests the hash of a random value the client keeps; the
+ * transaction keeps the verifier (256 random bits, secret until the exchange), so the nonce needs no
+ * field of its own and every exchange of the login's code can check it, however it is completed.
+ * The label keeps it apart from the `code_challenge`, the hash of the verifier alone.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const nonceOf = (codeVerifier: Redacted.Redacted<string>): Effect.Effect<string, InvalidConfiguration> =>
+  challenge(Redacted.make(`nonce:${Redacted.value(codeVerifier)}`))
 
 /**
  * The ID token extension itself, for a provider with an `issuer` and a JWKS.
@@ -215,7 +230,7 @@ export const make = (options: Options = {}): Extension => {
   })
   const check: Extension["check"] = (response) =>
     Effect.gen(function*() {
-      const { body, client, grant, previous, provider, token } = response
+      const { body, endpoint: { client, getJson, provider }, grant, previous, token } = response
       const idToken = body.id_token
       const login = grant._tag === "AuthorizationCode"
       if (idToken === undefined || idToken === null) {
@@ -245,8 +260,8 @@ export const make = (options: Options = {}): Extension => {
         algorithms,
         skewSeconds,
         now: yield* Clock.currentTimeMillis,
-        nonce: login ?
-          Option.fromNullable(response.nonce) :
+        nonce: grant._tag === "AuthorizationCode" ?
+          Option.some(Redacted.make(yield* nonceOf(grant.codeVerifier))) :
           Option.flatMap(
             previousClaims,
             (claims) => typeof claims.nonce === "string" ? Option.some(Redacted.make(claims.nonce)) : Option.none()
@@ -256,11 +271,14 @@ export const make = (options: Options = {}): Extension => {
         accessToken: Option.some(token.accessToken),
         code: grant._tag === "AuthorizationCode" ? Option.some(grant.code) : Option.none(),
         previous: previousClaims,
-        key: (header) => cache.key(jwksUrl.href, header, response.getJson)
+        key: (header) => cache.key(jwksUrl.href, header, getJson)
       }).pipe(Effect.mapError(toError))
       return new Token({ ...token, idToken: Option.some(jwt) })
     }).pipe(Effect.withSpan("IdToken.check", { captureStackTrace: false }))
-  return { maxAgeSeconds, check, jwksFetches: cache.fetches }
+  const maxAgeParam = Option.toArray(Option.map(maxAgeSeconds, (seconds) => ["max_age", `${seconds}`] as const))
+  const login: Extension["login"] = (codeVerifier) =>
+    Effect.map(nonceOf(codeVerifier), (nonce) => [["nonce", nonce], ...maxAgeParam])
+  return { login, check, jwksFetches: cache.fetches }
 }
 
 /**

@@ -10,16 +10,25 @@ import * as Redacted from "effect/Redacted"
 import { InvalidConfiguration } from "./OAuthError.js"
 
 /**
+ * Base64 with padding (RFC 4648 §4).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const base64 = (bytes: Uint8Array): string => {
+  let binary = ""
+  for (const byte of bytes) binary += String.fromCharCode(byte)
+  return btoa(binary)
+}
+
+/**
  * Base64url without padding (RFC 4648 §5).
  *
  * @since 0.1.0
  * @category encoding
  */
-export const base64Url = (bytes: Uint8Array): string => {
-  let binary = ""
-  for (const byte of bytes) binary += String.fromCharCode(byte)
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")
-}
+export const base64Url = (bytes: Uint8Array): string =>
+  base64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")
 
 // Browsers hide WebCrypto's `subtle` outside secure contexts; say so instead of dying on a TypeError.
 const unavailable = (what: string) =>

@@ -8,6 +8,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
+import type { PushedAuthorization } from "./Authorization.js"
 import type { Extension as ClientAssertionExtension } from "./ClientAssertion.js"
 import type { Extension as DpopExtension } from "./Dpop.js"
 import type { Extension as OpenIdExtension } from "./IdToken.js"
@@ -58,18 +59,17 @@ export interface OpenIdMetadata {
   readonly userinfoEndpoint?: string | undefined
   readonly introspectionEndpoint?: string | undefined
   readonly endSessionEndpoint?: string | undefined
+  /** Where `Authorization.pushed` pushes (RFC 9126). */
   readonly pushedAuthorizationRequestEndpoint?: string | undefined
-  /** The server refuses authorization requests that were not pushed first (RFC 9126 §5). */
-  readonly requirePushedAuthorizationRequests?: boolean | undefined
   readonly dpopSigningAlgValuesSupported?: ReadonlyArray<string> | undefined
   readonly idTokenSigningAlgValuesSupported?: ReadonlyArray<string> | undefined
 }
 
 /**
  * What a provider does beyond plain OAuth: OpenID Connect ID tokens (`IdToken.openId`), DPoP
- * (`Dpop.bind`), signed client assertions (`ClientAssertion.privateKeyJwt`,
- * `ClientAssertion.clientSecretJwt`). Each is a value its own module builds, so a program that uses
- * none of them bundles none of their code (nor `jose`).
+ * (`Dpop.bind`), signed client assertions (`ClientAssertion.use`), pushed authorization requests
+ * (`Authorization.pushed`). Each is a value carrying its own code, which the plain modules only
+ * call when it is there, so a program that uses none of them bundles none of that code (nor `jose`).
  *
  * @since 0.1.0
  * @category models
@@ -78,6 +78,7 @@ export interface Extensions {
   readonly openId?: OpenIdExtension | undefined
   readonly dpop?: DpopExtension | undefined
   readonly clientAssertion?: ClientAssertionExtension | undefined
+  readonly pushedAuthorization?: PushedAuthorization | undefined
 }
 
 /**

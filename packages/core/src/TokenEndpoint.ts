@@ -35,6 +35,7 @@ import {
   TransientServerError,
   TransportError
 } from "./OAuthError.js"
+import { base64 } from "./Pkce.js"
 import type { ErrorBody, Provider } from "./Provider.js"
 import type { ScopeSet } from "./Scopes.js"
 import type { Token } from "./Token.js"
@@ -75,8 +76,6 @@ export interface TokenEndpoint {
     options?: {
       readonly requested?: ScopeSet<string> | undefined
       readonly previous?: Token | undefined
-      /** The login's OpenID Connect nonce, for the ID token of a code exchange. */
-      readonly nonce?: Redacted.Redacted<string> | undefined
     }
   ) => Effect.Effect<Token, TokenRequestError>
   /**
@@ -136,13 +135,6 @@ export const checkEndpoint = (
   )
 }
 
-const base64 = (text: string) => {
-  const bytes = new TextEncoder().encode(text)
-  let binary = ""
-  for (const byte of bytes) binary += String.fromCharCode(byte)
-  return btoa(binary)
-}
-
 /**
  * Adds the client's authentication to a form: `client_secret_basic` (an `Authorization: Basic`
  * header of the form-encoded id and secret), `client_secret_post` (both in the body) or `none`
@@ -165,7 +157,11 @@ export const authenticate = (
   }
   return {
     // RFC 6749 §2.3.1: the client id and secret are form-encoded before they are joined for Basic.
-    headers: { authorization: `Basic ${base64(`${Http.formEncode(client.clientId)}:${Http.formEncode(secret)}`)}` },
+    headers: {
+      authorization: `Basic ${
+        base64(new TextEncoder().encode(`${Http.formEncode(client.clientId)}:${Http.formEncode(secret)}`))
+      }`
+    },
     form
   }
 }
@@ -321,48 +317,31 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
 
     const clientSecret = Option.match(client.clientSecret, { onNone: () => [], onSome: (s) => [Redacted.value(s)] })
 
+    // A signed assertion and a DPoP proof are made afresh for every attempt (a new jti each).
     const post = (
       url: URL,
       form: ReadonlyArray<readonly [string, string]>,
       known: ReadonlyArray<Redacted.Redacted<string>> = []
     ) => {
-      const authenticated = authenticate(provider, client, form)
-      const postWith = (headers: Record<string, string>, body: ReadonlyArray<readonly [string, string]>) =>
-        send(
-          HttpClientRequest.post(url).pipe(
-            HttpClientRequest.setHeaders({ accept: "application/json", ...headers }),
-            HttpClientRequest.bodyUrlParams(body)
-          ),
-          [
-            ...clientSecret,
-            ...body.filter(([name]) => secretFields.has(name)).map(([, value]) => value),
-            ...known.map(Redacted.value)
-          ]
+      const attempt = (headers: Record<string, string>) =>
+        Effect.flatMap(
+          clientAssertion === undefined
+            ? Effect.succeed(authenticate(provider, client, form))
+            : clientAssertion.authenticate(client, provider, form),
+          (authenticated) =>
+            send(
+              HttpClientRequest.post(url).pipe(
+                HttpClientRequest.setHeaders({ accept: "application/json", ...authenticated.headers, ...headers }),
+                HttpClientRequest.bodyUrlParams(authenticated.form)
+              ),
+              [
+                ...clientSecret,
+                ...authenticated.form.filter(([name]) => secretFields.has(name)).map(([, value]) => value),
+                ...known.map(Redacted.value)
+              ]
+            )
         )
-      if (clientAssertion === undefined && dpop === undefined) {
-        return postWith(authenticated.headers, authenticated.form)
-      }
-      // A signed assertion and a DPoP proof are made afresh for every attempt (a new jti each).
-      const attempt = Effect.flatMap(
-        Effect.all([
-          clientAssertion === undefined ? Effect.succeed(undefined) : clientAssertion.assertion(client, provider),
-          dpop === undefined ? Effect.succeed(undefined) : dpop.proof("POST", url.href)
-        ]),
-        ([assertion, proof]) =>
-          postWith(
-            {
-              ...(assertion === undefined ? authenticated.headers : {}),
-              ...(proof === undefined ? {} : { dpop: proof })
-            },
-            assertion === undefined ? authenticated.form : [...form, ...assertion]
-          )
-      )
-      // RFC 9449 §8: a server wanting a nonce refuses once with use_dpop_nonce; the proof is made again with it.
-      return Effect.catchIf(
-        attempt,
-        (e) => dpop !== undefined && e._tag === "ErrorResponse" && e.error === "use_dpop_nonce",
-        () => attempt
-      )
+      return dpop === undefined ? attempt({}) : dpop.tokenRequest(url.href, attempt)
     }
 
     const send = (request: HttpClientRequest.HttpClientRequest, secrets: ReadonlyArray<string>) =>
@@ -461,19 +440,11 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
           status: 200,
           now: sentAt,
           requested: requestOptions?.requested,
-          previous: requestOptions?.previous,
-          dpop: dpop !== undefined
+          previous: requestOptions?.previous
         })
-        return openId === undefined ? token : yield* openId.check({
-          body,
-          token,
-          grant,
-          provider,
-          client,
-          previous: requestOptions?.previous,
-          nonce: requestOptions?.nonce,
-          getJson
-        })
+        return openId === undefined
+          ? token
+          : yield* openId.check({ endpoint: self, body, token, grant, previous: requestOptions?.previous })
       }).pipe(
         Effect.withSpan("TokenEndpoint.request", {
           captureStackTrace: false,
@@ -523,7 +494,8 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
           withRetries(send(HttpClientRequest.get(parsed).pipe(HttpClientRequest.acceptJson), clientSecret), isTransient)
       )
 
-    return { provider, client, request, revoke, postForm, getJson }
+    const self: TokenEndpoint = { provider, client, request, revoke, postForm, getJson }
+    return self
   })
 
 const sentAtOf = <A, E, R>(attempt: Effect.Effect<A, E, R>): Effect.Effect<readonly [A, number], E, R> =>

@@ -29,8 +29,6 @@ export interface Context {
   readonly now: number
   readonly requested?: ScopeSet<string> | undefined
   readonly previous?: Token | undefined
-  /** Whether the request carried a DPoP proof: only then is `token_type: DPoP` accepted. */
-  readonly dpop?: boolean | undefined
 }
 
 const invalid = (status: number, field: string, detail: string) =>
@@ -117,7 +115,8 @@ export const toToken = (
   }
   const response = decoded.right
   const dpop = response.token_type.toLowerCase() === "dpop"
-  if (dpop && context.dpop !== true) return invalid(status, "token_type", fieldDetails.token_type)
+  // Only a request that carried a DPoP proof (the provider has `Dpop.bind`) may get a DPoP token.
+  if (dpop && !provider.extensions?.dpop) return invalid(status, "token_type", fieldDetails.token_type)
   const refreshToken = response.refresh_token === undefined
     ? previous === undefined ? Option.none() : previous.refreshToken
     : Option.some(Redacted.make(response.refresh_token))

@@ -101,30 +101,17 @@ export const fetch: {
     }
     const http = HttpClient.withTracerPropagation(yield* HttpClient.HttpClient, false)
     const dpop = provider.extensions?.dpop
-    if (token.tokenType === "DPoP" && dpop === undefined) {
-      return yield* new InvalidConfiguration({ detail: "a DPoP-bound token needs the provider's DPoP extension" })
-    }
-    const attempt = Effect.gen(function*() {
-      const headers: Record<string, string> = dpop !== undefined && token.tokenType === "DPoP"
-        ? {
-          authorization: `DPoP ${Redacted.value(token.accessToken)}`,
-          dpop: yield* dpop.proof("GET", url.href, token.accessToken)
-        }
-        : { authorization: `Bearer ${Redacted.value(token.accessToken)}` }
-      const response = yield* http.execute(
-        HttpClientRequest.get(url).pipe(HttpClientRequest.acceptJson, HttpClientRequest.setHeaders(headers))
-      ).pipe(
-        Effect.mapError(() => new TransportError({ reason: "Network", detail: "the UserInfo request failed" }))
-      )
-      if (dpop !== undefined) yield* dpop.observe(url.href, response.headers)
-      return { retry: response.status === 401 && response.headers["dpop-nonce"] !== undefined, response }
-    })
-    const read = (response: Parameters<typeof readResponse>[1]) =>
-      readResponse(provider, response, [Redacted.value(token.accessToken)])
-    let first = yield* attempt
-    // RFC 9449 §9: a resource server's nonce is learnt from its 401, and the request sent once more.
-    if (first.retry && dpop !== undefined) first = yield* attempt
-    const body = yield* read(first.response)
+    const request = HttpClientRequest.get(url).pipe(HttpClientRequest.acceptJson)
+    const sent = token.tokenType === "Bearer"
+      ? http.execute(HttpClientRequest.bearerToken(request, Redacted.value(token.accessToken)))
+      : dpop === undefined
+      ? Effect.fail(new InvalidConfiguration({ detail: "a DPoP token needs the provider's Dpop extension" }))
+      : dpop.resourceRequest(request, token.accessToken, http.execute)
+    const response = yield* Effect.mapError(sent, (error) =>
+      error._tag === "InvalidConfiguration"
+        ? error
+        : new TransportError({ reason: "Network", detail: "the UserInfo request failed" }))
+    const body = yield* readResponse(provider, response, [Redacted.value(token.accessToken)])
     const decoded: Either.Either<A | Claims, unknown> =
       (schema === undefined ? Schema.decodeUnknownEither(Claims) : Schema.decodeUnknownEither(schema))(body)
     if (Either.isLeft(decoded)) {

@@ -42,13 +42,16 @@ const faultCheck = (fault: TestServer.Switches["idTokenFault"], options: IdToken
   })
 
 describe("IdToken", () => {
-  it.effect("a login sends a nonce, keeps it in the transaction, and returns the checked ID token with its claims", () =>
+  it.effect("a login sends a nonce derived from its verifier, and returns the checked ID token with its claims", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer
       const { started, token } = yield* signIn()
       const sent = new URL(started.url).searchParams.get("nonce")
       assert.isNotNull(sent)
-      assert.strictEqual(sent, Redacted.value(Option.getOrThrow(started.transaction.nonce)))
+      assert.strictEqual(sent, yield* IdToken.nonceOf(started.transaction.codeVerifier))
+      // Neither the verifier nor its code_challenge.
+      assert.notStrictEqual(sent, Redacted.value(started.transaction.codeVerifier))
+      assert.notStrictEqual(sent, new URL(started.url).searchParams.get("code_challenge"))
       assert.isTrue(Option.isSome(token.idToken))
       const claims = Option.getOrThrow(yield* IdToken.claims(token))
       assert.strictEqual(claims.sub, "1")
@@ -253,7 +256,8 @@ describe("IdToken", () => {
       assert.strictEqual(provider.introspectionEndpoint, server.introspectionEndpoint)
       assert.strictEqual(provider.endSessionEndpoint, server.endSessionEndpoint)
       assert.strictEqual(provider.pushedAuthorizationRequestEndpoint, server.pushedAuthorizationRequestEndpoint)
-      assert.isTrue(provider.requirePushedAuthorizationRequests)
+      // The server requires pushed requests: the discovered provider pushes every login.
+      assert.isDefined(provider.extensions?.pushedAuthorization)
       assert.include(provider.dpopSigningAlgValuesSupported ?? [], "ES256")
     }).pipe(Effect.provide(TestServer.layerInMemory())))
 

@@ -1,18 +1,21 @@
 import {
   Authorization,
+  AuthorizedHttpClient,
   ClientAssertion,
   Dpop,
   Grant,
   IdToken,
   Introspection,
+  OAuthClient,
   Scopes,
   TokenEndpoint,
+  TokenStore,
   UserInfo
 } from "@effect-oauth/core"
 import { TestServer } from "@effect-oauth/testing"
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option, Redacted } from "effect"
+import { Effect, Layer, Option, Redacted } from "effect"
 import { exportJWK, generateKeyPair } from "jose"
 
 const redirectUri = "http://127.0.0.1:8765/callback"
@@ -166,6 +169,49 @@ describe("Dpop", () => {
       assert.strictEqual(refused._tag, "ErrorResponse")
       const refreshed = yield* endpoint.request(Grant.RefreshToken(refreshToken), { previous: token })
       assert.strictEqual(refreshed.tokenType, "DPoP")
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+})
+
+describe("Dpop through AuthorizedHttpClient and UserInfo", () => {
+  it.effect("API calls carry a proof and learn the resource server's nonce with one retry; a DPoP token is never sent as Bearer", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      yield* server.configure({ requireDpop: true })
+      const provider = IdToken.openId(Dpop.bind(server.provider(), yield* Dpop.generateKey()))
+      const { token } = yield* signIn(provider)
+      assert.strictEqual(token.tokenType, "DPoP")
+      // The sign-in learnt no nonce; the API now wants one.
+      yield* server.configure({ dpopNonce: true })
+      const before = (yield* server.counters).dpopRejections
+      const refreshesBefore = (yield* server.counters).tokenRequests.refresh_token
+      const api = yield* Effect.gen(function*() {
+        const oauth = yield* OAuthClient.OAuthClient
+        yield* oauth.setToken(token)
+        const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
+        return [yield* http.get(server.meEndpoint), yield* http.get(server.meEndpoint)] as const
+      }).pipe(
+        Effect.provide(
+          AuthorizedHttpClient.layer().pipe(
+            Layer.provideMerge(
+              OAuthClient.layer({ provider, client: server.client, session: OAuthClient.user("ann") })
+            ),
+            Layer.provide(TokenStore.layerMemory)
+          )
+        )
+      )
+      assert.deepStrictEqual(api.map((response) => response.status), [200, 200])
+      // Only the first call needed the nonce: one refusal, answered by one retry, without a refresh.
+      const counters = yield* server.counters
+      assert.strictEqual(counters.dpopRejections, before + 1)
+      assert.deepStrictEqual(counters.resourceRequests, { "200": 2, "401": 1 })
+      assert.deepStrictEqual(counters.tokenRequests.refresh_token, refreshesBefore)
+      const claims = yield* UserInfo.fetch(provider, token)
+      assert.strictEqual(claims.sub, "1")
+      // The same token on a provider without the extension is refused before anything is sent.
+      const sent = (yield* server.counters).dpopRejections
+      const refused = yield* Effect.flip(UserInfo.fetch(IdToken.openId(server.provider()), token))
+      assert.strictEqual(refused._tag, "InvalidConfiguration")
+      assert.strictEqual((yield* server.counters).dpopRejections, sent)
     }).pipe(Effect.provide(TestServer.layerInMemory())))
 })
 

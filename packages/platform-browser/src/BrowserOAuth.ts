@@ -248,7 +248,8 @@ export const make = (
             client: options.client,
             redirectUri: options.redirectUri,
             scopes: loginOptions?.scopes ?? options.scopes,
-            extraParams: loginOptions?.extraParams
+            extraParams: loginOptions?.extraParams,
+            endpoint
           })
           const storage = sessionStorageOf()
           if (Option.isNone(storage)) {

@@ -9,7 +9,7 @@ const origin = globalThis.location.origin
 const redirectUri = `${origin}/callback`
 
 /** The SPA's layers over the in-memory server; `navigate` records where the page was sent. */
-const Env = (sent: Array<string>, store: BrowserOAuth.StoreKind = "sessionStorage") =>
+const Env = (sent: Array<string>, store: BrowserOAuth.StoreKind = "sessionStorage", switches?: TestServer.Options) =>
   Layer.unwrapEffect(
     Effect.map(TestServer.TestServer, (server) =>
       BrowserOAuth.layerWith({
@@ -21,7 +21,7 @@ const Env = (sent: Array<string>, store: BrowserOAuth.StoreKind = "sessionStorag
         crossTab: false,
         navigate: (url) => Effect.sync(() => sent.push(url))
       }))
-  ).pipe(Layer.provideMerge(TestServer.layerInMemory()))
+  ).pipe(Layer.provideMerge(TestServer.layerInMemory(switches)))
 
 /** Plays the browser: the server approves and redirects; the page lands on the callback URL. */
 const landOnCallback = (authorizationUrl: string, tamper: (url: URL) => URL = (u) => u) =>
@@ -79,6 +79,22 @@ describe("BrowserOAuth", () => {
         Effect.provide(Env([]))
       )
       assert.strictEqual(again.version, result.token.version)
+    }))
+
+  it.effect("a server that requires pushed requests: the login is pushed, the page sees only client_id and request_uri", () =>
+    Effect.gen(function*() {
+      globalThis.sessionStorage.clear()
+      const sent: Array<string> = []
+      const result = yield* Effect.gen(function*() {
+        yield* BrowserOAuth.login()
+        yield* landOnCallback(sent[0]!)
+        const token = yield* BrowserOAuth.completeLogin(globalThis.location)
+        const server = yield* TestServer.TestServer
+        return { token, pushed: (yield* server.counters).pushedAuthorizationRequests }
+      }).pipe(Effect.provide(Env(sent, "sessionStorage", { requirePushedAuthorizationRequests: true })))
+      assert.deepStrictEqual([...new URL(sent[0]!).searchParams.keys()].sort(), ["client_id", "request_uri"])
+      assert.strictEqual(result.pushed, 1)
+      assert.deepStrictEqual(result.token.scopes.values, ["read"])
     }))
 
   it.effect("a tampered state is rejected: no token request, the address bar cleaned", () =>

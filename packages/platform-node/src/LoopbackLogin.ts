@@ -315,7 +315,8 @@ export const login = (options: Options): Effect.Effect<Token, LoginError, HttpCl
       client: options.client,
       redirectUri,
       scopes: options.scopes,
-      extraParams: options.extraParams
+      extraParams: options.extraParams,
+      endpoint
     })
     yield* openUrl(options, started.url, print)
     const timeout = options.timeout ?? defaultTimeout

@@ -57,10 +57,12 @@ const browser = (
 (url: string) =>
   Effect.gen(function*() {
     seen.url = url
-    seen.port = portOf(url)
+    // The listener's port, from where the server sends the browser back (a pushed request has no
+    // redirect_uri in its URL).
+    const approved = new URL(yield* server.authorize(url))
+    seen.port = Number(approved.port)
     yield* before(seen.port)
-    const callback = tamper(new URL(yield* server.authorize(url)))
-    seen.page = yield* get(callback.toString())
+    seen.page = yield* get(tamper(approved).toString())
   }).pipe(
     Effect.forkDaemon,
     Effect.map((fiber) => {
@@ -181,6 +183,17 @@ describe("LoopbackLogin", () => {
       assert.match(url.searchParams.get("redirect_uri")!, /^http:\/\/127\.0\.0\.1:\d+\/callback$/)
       assert.isFalse(yield* listening(seen.port!))
     }).pipe(Effect.provide(Env())))
+
+  it.live("a server that requires pushed requests: the login is pushed, the browser sees only client_id and request_uri", () =>
+    Effect.gen(function*() {
+      const seen: Seen = {}
+      const token = yield* loginWith((server) => browser(server, seen))
+      assert.isTrue(Redacted.value(token.accessToken).length > 0)
+      assert.deepStrictEqual([...new URL(seen.url!).searchParams.keys()].sort(), ["client_id", "request_uri"])
+      const server = yield* TestServer.TestServer
+      assert.strictEqual((yield* server.counters).pushedAuthorizationRequests, 1)
+      assert.isFalse(yield* listening(seen.port!))
+    }).pipe(Effect.provide(Env({ requirePushedAuthorizationRequests: true }))))
 
   it.live("other paths get a 404 and the listener keeps waiting; an oversized request is refused", () =>
     Effect.gen(function*() {

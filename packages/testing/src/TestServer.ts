@@ -15,6 +15,7 @@
  *
  * @since 0.1.0
  */
+import * as Authorization from "@effect-oauth/core/Authorization"
 import * as ClientConfig from "@effect-oauth/core/ClientConfig"
 import * as Provider from "@effect-oauth/core/Provider"
 import * as Scopes from "@effect-oauth/core/Scopes"
@@ -84,7 +85,8 @@ export type ClientAuthenticationRequirement = internal.ClientAuthenticationRequi
  *   published public key), `multipleAudiencesNoAzp`, `badAtHash`, `badCodeHash`, `otherSubject` (`sub` is
  *   another user's).
  * - `userinfoSubject` (`null`: the ID token's `sub`): the `sub` that `/userinfo` answers with.
- * - `requirePushedAuthorizationRequests` (false): `/authorize` accepts only a pushed `request_uri`.
+ * - `requirePushedAuthorizationRequests` (false): `/authorize` accepts only a pushed `request_uri`
+ *   (and `provider()` then has `Authorization.pushed`, as discovery would give it).
  * - `requireDpop` (false): token requests need a DPoP proof (a proof is honoured whenever sent);
  *   `dpopNonce` (false): proofs must carry the server's `DPoP-Nonce` (`use_dpop_nonce` otherwise).
  * - `clientPublicJwk` (`null`): the confidential client's public key for `private_key_jwt`
@@ -308,8 +310,8 @@ const makeService = (url: string, server: internal.AuthorizationServer): TestSer
     client: clientWith(internal.initialSecret),
     publicClient: ClientConfig.make({ clientId: internal.publicClientId }),
     provider: (options) => {
-      const { flavour, requireClientAuthentication } = server.switches
-      return Provider.make({
+      const { flavour, requireClientAuthentication, requirePushedAuthorizationRequests } = server.switches
+      const provider = Provider.make({
         name: "test-server",
         issuer: url,
         authorizationEndpoint: endpoints.authorizationEndpoint,
@@ -328,10 +330,11 @@ const makeService = (url: string, server: internal.AuthorizationServer): TestSer
         userinfoEndpoint: endpoints.userinfoEndpoint,
         introspectionEndpoint: endpoints.introspectionEndpoint,
         pushedAuthorizationRequestEndpoint: endpoints.pushedAuthorizationRequestEndpoint,
-        requirePushedAuthorizationRequests: server.switches.requirePushedAuthorizationRequests,
         endSessionEndpoint: endpoints.endSessionEndpoint,
         ...options
       })
+      // As discovery does: a server that requires pushed requests gets every login pushed.
+      return requirePushedAuthorizationRequests ? Authorization.pushed(provider) : provider
     },
     authorize: (authorizationUrl) =>
       Effect.suspend(() => {

@@ -58,6 +58,10 @@ export const readCapped = (
     })
   )
 
+/** Reads a response's body and drops it, so the connection is reused. @internal */
+export const discard = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<void> =>
+  Effect.ignore(response.arrayBuffer)
+
 /** What replaces a secret in server text. @internal */
 export const redacted = "<redacted>"
 
