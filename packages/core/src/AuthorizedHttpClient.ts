@@ -208,7 +208,8 @@ export const make = (options: Options = {}): Effect.Effect<
     ) =>
       Effect.gen(function*() {
         yield* discard(response)
-        const next = yield* client.invalidate(refused).pipe(
+        const refusedAt = yield* Clock.currentTimeMillis
+        let next = yield* client.invalidate(refused).pipe(
           // The slot's own wording assumes the token ran out; this one was refused before it expired.
           Effect.catchIf(
             (error) => error._tag === "ReauthorizationRequired" && error.reason === "NoRefreshToken",
@@ -224,6 +225,14 @@ export const make = (options: Options = {}): Effect.Effect<
         if (retried.status === 401 && Option.isSome(grace)) {
           yield* discard(retried)
           yield* Effect.sleep(grace.value)
+          retried = yield* sendWith(request, next)
+        }
+        // The token retried with came from an earlier refresh by another fiber (issued before this
+        // 401), and was refused too: it may have run out while the request waited on a busy server.
+        // One refresh of our own, then the verdict.
+        if (retried.status === 401 && next.issuedAt < refusedAt) {
+          yield* discard(retried)
+          next = yield* client.invalidate(next)
           retried = yield* sendWith(request, next)
         }
         if (retried.status !== 401) {

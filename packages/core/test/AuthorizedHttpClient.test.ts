@@ -153,6 +153,28 @@ describe("AuthorizedHttpClient", () => {
       assert.strictEqual(yield* faults, 3)
     }).pipe(Effect.provide(Env({}, {}, { unauthorizedGracePeriod: Spotify.provider.unauthorizedGracePeriod }))))
 
+  it.effect("a retry refused with a token another fiber refreshed earlier gets one refresh of its own", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const client = yield* OAuthClient.OAuthClient
+      yield* me
+      // This request waits a second on a busy server and is then refused; meanwhile another fiber
+      // refreshes the slot. The retry with that token is refused too (it waited as well).
+      yield* server.injectFaults([
+        { path: "/me", status: 401, body: "{}", delayMillis: 1000 },
+        { path: "/me", status: 401, body: "{}" }
+      ])
+      const waiting = yield* Effect.fork(me)
+      yield* TestClock.adjust(Duration.millis(500))
+      yield* client.refresh
+      yield* TestClock.adjust(Duration.millis(500))
+      const response = yield* Fiber.join(waiting)
+      assert.strictEqual(response.status, 200)
+      assert.strictEqual(yield* faults, 2)
+      // The first token, the other fiber's refresh, and one refresh of the request's own.
+      assert.strictEqual(yield* tokenRequests, 3)
+    }).pipe(Effect.provide(Env())))
+
   it.effect("a token refused again after the refresh is dropped: the next call fetches a new one", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer
