@@ -318,7 +318,11 @@ if (only("rateLimit")) {
       const layer = AuthorizedHttpClient.layer().pipe(
         Layer.provideMerge(
           OAuthClient.layer({
-            provider: Osu.make({ tokenEndpoint: server.tokenEndpoint, apiBaseUrl: server.apiBaseUrl, name: "osu-bench" }),
+            provider: Osu.make({
+              tokenEndpoint: server.tokenEndpoint,
+              apiBaseUrl: server.apiBaseUrl,
+              name: "osu-bench"
+            }),
             client: server.client,
             session: OAuthClient.clientCredentials(Scopes.make("public"))
           })
