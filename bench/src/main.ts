@@ -12,7 +12,7 @@
 import { OAuth2Client, OAuth2Fetch } from "@badgateway/oauth2-client"
 import { AuthorizedHttpClient, Grant, OAuthClient, Scopes, TokenEndpoint, TokenStore } from "@effect-oauth/core"
 import * as Osu from "@effect-oauth/core/providers/Osu"
-import { TestServer } from "@effect-oauth/testing"
+import { Simulation, TestServer } from "@effect-oauth/testing"
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { Clock, Duration, Effect, Fiber, Layer, ManagedRuntime, Option, Redacted, TestClock, TestContext } from "effect"
@@ -148,17 +148,6 @@ const makeDriver = async (
       ),
     dispose: () => runtime.dispose()
   }
-}
-
-/** The most requests in any window [t, t + period) over the send times. */
-const busiestWindow = (times: ReadonlyArray<number>, periodMillis: number) => {
-  const sorted = [...times].sort((a, b) => a - b)
-  let most = 0
-  for (let i = 0, j = 0; i < sorted.length; i++) {
-    while (sorted[j] <= sorted[i] - periodMillis) j++
-    most = Math.max(most, i - j + 1)
-  }
-  return most
 }
 
 const tokenRequestCount = async () => {
@@ -357,7 +346,7 @@ if (only("rateLimit")) {
   )
   record("rateLimit", "effect-oauth", {
     requests: times.length,
-    mostInAny60s: busiestWindow(times, 60_000),
+    mostInAny60s: Simulation.busiestWindow(times, 60_000),
     minutesFor200: Math.round((Math.max(...times) - Math.min(...times)) / 600) / 100
   })
   // badgateway has no rate limit: 200 requests go out as fast as the server answers.
@@ -368,7 +357,7 @@ if (only("rateLimit")) {
     sent.push(performance.now())
     await driver.get()
   }))
-  record("rateLimit", "badgateway", { requests: sent.length, mostInAny60s: busiestWindow(sent, 60_000) })
+  record("rateLimit", "badgateway", { requests: sent.length, mostInAny60s: Simulation.busiestWindow(sent, 60_000) })
   await driver.dispose()
 }
 

@@ -12,7 +12,7 @@
  * tokens cost in a plain array is subtracted, leaving what a slot costs beyond its token. (The
  * token strings are held by the test server as well, so neither side counts them.)
  *
- * Simulated time is the SimulatedClock of the core package's soak test, advanced in 5-second steps
+ * Simulated time is `Simulation.clock` of `@effect-oauth/testing`, advanced in 5-second steps
  * (each followed by every refresh it made due): as that test explains, `TestClock` keeps every
  * interrupted sleep (each token request's timeouts) until its time passes and settles on real
  * timers before firing each, too slow for 30,000 refreshes.
@@ -22,7 +22,7 @@
  */
 import { OAuth2Client, OAuth2Fetch, type OAuth2Token } from "@badgateway/oauth2-client"
 import { Registry, type Token, TokenStore } from "@effect-oauth/core"
-import { TestServer } from "@effect-oauth/testing"
+import { Simulation, TestServer } from "@effect-oauth/testing"
 import { Clock, Duration, Effect, Fiber, Option, Redacted, Supervisor } from "effect"
 import { pathToFileURL } from "node:url"
 import * as v8 from "node:v8"
@@ -49,35 +49,6 @@ const heapUsed = Effect.gen(function*() {
   }
   return previous
 })
-
-/** Simulated time that forgets an interrupted sleep at once (see the module's header). */
-const SimulatedClock = () => {
-  let now = 1_700_000_000_000
-  const sleepers = new Set<{ readonly at: number; readonly wake: () => void }>()
-  const clock: Clock.Clock = {
-    [Clock.ClockTypeId]: Clock.ClockTypeId,
-    unsafeCurrentTimeMillis: () => now,
-    unsafeCurrentTimeNanos: () => BigInt(now) * 1_000_000n,
-    currentTimeMillis: Effect.sync(() => now),
-    currentTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
-    sleep: (duration) =>
-      Effect.async<void>((resume) => {
-        const sleeper = { at: now + Duration.toMillis(duration), wake: () => resume(Effect.void) }
-        sleepers.add(sleeper)
-        return Effect.sync(() => sleepers.delete(sleeper))
-      })
-  }
-  const advance = (millis: number) => {
-    now += millis
-    for (const sleeper of [...sleepers]) {
-      if (sleeper.at <= now) {
-        sleepers.delete(sleeper)
-        sleeper.wake()
-      }
-    }
-  }
-  return { clock, advance, now: () => now }
-}
 
 /** The most fibers alive at once, counted as they start and end (sampling would miss a burst). */
 class PeakFibers extends Supervisor.AbstractSupervisor<number> {
@@ -116,7 +87,7 @@ const issueTokens = (server: TestServer.TestServer.Service, slots: number) =>
   })
 
 const effectOAuth = (slots: number) => {
-  const time = SimulatedClock()
+  const time = Simulation.clock()
   return Effect.gen(function*() {
     const server = yield* TestServer.TestServer
     const start = yield* Clock.currentTimeMillis
@@ -195,7 +166,7 @@ const effectOAuth = (slots: number) => {
         elapsed <= hours * 3_600_000 && performance.now() - realStart < 30 * 60_000;
         elapsed += stepMillis
       ) {
-        time.advance(stepMillis)
+        yield* time.advance(stepMillis)
         yield* settle
         if (elapsed % scanEveryMillis === 0) yield* scan
         simulatedMillis = elapsed
@@ -225,7 +196,7 @@ const effectOAuth = (slots: number) => {
           liveFibersAtRest: fibersAtRest,
           liveFibersAtEnd: yield* live,
           peakFibersDuringRefreshes: peak.peak,
-          clock: `simulated (the soak test's SimulatedClock), ${stepMillis / 1000}-second steps`,
+          clock: `simulated (Simulation.clock of @effect-oauth/testing), ${stepMillis / 1000}-second steps`,
           simulatedHours: Math.round((simulatedMillis / 3_600_000) * 100) / 100,
           expectedRefreshes: slots * hours,
           refreshRequestsOk: counted.ok,

@@ -2,7 +2,7 @@ import { AuthorizedHttpClient, OAuthClient, RateLimit, Scopes, TokenStore } from
 import type * as Provider from "@effect-oauth/core/Provider"
 import * as Osu from "@effect-oauth/core/providers/Osu"
 import * as Spotify from "@effect-oauth/core/providers/Spotify"
-import { TestServer } from "@effect-oauth/testing"
+import { Simulation, TestServer } from "@effect-oauth/testing"
 import { FetchHttpClient, HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
@@ -450,17 +450,6 @@ describe("AuthorizedHttpClient trusted origins (BEHAVIOUR.md §1, §3)", () => {
     }).pipe(Effect.provide(Env())))
 })
 
-/** The most requests in any window [t, t + period) over the recorded send times. */
-const busiestWindow = (times: ReadonlyArray<number>, periodMillis: number) => {
-  const sorted = [...times].sort((a, b) => a - b)
-  let most = 0
-  for (let i = 0, j = 0; i < sorted.length; i++) {
-    while (sorted[j] <= sorted[i] - periodMillis) j++
-    most = Math.max(most, i - j + 1)
-  }
-  return most
-}
-
 describe("AuthorizedHttpClient rate limit", () => {
   // The API requests as sent, with their times on the test clock.
   const recorded = (times: Array<number>) =>
@@ -506,7 +495,7 @@ describe("AuthorizedHttpClient rate limit", () => {
         Effect.provide(recorded(times))
       )
       assert.strictEqual(times.length, 200)
-      assert.isAtMost(busiestWindow(times, 60_000), 60)
+      assert.isAtMost(Simulation.busiestWindow(times, 60_000), 60)
       // The limit is not a trickle either: 200 requests go out within 4 minutes.
       assert.isBelow(Math.max(...times) - Math.min(...times), 4 * 60_000)
     }).pipe(Effect.provide(TestServer.layerInMemory({ flavour: "osu" }))))
@@ -533,6 +522,6 @@ describe("AuthorizedHttpClient rate limit", () => {
         Effect.scoped
       )
       assert.strictEqual(times.length, 100)
-      assert.isAtMost(busiestWindow(times, 60_000), 60)
+      assert.isAtMost(Simulation.busiestWindow(times, 60_000), 60)
     }).pipe(Effect.provide(TestServer.layerInMemory({ flavour: "osu" }))))
 })

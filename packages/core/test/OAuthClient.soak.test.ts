@@ -1,7 +1,7 @@
 import { OAuthClient, Scopes, TokenStore } from "@effect-oauth/core"
-import { TestServer } from "@effect-oauth/testing"
+import { Simulation, TestServer } from "@effect-oauth/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Fiber, Layer, Option, Supervisor } from "effect"
+import { Duration, Effect, Fiber, Layer, Option, Supervisor } from "effect"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
 
@@ -13,44 +13,10 @@ const collectGarbage = vm.runInNewContext("gc") as () => void
 const cycles = Number(process.env.OAUTH_SOAK_CYCLES ?? 5_000)
 const report = process.env.OAUTH_SOAK_REPORT === "1"
 
-/**
- * Simulated time that forgets an interrupted sleep at once. TestClock keeps every sleep it was
- * given until its time passes — each token request's timeouts among them — and settles every
- * fiber on real timers before firing each, which makes 100,000 cycles take far too long.
- */
-const SimulatedClock = () => {
-  let now = 1_700_000_000_000
-  const sleepers = new Set<{ readonly at: number; readonly wake: () => void }>()
-  const clock: Clock.Clock = {
-    [Clock.ClockTypeId]: Clock.ClockTypeId,
-    unsafeCurrentTimeMillis: () => now,
-    unsafeCurrentTimeNanos: () => BigInt(now) * 1_000_000n,
-    currentTimeMillis: Effect.sync(() => now),
-    currentTimeNanos: Effect.sync(() => BigInt(now) * 1_000_000n),
-    sleep: (duration) =>
-      Effect.async<void>((resume) => {
-        const sleeper = { at: now + Duration.toMillis(duration), wake: () => resume(Effect.void) }
-        sleepers.add(sleeper)
-        return Effect.sync(() => sleepers.delete(sleeper))
-      })
-  }
-  const advance = (by: Duration.DurationInput) =>
-    Effect.sync(() => {
-      now += Duration.toMillis(by)
-      for (const sleeper of [...sleepers]) {
-        if (sleeper.at <= now) {
-          sleepers.delete(sleeper)
-          sleeper.wake()
-        }
-      }
-    })
-  return { clock, advance, pending: () => sleepers.size }
-}
-
 describe("OAuthClient over many cycles", () => {
   // Each cycle is a real token request through the in-memory server, on simulated time.
   it.scoped(`${cycles} simulated refresh cycles keep memory, timers and the fiber count flat`, () => {
-    const time = SimulatedClock()
+    const time = Simulation.clock()
     return Effect.gen(function*() {
       const server = yield* TestServer.TestServer
       const supervisor = yield* Supervisor.track

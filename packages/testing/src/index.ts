@@ -8,3 +8,8 @@
  * @since 0.1.0
  */
 export * as TestServer from "./TestServer.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Simulation from "./Simulation.js"
