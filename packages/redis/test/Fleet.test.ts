@@ -262,7 +262,7 @@ describe("a fleet on Redis", () => {
   )
 
   it.scopedLive(
-    "4 processes × 100 calls through the osu! preset (60 per 1.5 s): no window of 1.5 s holds more than 60",
+    "4 processes × 100 calls through the osu! preset (60 per 1.5 s): no window holds more than 60 (arrivals, allowing 200 ms of jitter on the way)",
     () =>
       Effect.gen(function*() {
         const redis = yield* RedisServer.make()
@@ -279,9 +279,14 @@ describe("a fleet on Redis", () => {
         const results = yield* runFleet([job, job, job, job])
         assertNoFailures(results, 100)
         assert.strictEqual(api.arrivals.length, 400)
-        // The oracle, over the times the API saw the requests arrive: every window, both ends included.
-        const busiest = Processes.busiestWindow(api.arrivals, 1_500)
-        yield* Effect.logInfo(`osu! fleet: the busiest 1.5-second window held ${busiest} requests`)
+        // The oracle, over the times the API saw the requests arrive: every window, both ends
+        // included. The limit holds for the times the requests are sent; on their way (four busy
+        // processes on two cores) each may be delayed by up to a jitter, which can move a request
+        // sent just before a window into it. Arrivals within `interval − jitter` came from sends
+        // within one interval, so that window is the one the guarantee bounds.
+        const jitter = 200
+        const busiest = Processes.busiestWindow(api.arrivals, 1_500 - jitter - 1)
+        yield* Effect.logInfo(`osu! fleet: the busiest 1.3-second window of arrivals held ${busiest} requests`)
         assert.isAtMost(busiest, 60)
         // And the limit is used, not starved: the 400 calls took less than twice the ideal time.
         const span = Math.max(...api.arrivals) - Math.min(...api.arrivals)
