@@ -8,7 +8,6 @@
  *
  * @since 0.1.0
  */
-import { layerStoreMemory as RateLimiterStoreMemory } from "@effect/experimental/RateLimiter"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -160,10 +159,7 @@ export const make = (options: Options = {}): Effect.Effect<
     // One limit per provider and client: every client built under one `RateLimit` (a process's, or
     // a fleet's) shares it; without one, this client keeps the limit by itself.
     const rule = client.provider.rateLimit
-    const shared = yield* Effect.serviceOption(RateLimit.RateLimit)
-    const limiter = Option.isSome(shared) || Option.isNone(rule)
-      ? shared
-      : Option.some(yield* RateLimit.make.pipe(Effect.provide(RateLimiterStoreMemory)))
+    const limiter = Option.isNone(rule) ? Option.none() : Option.some(yield* RateLimit.sharedOrOwn)
     const limitKey = RateLimit.keyOf(client.provider.name, client.clientId)
     const limit: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> =
       Option.isNone(limiter) || Option.isNone(rule)

@@ -18,6 +18,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type { RateLimit as Rule } from "./Provider.js"
 
 /**
@@ -107,6 +108,18 @@ export const layerMemory: Layer.Layer<RateLimit> = Layer.effect(RateLimit, make)
  * @category layers
  */
 export const layerStore: Layer.Layer<RateLimit, never, RateLimiter.RateLimiterStore> = Layer.effect(RateLimit, make)
+
+/**
+ * The `RateLimit` of the context, or else limits of the caller's own (in memory): what a client
+ * built without a shared one keeps by itself.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const sharedOrOwn: Effect.Effect<RateLimit.Service> = Effect.flatMap(
+  Effect.serviceOption(RateLimit),
+  Option.match({ onNone: () => Effect.provide(RateLimit, layerMemory), onSome: Effect.succeed })
+)
 
 /**
  * The key of one client's limit at one provider.

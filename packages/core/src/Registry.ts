@@ -91,10 +91,7 @@ export const make = (
     const engine = yield* makeEngine(options, Option.none(), 8)
     const context = yield* Effect.context<HttpClient.HttpClient | TokenStore | Scope.Scope>()
     const scope = yield* Effect.scope
-    const shared = yield* Effect.serviceOption(RateLimit.RateLimit)
-    const rateLimit = Option.isSome(shared)
-      ? shared.value
-      : yield* Effect.provide(RateLimit.RateLimit, RateLimit.layerMemory)
+    const rateLimit = yield* RateLimit.sharedOrOwn
     const idleMillis = Duration.toMillis(options.idleTimeToLive ?? Duration.minutes(5))
     const keyOf = options.keyOf ??
       ((userId: string) => OAuthClient.defaultKey(options.provider, options.client, OAuthClient.user(userId)))
