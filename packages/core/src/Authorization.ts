@@ -17,6 +17,7 @@ import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type { ClientConfig } from "./ClientConfig.js"
 import * as Grant from "./Grant.js"
+import { randomString } from "./internal/crypto.js"
 import type { InvalidScopeRequest, TokenRequestError } from "./OAuthError.js"
 import { AuthorizationResponseError, InvalidConfiguration } from "./OAuthError.js"
 import * as Pkce from "./Pkce.js"
@@ -115,7 +116,7 @@ export const start = (
     }
     const endpoint = yield* checkEndpoint(provider.authorizationEndpoint.value, provider.allowInsecureHttp)
     const redirectUri = yield* checkRedirectUri(options.redirectUri)
-    const state = yield* Pkce.randomString(32)
+    const state = yield* randomString(32)
     const pkce = yield* Pkce.make
     const url = new URL(endpoint)
     for (const [key, value] of Object.entries(options.extraParams ?? {})) url.searchParams.set(key, value)

@@ -16,8 +16,8 @@ import * as Redacted from "effect/Redacted"
 import type { CryptoKey, JWK } from "jose"
 import { importJWK, SignJWT } from "jose"
 import type { ClientConfig } from "./ClientConfig.js"
+import { randomString } from "./internal/crypto.js"
 import { InvalidConfiguration } from "./OAuthError.js"
-import { randomString } from "./Pkce.js"
 import type { Provider } from "./Provider.js"
 
 /**

@@ -15,10 +15,11 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type { CryptoKey, JWK } from "jose"
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from "jose"
+import { randomString } from "./internal/crypto.js"
 import { discard } from "./internal/http.js"
 import type { TokenRequestError } from "./OAuthError.js"
 import { InvalidConfiguration } from "./OAuthError.js"
-import { challenge, randomString } from "./Pkce.js"
+import { challenge } from "./Pkce.js"
 import type { Provider } from "./Provider.js"
 
 /**

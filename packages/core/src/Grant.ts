@@ -1,6 +1,6 @@
 /**
- * How a token is obtained, as data. Each grant knows its form body (without client
- * authentication, which the `TokenEndpoint` adds per the provider's method).
+ * How a token is obtained, as data. The `TokenEndpoint` turns a grant into its form body and adds
+ * the client's authentication per the provider's method.
  *
  * The legacy password grant lives in its own module, `PasswordGrant`, because RFC 9700 says not
  * to use it.
@@ -9,9 +9,8 @@
  */
 import * as Data from "effect/Data"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import type { ScopeSet } from "./Scopes.js"
-import { format } from "./Scopes.js"
 
 /**
  * The client-credentials grant (RFC 6749 §4.4): the client acts on its own behalf.
@@ -122,50 +121,3 @@ export const RefreshToken = (
  */
 export const DeviceCode = (deviceCode: Redacted.Redacted<string>): DeviceCode =>
   Data.struct({ _tag: "DeviceCode", deviceCode })
-
-/**
- * The RFC 8628 grant type URN.
- *
- * @since 0.1.0
- * @category constants
- */
-export const deviceCodeGrantType = "urn:ietf:params:oauth:grant-type:device_code"
-
-const withScopes = (form: Array<readonly [string, string]>, scopes: ScopeSet<string>) => {
-  if (scopes.size > 0) form.push(["scope", format(scopes)])
-  return form
-}
-
-/**
- * The grant's form parameters (`grant_type` and the grant's own), without client authentication.
- *
- * @since 0.1.0
- * @category encoding
- */
-export const toForm = (grant: Grant): ReadonlyArray<readonly [string, string]> => {
-  switch (grant._tag) {
-    case "ClientCredentials":
-      return withScopes([["grant_type", "client_credentials"]], grant.scopes)
-    case "AuthorizationCode":
-      return [
-        ["grant_type", "authorization_code"],
-        ["code", Redacted.value(grant.code)],
-        ["redirect_uri", grant.redirectUri],
-        ["code_verifier", Redacted.value(grant.codeVerifier)]
-      ]
-    case "RefreshToken": {
-      const form: Array<readonly [string, string]> = [
-        ["grant_type", "refresh_token"],
-        ["refresh_token", Redacted.value(grant.refreshToken)]
-      ]
-      return Option.match(grant.scopes, { onNone: () => form, onSome: (scopes) => withScopes(form, scopes) })
-    }
-    case "DeviceCode":
-      return [["grant_type", deviceCodeGrantType], ["device_code", Redacted.value(grant.deviceCode)]]
-    case "Password":
-      return withScopes(
-        [["grant_type", "password"], ["username", grant.username], ["password", Redacted.value(grant.password)]],
-        grant.scopes
-      )
-  }
-}

@@ -7,57 +7,8 @@
  */
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import { InvalidConfiguration } from "./OAuthError.js"
-
-/**
- * Base64 with padding (RFC 4648 §4).
- *
- * @since 0.1.0
- * @category encoding
- */
-export const base64 = (bytes: Uint8Array): string => {
-  let binary = ""
-  for (const byte of bytes) binary += String.fromCharCode(byte)
-  return btoa(binary)
-}
-
-/**
- * Base64url without padding (RFC 4648 §5).
- *
- * @since 0.1.0
- * @category encoding
- */
-export const base64Url = (bytes: Uint8Array): string =>
-  base64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")
-
-// Browsers hide WebCrypto's `subtle` outside secure contexts; say so instead of dying on a TypeError.
-const unavailable = (what: string) =>
-  new InvalidConfiguration({
-    detail: `WebCrypto ${what} is not available: run on Node.js 20+ or, in a browser, on an https (or localhost) page`
-  })
-
-/**
- * `bytes` random bytes from `crypto.getRandomValues`, base64url-encoded (4 characters per 3 bytes).
- *
- * @since 0.1.0
- * @category constructors
- */
-export const randomString = (bytes: number): Effect.Effect<string, InvalidConfiguration> =>
-  Effect.suspend(() => {
-    const crypto = globalThis.crypto
-    if (crypto === undefined || typeof crypto.getRandomValues !== "function") {
-      return Effect.fail(unavailable("crypto.getRandomValues"))
-    }
-    return Effect.succeed(base64Url(crypto.getRandomValues(new Uint8Array(bytes))))
-  })
-
-/**
- * The characters RFC 7636 §4.1 allows in a code verifier, and its length bounds.
- *
- * @since 0.1.0
- * @category constants
- */
-export const verifierPattern: RegExp = /^[A-Za-z0-9\-._~]{43,128}$/
+import { base64Url, randomString, unavailable } from "./internal/crypto.js"
+import type { InvalidConfiguration } from "./OAuthError.js"
 
 /**
  * A fresh code verifier: 32 random bytes, base64url-encoded into 43 characters of the RFC 7636

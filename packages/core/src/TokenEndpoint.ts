@@ -21,7 +21,8 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type { ClientConfig } from "./ClientConfig.js"
 import type { Grant } from "./Grant.js"
-import { toForm } from "./Grant.js"
+import { base64 } from "./internal/crypto.js"
+import { toForm } from "./internal/grantForm.js"
 import * as Http from "./internal/http.js"
 import * as RetryAfter from "./internal/retryAfter.js"
 import type { TokenRequestError } from "./OAuthError.js"
@@ -35,7 +36,6 @@ import {
   TransientServerError,
   TransportError
 } from "./OAuthError.js"
-import { base64 } from "./Pkce.js"
 import type { ErrorBody, Provider } from "./Provider.js"
 import type { ScopeSet } from "./Scopes.js"
 import type { Token } from "./Token.js"

@@ -1,8 +1,9 @@
 import { Grant, PasswordGrant, Scopes } from "@effect-oauth/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Option, Redacted } from "effect"
+import { deviceCodeGrantType, toForm } from "../src/internal/grantForm.js"
 
-const form = (grant: Grant.Grant) => Object.fromEntries(Grant.toForm(grant))
+const form = (grant: Grant.Grant) => Object.fromEntries(toForm(grant))
 
 describe("Grant", () => {
   it("each grant knows its form body", () => {
@@ -29,7 +30,7 @@ describe("Grant", () => {
       scope: "a"
     })
     assert.deepStrictEqual(form(Grant.DeviceCode(Redacted.make("d"))), {
-      grant_type: Grant.deviceCodeGrantType,
+      grant_type: deviceCodeGrantType,
       device_code: "d"
     })
   })

@@ -43,10 +43,16 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { createHash } from "node:crypto"
 import * as NodeOs from "node:os"
 import * as NodePathModule from "node:path"
-import { checkDirectory, isProcessAlive, readTokenFile, temporaries, temporaryName } from "./internal/tokenFiles.js"
+import {
+  checkDirectory,
+  fileNameFor,
+  isProcessAlive,
+  readTokenFile,
+  temporaries,
+  temporaryName
+} from "./internal/tokenFiles.js"
 
 /**
  * @since 0.1.0
@@ -125,20 +131,6 @@ export const defaultDirectoryFor = (platform: NodeJS.Platform): Effect.Effect<st
 export const defaultDirectory: Effect.Effect<string, InvalidConfiguration> = Effect.suspend(() =>
   defaultDirectoryFor(process.platform)
 )
-
-/**
- * The file name a key is stored under: a readable slug of the key plus a hash of the whole key, so
- * every key maps to one safe name (no separators, no leading dot, no case clashes on
- * case-insensitive file systems) and different keys never share a file.
- *
- * @since 0.1.0
- * @category directory
- */
-export const fileNameFor = (key: string): string => {
-  const slug = key.toLowerCase().replace(/[^a-z0-9_-]+/g, "_").slice(0, 40)
-  const hash = createHash("sha256").update(key, "utf8").digest("hex").slice(0, 32)
-  return `${slug}-${hash}.json`
-}
 
 // -----------------------------------------------------------------------------
 // locks

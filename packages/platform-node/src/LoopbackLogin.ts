@@ -38,6 +38,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { createHash, timingSafeEqual } from "node:crypto"
 import * as Http from "node:http"
+import { browserCommand, page } from "./internal/loopbackPage.js"
 
 /**
  * @since 0.1.0
@@ -81,41 +82,6 @@ export interface Options {
  */
 export type LoginError = AuthorizationResponseError | TokenRequestError | InvalidConfiguration | InvalidScopeRequest
 
-/**
- * The command that opens a URL in the user's browser on `platform`, or `None` where there is no
- * display to open it on (a Linux session without X11 or Wayland, such as SSH).
- *
- * @since 0.1.0
- * @category browser
- */
-export const browserCommand = (
-  platform: NodeJS.Platform,
-  env: Readonly<Record<string, string | undefined>>,
-  url: string
-): Option.Option<Command.Command> => {
-  switch (platform) {
-    case "darwin":
-      return Option.some(Command.make("open", url))
-    case "win32":
-      // `start` treats its first quoted argument as a window title: give it an empty one.
-      return Option.some(Command.make("cmd", "/c", "start", "", url.replace(/&/g, "^&")))
-    default:
-      return env.DISPLAY || env.WAYLAND_DISPLAY ? Option.some(Command.make("xdg-open", url)) : Option.none()
-  }
-}
-
-/**
- * Escapes text for HTML.
- *
- * @since 0.1.0
- * @category page
- */
-export const escapeHtml = (text: string): string =>
-  text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(
-    /'/g,
-    "&#39;"
-  )
-
 const pageHeaders = {
   "content-type": "text/html; charset=utf-8",
   "cache-control": "no-store",
@@ -124,17 +90,6 @@ const pageHeaders = {
   "x-content-type-options": "nosniff",
   "connection": "close"
 } as const
-
-/**
- * The page the browser shows after the callback: self-contained, no script, text escaped.
- *
- * @since 0.1.0
- * @category page
- */
-export const page = (title: string, text: string): string =>
-  "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + escapeHtml(title) +
-  "</title><style>body{font:16px system-ui,sans-serif;margin:4rem auto;max-width:32rem;padding:0 1rem}</style>" +
-  "</head><body><h1>" + escapeHtml(title) + "</h1><p>" + escapeHtml(text) + "</p></body></html>"
 
 interface Callback {
   readonly url: URL

@@ -28,6 +28,7 @@ import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll } from "vitest"
 import { cas, del, put, tokenStoreContract } from "../../core/test/TokenStoreContract.js"
 import * as FileTokenStore from "../src/FileTokenStore.js"
+import { fileNameFor } from "../src/internal/tokenFiles.js"
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "effect-oauth-filestore-"))
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
@@ -74,7 +75,7 @@ const temporaries = (directory: string) =>
   fs.readdirSync(directory).filter((name) => name.endsWith(".tmp") || name.endsWith(".broken"))
 
 const lockFileOf = (directory: string, key: string) =>
-  path.join(directory, FileTokenStore.fileNameFor(key).replace(/\.json$/, ".lock"))
+  path.join(directory, fileNameFor(key).replace(/\.json$/, ".lock"))
 
 tokenStoreContract("FileTokenStore (contract)", FileTokenStore.layerNode({ directory: path.join(root, "contract") }), {
   sharedBetweenBuilds: true,
@@ -94,8 +95,8 @@ describe("FileTokenStore", () => {
         assert.deepStrictEqual(
           files.sort(),
           [
-            FileTokenStore.fileNameFor("osu/user:1"),
-            FileTokenStore.fileNameFor("osu/user:2")
+            fileNameFor("osu/user:1"),
+            fileNameFor("osu/user:2")
           ].sort()
         )
         for (const file of files) {
@@ -109,7 +110,7 @@ describe("FileTokenStore", () => {
         const directory = freshDir()
         const store = yield* storeIn(directory)
         yield* put(store, "k", tokenOf(1))
-        const file = path.join(directory, FileTokenStore.fileNameFor("k"))
+        const file = path.join(directory, fileNameFor("k"))
         fs.chmodSync(file, 0o644)
         assert.isTrue(Option.isSome(yield* store.get("k")))
         assert.strictEqual(modeOf(file), 0o600)
@@ -121,7 +122,7 @@ describe("FileTokenStore", () => {
     it.effect("file names are safe and distinct for keys that differ only in case or punctuation", () =>
       Effect.sync(() => {
         const keys = ["User", "user", "../../etc/passwd", "a/b", "a_b", "a b", ".hidden", "", "ü", "u"]
-        const names = keys.map(FileTokenStore.fileNameFor)
+        const names = keys.map(fileNameFor)
         assert.strictEqual(new Set(names).size, keys.length)
         for (const name of names) {
           assert.match(name, /^[a-z0-9_-]*-[0-9a-f]{32}\.json$/)
@@ -135,7 +136,7 @@ describe("FileTokenStore", () => {
         const store = yield* storeIn(directory)
         for (let i = 0; i < 5; i++) yield* put(store, "k", tokenOf(i))
         yield* cas(store, "k", tokenOf(9), { _tag: "Version", version: 4 })
-        assert.deepStrictEqual(fs.readdirSync(directory), [FileTokenStore.fileNameFor("k")])
+        assert.deepStrictEqual(fs.readdirSync(directory), [fileNameFor("k")])
       }))
 
     it.effect("an unwritable directory is a TokenStoreError naming the path, not the token", () =>
@@ -156,7 +157,7 @@ describe("FileTokenStore", () => {
     const myUid = process.getuid!()
     const otherUid = myUid === 65534 ? 65533 : 65534
     const stored = (version: number) => Either.getOrThrow(encodeStored(tokenOf(version, `planted-${version}`)))
-    const tokenFileOf = (directory: string, key: string) => path.join(directory, FileTokenStore.fileNameFor(key))
+    const tokenFileOf = (directory: string, key: string) => path.join(directory, fileNameFor(key))
 
     it.effect("an existing directory others can write to is made 0700 when the store is built, if it is ours", () =>
       Effect.gen(function*() {
@@ -342,7 +343,7 @@ describe("FileTokenStore", () => {
           withEnv({ XDG_CONFIG_HOME: xdg, HOME: "/nonexistent-home" })
         )
         yield* put(store, "k", tokenOf(1))
-        assert.isTrue(fs.existsSync(path.join(xdg, "effect-oauth", FileTokenStore.fileNameFor("k"))))
+        assert.isTrue(fs.existsSync(path.join(xdg, "effect-oauth", fileNameFor("k"))))
       }))
   })
 
@@ -362,7 +363,7 @@ describe("FileTokenStore", () => {
           const directory = freshDir()
           const store = yield* storeIn(directory)
           yield* put(store, "k", tokenOf(0))
-          const file = path.join(directory, FileTokenStore.fileNameFor("k"))
+          const file = path.join(directory, fileNameFor("k"))
           fs.writeFileSync(file, content)
           const [read, logs] = yield* capturingLogs(store.get("k"))
           assert.isTrue(Option.isNone(read))
@@ -643,7 +644,7 @@ describe("FileTokenStore", () => {
           const killsPerLane = 10
           const lane = async (laneIndex: number) => {
             const key = `crash-${laneIndex}`
-            const file = path.join(directory, FileTokenStore.fileNameFor(key))
+            const file = path.join(directory, fileNameFor(key))
             let lastVersion = -1
             for (let kill = 0; kill < killsPerLane; kill++) {
               const from = (lastVersion + 1) * 1
@@ -697,7 +698,7 @@ describe("FileTokenStore", () => {
           assert.strictEqual(left.length, 1)
           assert.include(fs.readFileSync(path.join(directory, left[0]!), "utf8"), "refresh-8")
           // A temporary of a writer that is alive (its pid runs on this host) is not a leftover.
-          const live = `.${FileTokenStore.fileNameFor("a")}.${hostTag}-${process.ppid}.${"ab".repeat(12)}.tmp`
+          const live = `.${fileNameFor("a")}.${hostTag}-${process.ppid}.${"ab".repeat(12)}.tmp`
           fs.writeFileSync(path.join(directory, live), "in progress", { mode: 0o600 })
           const store = await Effect.runPromise(storeIn(directory))
           assert.isTrue(Option.isNone(await Effect.runPromise(store.get("a"))))
@@ -720,12 +721,12 @@ describe("FileTokenStore", () => {
           await crashWriter(directory, "b", 7)
           // Leftovers this process cannot judge by pid: another host's, and an older release's;
           // and another key's, which are not this logout's business.
-          const name = FileTokenStore.fileNameFor("b")
+          const name = fileNameFor("b")
           for (
             const leftover of [
               `.${name}.0badc0de-1.${"cd".repeat(12)}.tmp`,
               `.${name}.${"ef".repeat(12)}.tmp`,
-              `.${FileTokenStore.fileNameFor("c")}.0badc0de-1.${"cd".repeat(12)}.tmp`
+              `.${fileNameFor("c")}.0badc0de-1.${"cd".repeat(12)}.tmp`
             ]
           ) fs.writeFileSync(path.join(directory, leftover), "refresh-SECRET-old", { mode: 0o600 })
           assert.strictEqual(temporaries(directory).length, 4)

@@ -4,6 +4,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Layer, Logger, Option, Redacted, TestClock } from "effect"
 import * as Net from "node:net"
+import { browserCommand, escapeHtml } from "../src/internal/loopbackPage.js"
 import * as LoopbackLogin from "../src/LoopbackLogin.js"
 
 const Env = (options?: TestServer.Options) => Layer.merge(TestServer.layer(options), NodeHttpClient.layerUndici)
@@ -491,13 +492,13 @@ describe("LoopbackLogin", () => {
     }).pipe(Effect.provide(Env())))
 
   it("browserCommand: xdg-open with a display, none without; open on macOS; start on Windows", () => {
-    assert.isTrue(Option.isNone(LoopbackLogin.browserCommand("linux", {}, "https://a")))
-    assert.isTrue(Option.isSome(LoopbackLogin.browserCommand("linux", { DISPLAY: ":0" }, "https://a")))
-    assert.isTrue(Option.isSome(LoopbackLogin.browserCommand("linux", { WAYLAND_DISPLAY: "w" }, "https://a")))
-    assert.isTrue(Option.isSome(LoopbackLogin.browserCommand("darwin", {}, "https://a")))
-    assert.isTrue(Option.isSome(LoopbackLogin.browserCommand("win32", {}, "https://a")))
+    assert.isTrue(Option.isNone(browserCommand("linux", {}, "https://a")))
+    assert.isTrue(Option.isSome(browserCommand("linux", { DISPLAY: ":0" }, "https://a")))
+    assert.isTrue(Option.isSome(browserCommand("linux", { WAYLAND_DISPLAY: "w" }, "https://a")))
+    assert.isTrue(Option.isSome(browserCommand("darwin", {}, "https://a")))
+    assert.isTrue(Option.isSome(browserCommand("win32", {}, "https://a")))
     assert.strictEqual(
-      LoopbackLogin.escapeHtml(`<a href="x">'&'</a>`),
+      escapeHtml(`<a href="x">'&'</a>`),
       "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
     )
   })

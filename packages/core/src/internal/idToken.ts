@@ -12,7 +12,7 @@ import * as Redacted from "effect/Redacted"
 import type { CryptoKey, JWSHeaderParameters, JWTPayload } from "jose"
 import { decodeProtectedHeader, jwtVerify } from "jose"
 import type { TokenRequestError } from "../OAuthError.js"
-import { base64Url } from "../Pkce.js"
+import { base64Url } from "./crypto.js"
 import type { KeyProblem } from "./jwks.js"
 
 /** @internal */

@@ -191,3 +191,12 @@ export const temporaries = (entries: ReadonlyArray<string>): ReadonlyArray<Tempo
     const old = unnamed.exec(name)
     return old === null ? [] : [{ name, target: old[1]!, writer: "unknown" }]
   })
+
+// The file name a key is stored under: a readable slug of the key plus a hash of the whole key, so
+// every key maps to one safe name (no separators, no leading dot, no case clashes on
+// case-insensitive file systems) and different keys never share a file.
+export const fileNameFor = (key: string): string => {
+  const slug = key.toLowerCase().replace(/[^a-z0-9_-]+/g, "_").slice(0, 40)
+  const hash = createHash("sha256").update(key, "utf8").digest("hex").slice(0, 32)
+  return `${slug}-${hash}.json`
+}
