@@ -24,6 +24,8 @@ import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import { logCorrupt } from "./internal/corruptValue.js"
 import * as encryptedStore from "./internal/encryptedStore.js"
 import type { InvalidConfiguration } from "./OAuthError.js"
 import { TokenStoreError } from "./OAuthError.js"
@@ -139,21 +141,10 @@ export const matches = (current: Option.Option<Token>, expected: Expectation): b
 // stored format
 // -----------------------------------------------------------------------------
 
-/**
- * The `format` tag of a stored token.
- *
- * @since 0.1.0
- * @category stored format
- */
-export const storedFormat = "effect-oauth/token" as const
+// The `format` tag of a stored token, and the version of the stored format this release writes and reads.
+const storedFormat = "effect-oauth/token" as const
 
-/**
- * The version of the stored format this release writes and reads.
- *
- * @since 0.1.0
- * @category stored format
- */
-export const storedVersion = 1 as const
+const storedVersion = 1 as const
 
 /**
  * The stored form of a token: `{ "format": "effect-oauth/token", "v": 1, "token": <Token encoded> }`,
@@ -271,47 +262,95 @@ export const encodeStored = (token: Token): Either.Either<string, StoredTokenPro
   )
 
 /**
- * The warning a store logs when the value under `key` cannot be read (and is treated as absent).
+ * Reads the stored value under `key` (see {@link decodeStored}), for store drivers: a value that
+ * cannot be read is absent, and a warning that names the key and the problem, never the value, is
+ * logged.
  *
  * @since 0.1.0
  * @category stored format
  */
-export const logCorrupt = (key: string, problem: StoredTokenProblem): Effect.Effect<void> =>
-  Effect.logWarning(`corrupt value under key ${JSON.stringify(key)} ignored: ${problem.detail}`)
+export const readStored = (key: string, text: string): Effect.Effect<Option.Option<Token>> =>
+  Either.match(decodeStored(text), {
+    onLeft: (problem) => Effect.as(logCorrupt(key, problem.detail), Option.none<Token>()),
+    onRight: Effect.succeedSome
+  })
 
 // -----------------------------------------------------------------------------
 // in-process locking
 // -----------------------------------------------------------------------------
 
-interface KeyedLock {
+/**
+ * A lock per key within this process, for store drivers: a key's entry exists only while a fiber
+ * holds or awaits its lock, so the table stays as small as the set of keys being written now.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeyedLock {
+  /** Holds the lock of `key` until the scope closes; waiting for it can be interrupted. */
+  readonly take: (key: string) => Effect.Effect<void, never, Scope.Scope>
+  /** Runs `self` holding the lock of `key`. */
   readonly withLock: (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
-// One permit per key, created on first use and dropped when the last user leaves, so the lock
-// table stays as small as the set of keys being written right now.
-const makeKeyedLock = (): KeyedLock => {
+/**
+ * A new {@link KeyedLock}.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeKeyedLock = (): KeyedLock => {
   const entries = new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
+  const enter = (key: string) => {
+    let entry = entries.get(key)
+    if (entry === undefined) {
+      entry = { semaphore: Effect.unsafeMakeSemaphore(1), users: 0 }
+      entries.set(key, entry)
+    }
+    entry.users++
+    return entry
+  }
+  const leave = (key: string, entry: { users: number }) =>
+    Effect.sync(() => {
+      entry.users--
+      if (entry.users === 0 && entries.get(key) === entry) entries.delete(key)
+    })
   return {
+    take: (key) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const entry = enter(key)
+          yield* Effect.addFinalizer(() => leave(key, entry))
+          yield* restore(entry.semaphore.take(1))
+          yield* Effect.addFinalizer(() => entry.semaphore.release(1))
+        })
+      ),
     withLock: (key) => (self) =>
       Effect.acquireUseRelease(
-        Effect.sync(() => {
-          let entry = entries.get(key)
-          if (entry === undefined) {
-            entry = { semaphore: Effect.unsafeMakeSemaphore(1), users: 0 }
-            entries.set(key, entry)
-          }
-          entry.users++
-          return entry
-        }),
+        Effect.sync(() => enter(key)),
         (entry) => entry.semaphore.withPermits(1)(self),
-        (entry) =>
-          Effect.sync(() => {
-            entry.users--
-            if (entry.users === 0) entries.delete(key)
-          })
+        (entry) => leave(key, entry)
       )
   }
 }
+
+/**
+ * The compare-and-set of a driver whose storage has none (run it under the key's lock): reads the
+ * key, and writes only when what it read is what the writer expected; otherwise answers `Conflict`
+ * with what it read.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const writeIfExpected = <E, R>(
+  read: Effect.Effect<Option.Option<Token>, E, R>,
+  expected: Expectation,
+  write: Effect.Effect<void, E, R>
+): Effect.Effect<SetResult, E, R> =>
+  Effect.flatMap(
+    read,
+    (current) => matches(current, expected) ? Effect.as(write, written) : Effect.succeed(conflict(current))
+  )
 
 // -----------------------------------------------------------------------------
 // memory
@@ -408,11 +447,7 @@ export const makeKeyValueStore = (
         Effect.mapError(platformFailure(operation)),
         Effect.flatMap(Option.match({
           onNone: () => Effect.succeedNone,
-          onSome: (text) =>
-            Either.match(decodeStored(text), {
-              onLeft: (problem) => Effect.as(logCorrupt(key, problem), Option.none<Token>()),
-              onRight: (token) => Effect.succeedSome(token)
-            })
+          onSome: (text) => readStored(key, text)
         }))
       )
 
@@ -423,20 +458,23 @@ export const makeKeyValueStore = (
           onLeft: (problem) => Effect.fail(unstorable(problem)),
           onRight: (text) => {
             const fullKey = prefix + key
-            const write = Effect.as(Effect.mapError(store.set(fullKey, text), platformFailure("set")), written)
             return lock.withLock(fullKey)(
-              Effect.flatMap(read("set", fullKey), (current) =>
-                matches(current, expected) ? write : Effect.succeed(conflict(current)))
+              writeIfExpected(
+                read("set", fullKey),
+                expected,
+                Effect.mapError(store.set(fullKey, text), platformFailure("set"))
+              )
             )
           }
         }),
       remove: (key, expected) => {
         const fullKey = prefix + key
         return lock.withLock(fullKey)(
-          Effect.flatMap(read("remove", fullKey), (current) =>
-            matches(current, expected)
-              ? Effect.as(Effect.mapError(store.remove(fullKey), platformFailure("remove")), written)
-              : Effect.succeed(conflict(current)))
+          writeIfExpected(
+            read("remove", fullKey),
+            expected,
+            Effect.mapError(store.remove(fullKey), platformFailure("remove"))
+          )
         )
       }
     })
@@ -533,12 +571,7 @@ export const makeCallbacks = <E = never, R = never>(
           guardCallback(operation, "saveIf"),
           Effect.flatMap((done) => done ? Effect.succeed(written) : Effect.map(load(operation, key), conflict))
         )
-        : lock.withLock(key)(
-          Effect.flatMap(load(operation, key), (current) =>
-            matches(current, expected)
-              ? Effect.as(save(operation, key, token), written)
-              : Effect.succeed(conflict(current)))
-        )
+        : lock.withLock(key)(writeIfExpected(load(operation, key), expected, save(operation, key, token)))
     return TokenStore.of({
       get: (key) => load("get", key),
       set: (key, token, expected) => write("set", key, Option.some(token), expected),

@@ -17,15 +17,7 @@
  */
 import { InvalidConfiguration, TokenStoreError } from "@effect-oauth/core/OAuthError"
 import type { Token } from "@effect-oauth/core/Token"
-import {
-  conflict,
-  decodeStored,
-  encodeStored,
-  logCorrupt,
-  matches,
-  TokenStore,
-  written
-} from "@effect-oauth/core/TokenStore"
+import { encodeStored, makeKeyedLock, readStored, TokenStore, writeIfExpected } from "@effect-oauth/core/TokenStore"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import type * as PlatformError from "@effect/platform/Error"
@@ -159,10 +151,7 @@ const heldLocks = globalValue(
 
 // Fibers of this process queue here, one per lock path, before touching the lock file: only one
 // of them polls the file, and the others wake as soon as it is done.
-const processLocks = globalValue(
-  "@effect-oauth/platform-node/FileTokenStore/processLocks",
-  () => new Map<string, { readonly semaphore: Effect.Semaphore; users: number }>()
-)
+const processLocks = globalValue("@effect-oauth/platform-node/FileTokenStore/processLocks", makeKeyedLock)
 
 const randomId = (): string =>
   Array.from(globalThis.crypto.getRandomValues(new Uint8Array(12)), (byte) => byte.toString(16).padStart(2, "0"))
@@ -298,11 +287,10 @@ export const make = (
           Effect.mapError((detail) => failure(operation, `cannot read ${file}: ${detail}`))
         )
         if (found._tag === "Missing") return Option.none<Token>()
-        const decoded = found._tag === "Text"
-          ? decodeStored(found.text)
-          : Either.left({ reason: "UnknownFormat" as const, detail: found.detail })
-        if (Either.isRight(decoded)) return Option.some(decoded.right)
-        yield* logCorrupt(key, decoded.left).pipe(Effect.annotateLogs("file", file))
+        if (found._tag === "Text") return yield* readStored(key, found.text).pipe(Effect.annotateLogs("file", file))
+        yield* Effect.logWarning(`the token file of ${JSON.stringify(key)} is refused: ${found.detail}`).pipe(
+          Effect.annotateLogs("file", file)
+        )
         return Option.none<Token>()
       })
     }
@@ -472,27 +460,13 @@ export const make = (
           Effect.gen(function*() {
             const start = yield* Clock.currentTimeMillis
             const deadline = start + Duration.toMillis(lockTimeout)
-            let entry = processLocks.get(lock)
-            if (entry === undefined) {
-              entry = { semaphore: Effect.unsafeMakeSemaphore(1), users: 0 }
-              processLocks.set(lock, entry)
-            }
-            const theEntry = entry
-            theEntry.users++
-            yield* Effect.addFinalizer(() =>
-              Effect.sync(() => {
-                theEntry.users--
-                if (theEntry.users === 0 && processLocks.get(lock) === theEntry) processLocks.delete(lock)
-              })
-            )
-            yield* restore(theEntry.semaphore.take(1)).pipe(
+            yield* restore(processLocks.take(lock)).pipe(
               Effect.timeoutFail({
                 duration: lockTimeout,
                 onTimeout: () =>
                   failure("lock", `timed out after ${Duration.format(lockTimeout)} waiting for the lock file ${lock}`)
               })
             )
-            yield* Effect.addFinalizer(() => theEntry.semaphore.release(1))
             yield* ensureDirectory("lock")
             const id = randomId()
             yield* takeFileLock(lock, id, deadline, restore)
@@ -529,13 +503,11 @@ export const make = (
         Either.match(encodeStored(token), {
           onLeft: (problem) => Effect.fail(failure("set", `the token cannot be stored: ${problem.detail}`)),
           onRight: (text) => {
-            const write = Effect.as(writeAtomic("set", filePath(key), text), written)
             return withKeyLock(
               key,
               Effect.zipRight(
                 sweepUnjudged(key),
-                Effect.flatMap(read("set", key), (current) =>
-                  matches(current, expected) ? write : Effect.succeed(conflict(current)))
+                writeIfExpected(read("set", key), expected, writeAtomic("set", filePath(key), text))
               )
             )
           }
@@ -544,16 +516,16 @@ export const make = (
         const file = filePath(key)
         return withKeyLock(
           key,
-          Effect.flatMap(read("remove", key), (current) =>
-            matches(current, expected)
-              ? fs.remove(file).pipe(
-                Effect.catchIf(isReason("NotFound"), () => Effect.void),
-                // A logout leaves no copy of the token behind, not even a crashed writer's.
-                Effect.zipRight(sweepKey(key)),
-                Effect.mapError(platformFailure("remove", `cannot remove ${file}`)),
-                Effect.as(written)
-              )
-              : Effect.succeed(conflict(current)))
+          writeIfExpected(
+            read("remove", key),
+            expected,
+            fs.remove(file).pipe(
+              Effect.catchIf(isReason("NotFound"), () => Effect.void),
+              // A logout leaves no copy of the token behind, not even a crashed writer's.
+              Effect.zipRight(sweepKey(key)),
+              Effect.mapError(platformFailure("remove", `cannot remove ${file}`))
+            )
+          )
         )
       },
       withRefreshLock: <A, E>(key: string, refresh: Effect.Effect<A, E>) =>

@@ -15,8 +15,9 @@ import * as Redacted from "effect/Redacted"
 import { InvalidConfiguration, TokenStoreError } from "../OAuthError.js"
 import { empty as emptyScopes } from "../Scopes.js"
 import { Token } from "../Token.js"
-import type { Expectation, SetResult, StoredTokenProblem } from "../TokenStore.js"
-import { conflict, decodeStored, encodeStored, logCorrupt, TokenStore } from "../TokenStore.js"
+import type { Expectation, SetResult } from "../TokenStore.js"
+import { conflict, decodeStored, encodeStored, TokenStore } from "../TokenStore.js"
+import { logCorrupt } from "./corruptValue.js"
 
 /** One key: its id (stored with every value it encrypts) and 32 bytes in base64 or base64url. */
 export interface Key {
@@ -128,10 +129,7 @@ export const make = (inner: TokenStore.Service, keys: Keys): Effect.Effect<Token
           })
       })
 
-    const corrupt = (slot: string, detail: string) => {
-      const problem: StoredTokenProblem = { reason: "InvalidToken", detail }
-      return Effect.as(logCorrupt(slot, problem), Option.none<Token>())
-    }
+    const corrupt = (slot: string, detail: string) => Effect.as(logCorrupt(slot, detail), Option.none<Token>())
 
     const open = (slot: string, stored: Token): Effect.Effect<Option.Option<Token>> => {
       const parts = Redacted.value(stored.accessToken).split(".")

@@ -10,8 +10,8 @@
  */
 import { TokenStoreError } from "@effect-oauth/core/OAuthError"
 import type { Token } from "@effect-oauth/core/Token"
-import type { Expectation, SetResult, StoredTokenProblem } from "@effect-oauth/core/TokenStore"
-import { conflict, decodeStored, encodeStored, logCorrupt, TokenStore, written } from "@effect-oauth/core/TokenStore"
+import type { Expectation, SetResult } from "@effect-oauth/core/TokenStore"
+import { conflict, encodeStored, readStored, TokenStore, written } from "@effect-oauth/core/TokenStore"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -156,22 +156,20 @@ export const make = (
       if (previous === undefined || previous.version <= token.version) known.set(key, token)
     }
 
-    const decode = (key: string, text: string | null): Effect.Effect<Option.Option<Token>> => {
-      if (text === null) return Effect.succeedNone
-      return Either.match(decodeStored(text), {
-        onLeft: (problem) => Effect.as(logCorrupt(key, problem), Option.none<Token>()),
-        onRight: (token) => Effect.succeedSome(token)
-      })
-    }
-
-    const wrongType: StoredTokenProblem = { reason: "UnknownFormat", detail: "the Redis key is not a string" }
+    const decode = (key: string, text: string | null): Effect.Effect<Option.Option<Token>> =>
+      text === null ? Effect.succeedNone : readStored(key, text)
 
     const read = (operation: TokenStoreError["operation"], key: string) =>
       Effect.tryPromise({ try: () => redis.get(tokenKey(key)), catch: (error) => error }).pipe(
         Effect.flatMap((text) => decode(key, text)),
         Effect.catchAll((error) =>
           describeError(error).startsWith("WRONGTYPE")
-            ? Effect.as(logCorrupt(key, wrongType), Option.none<Token>())
+            ? Effect.as(
+              Effect.logWarning(
+                `corrupt value under the Redis key of ${JSON.stringify(key)} ignored: it is not a string`
+              ),
+              Option.none<Token>()
+            )
             : Effect.fail(failure(operation)(error))
         ),
         Effect.tap((token) =>
