@@ -353,7 +353,7 @@ const spend = (transaction: Transaction, url: URL): Effect.Effect<boolean> =>
  * {@link PendingLogins} and use {@link completeWith}.
  *
  * @since 0.1.0
- * @category exchange
+ * @category accessors
  */
 export const complete = (
   endpoint: TokenEndpoint,
@@ -433,7 +433,7 @@ export const makePendingLogins = (
  * belong to the endpoint's provider and client (`WrongProvider`).
  *
  * @since 0.1.0
- * @category exchange
+ * @category accessors
  */
 export const completeWith = (
   pending: PendingLogins,

@@ -161,7 +161,7 @@ const expired = () =>
  * `Denied`), or the device code expires (`AuthorizationResponseError` `Timeout`).
  *
  * @since 0.1.0
- * @category polling
+ * @category accessors
  */
 export const poll = (
   endpoint: TokenEndpoint,

@@ -81,7 +81,7 @@ export type DiscoveryError = InvalidConfiguration | TransportError | TransientSe
  * well-known path before the issuer's own path; OpenID Discovery appends it.
  *
  * @since 0.1.0
- * @category urls
+ * @category utils
  */
 export const metadataUrls = (issuer: string): ReadonlyArray<string> => {
   const url = new URL(issuer)

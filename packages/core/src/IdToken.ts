@@ -328,7 +328,7 @@ export const claims: {
  * `post_logout_redirect_uri` and `state` when given. Send the user there, then forget the token.
  *
  * @since 0.1.0
- * @category urls
+ * @category utils
  */
 export const logoutUrl = (
   provider: Provider<string>,

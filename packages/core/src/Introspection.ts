@@ -70,7 +70,7 @@ const invalid = (field: string, detail: string) =>
  * Introspects `token` at the provider's `introspection_endpoint` (or `options.endpoint`).
  *
  * @since 0.1.0
- * @category requests
+ * @category accessors
  */
 export const introspect = (
   endpoint: TokenEndpoint,

@@ -248,7 +248,7 @@ const rateLimited = (status: number, retryAfter: Option.Option<number>) =>
  * request carried, and the client secret) are replaced with `<redacted>` in any server text kept.
  *
  * @since 0.1.0
- * @category internals
+ * @category utils
  */
 export const readResponse = (
   provider: Provider<string>,

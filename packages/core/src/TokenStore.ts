@@ -152,7 +152,7 @@ const storedVersion = 1 as const
  * value must be protected like the tokens themselves.
  *
  * @since 0.1.0
- * @category stored format
+ * @category encoding
  */
 export const StoredToken = Schema.Struct({
   format: Schema.Literal(storedFormat),
@@ -166,7 +166,7 @@ export const StoredToken = Schema.Struct({
  * it is safe to log.
  *
  * @since 0.1.0
- * @category stored format
+ * @category encoding
  */
 export interface StoredTokenProblem {
   readonly reason: "NotJson" | "UnknownFormat" | "UnknownVersion" | "InvalidToken"
@@ -205,7 +205,7 @@ const encodeToken = Schema.encodeEither(Token)
  * rather than a token; callers treat it as absent and log the problem's `detail`.
  *
  * @since 0.1.0
- * @category stored format
+ * @category encoding
  */
 export const decodeStored = (text: string): Either.Either<Token, StoredTokenProblem> => {
   let json: unknown
@@ -241,7 +241,7 @@ export const decodeStored = (text: string): Either.Either<Token, StoredTokenProb
  * rather than a value, so a store never writes what it cannot read back.
  *
  * @since 0.1.0
- * @category stored format
+ * @category encoding
  */
 export const encodeStored = (token: Token): Either.Either<string, StoredTokenProblem> =>
   Either.flatMap(
@@ -267,7 +267,7 @@ export const encodeStored = (token: Token): Either.Either<string, StoredTokenPro
  * logged.
  *
  * @since 0.1.0
- * @category stored format
+ * @category encoding
  */
 export const readStored = (key: string, text: string): Effect.Effect<Option.Option<Token>> =>
   Either.match(decodeStored(text), {

@@ -73,7 +73,7 @@ export type Error = InvalidUserInfo | InvalidIdToken | TokenRequestError
  * `schema` (default {@link Claims}), after checking that its `sub` is the ID token's.
  *
  * @since 0.1.0
- * @category requests
+ * @category accessors
  */
 export const fetch: {
   (provider: Provider<string>, token: Token): Effect.Effect<Claims, Error, HttpClient.HttpClient>

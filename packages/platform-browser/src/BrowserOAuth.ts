@@ -159,7 +159,7 @@ export const logout: Effect.Effect<void, TokenRequestError | TokenStoreError, Br
  * The `sessionStorage` key of a pending login's transaction.
  *
  * @since 0.1.0
- * @category storage
+ * @category utils
  */
 export const transactionKey = (state: string): string => `effect-oauth/login/${state}`
 

@@ -72,7 +72,7 @@ const isAnnouncement = Schema.is(Announcement)
  * The browser's lock manager, when it has one.
  *
  * @since 0.1.0
- * @category environment
+ * @category utils
  */
 export const lockManager = (): Option.Option<LockManager> => {
   const navigator = (globalThis as { readonly navigator?: { readonly locks?: LockManager } }).navigator
@@ -90,7 +90,7 @@ const openChannel = (name: string): Option.Option<Channel> => {
  * the request; interrupted while holding, it interrupts the effect and then releases the lock.
  *
  * @since 0.1.0
- * @category locks
+ * @category combinators
  */
 export const withWebLock = <A, E>(
   locks: LockManager,
@@ -255,7 +255,7 @@ export const follow = (
  * Whether this browser has what cross-tab coordination needs.
  *
  * @since 0.1.0
- * @category environment
+ * @category utils
  */
 export const isSupported = (): boolean =>
   Option.isSome(lockManager()) && Option.isSome(

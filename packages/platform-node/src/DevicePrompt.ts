@@ -37,7 +37,7 @@ export interface Options {
  * removed first.
  *
  * @since 0.1.0
- * @category prompt
+ * @category constructors
  */
 export const instructions = (started: DeviceAuthorization.Started, now: number): string => {
   const minutes = Math.max(1, Math.round(Duration.toMinutes(Duration.millis(started.expiresAt - now))))
@@ -54,7 +54,7 @@ export const instructions = (started: DeviceAuthorization.Started, now: number):
  * Runs the device flow with a terminal prompt and returns the token.
  *
  * @since 0.1.0
- * @category login
+ * @category accessors
  */
 export const login = (
   endpoint: TokenEndpoint,

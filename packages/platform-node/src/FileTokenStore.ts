@@ -74,7 +74,7 @@ const appName = "effect-oauth"
  * `Config`, so a `ConfigProvider` can stand in for it.
  *
  * @since 0.1.0
- * @category directory
+ * @category utils
  */
 export const defaultDirectoryFor = (platform: NodeJS.Platform): Effect.Effect<string, InvalidConfiguration> =>
   Effect.gen(function*() {
@@ -118,7 +118,7 @@ export const defaultDirectoryFor = (platform: NodeJS.Platform): Effect.Effect<st
  * The default directory on this machine's platform (see {@link defaultDirectoryFor}).
  *
  * @since 0.1.0
- * @category directory
+ * @category utils
  */
 export const defaultDirectory: Effect.Effect<string, InvalidConfiguration> = Effect.suspend(() =>
   defaultDirectoryFor(process.platform)

@@ -240,7 +240,7 @@ const openUrl = (
  * `OAuthClient.setToken`).
  *
  * @since 0.1.0
- * @category login
+ * @category accessors
  */
 export const login = (options: Options): Effect.Effect<Token, LoginError, HttpClient.HttpClient> =>
   Effect.scoped(Effect.gen(function*() {

@@ -157,7 +157,7 @@ export const layer = (options?: Options): Layer.Layer<TokenStore, RedisUnavailab
  * optional `REDIS_PASSWORD`.
  *
  * @since 0.1.0
- * @category config
+ * @category constructors
  */
 export const connectionConfig: Config.Config<ConnectionOptions> = Config.all({
   url: Config.option(Config.redacted("REDIS_URL")),

@@ -179,7 +179,7 @@ export interface IssuedToken {
  * login had just returned it (for seeding a store or `OAuthClient.setToken` in a test).
  *
  * @since 0.1.0
- * @category tokens
+ * @category constructors
  */
 export const toToken = (issued: IssuedToken, receivedAt: number, version = 1): Token.Token =>
   new Token.Token({

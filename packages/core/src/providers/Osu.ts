@@ -19,7 +19,7 @@ import { allGrants, exclusive, forbidden, onlyForGrants, onlyWithin, requiresWhe
  * Every osu! scope.
  *
  * @since 0.1.0
- * @category scopes
+ * @category constants
  */
 export const scopes = [
   "public",
@@ -38,7 +38,7 @@ export const scopes = [
 
 /**
  * @since 0.1.0
- * @category scopes
+ * @category models
  */
 export type OsuScope = typeof scopes[number]
 
@@ -46,7 +46,7 @@ export type OsuScope = typeof scopes[number]
  * The scopes a client-credentials token may carry when it acts for the client's owner (a bot).
  *
  * @since 0.1.0
- * @category scopes
+ * @category constants
  */
 export const delegableScopes = [
   "chat.write",
@@ -62,7 +62,7 @@ export const delegableScopes = [
  * The scopes only a client-credentials token may carry.
  *
  * @since 0.1.0
- * @category scopes
+ * @category constants
  */
 export const clientCredentialsOnlyScopes = ["delegate", "forum.write_manage", "group_permissions"] as const
 
@@ -71,7 +71,7 @@ export const clientCredentialsOnlyScopes = ["delegate", "forum.write_manage", "g
  * `as const` so the scope and rule names keep their literal types.
  *
  * @since 0.1.0
- * @category scopes
+ * @category constants
  */
 export const rules = {
   known: scopes,
@@ -136,7 +136,7 @@ export const classifyError = (
  * RFC 7009 endpoint.
  *
  * @since 0.1.0
- * @category endpoints
+ * @category constants
  */
 export const currentTokenRevocationUrl = "https://osu.ppy.sh/api/v2/oauth/tokens/current"
 
@@ -145,7 +145,7 @@ export const currentTokenRevocationUrl = "https://osu.ppy.sh/api/v2/oauth/tokens
  * registered with the application.
  *
  * @since 0.1.0
- * @category endpoints
+ * @category constants
  */
 export const requiresRegisteredRedirectPort = true
 

@@ -14,7 +14,7 @@ import { forbidden } from "../ScopeRules.js"
  * Every Spotify scope.
  *
  * @since 0.1.0
- * @category scopes
+ * @category constants
  */
 export const scopes = [
   "ugc-image-upload",
@@ -40,7 +40,7 @@ export const scopes = [
 
 /**
  * @since 0.1.0
- * @category scopes
+ * @category models
  */
 export type SpotifyScope = typeof scopes[number]
 
@@ -49,7 +49,7 @@ export type SpotifyScope = typeof scopes[number]
  * Declared `as const` so the rule name keeps its literal type.
  *
  * @since 0.1.0
- * @category scopes
+ * @category constants
  */
 export const rules = {
   known: scopes,
