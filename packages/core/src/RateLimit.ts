@@ -47,13 +47,8 @@ export declare namespace RateLimit {
   }
 }
 
-/**
- * The bucket that keeps `rule` in any window: its burst and the time between two refills.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const bucketOf = (rule: Rule): { readonly burst: number; readonly refillMillis: number } => {
+// The bucket that keeps `rule` in any window: its burst and the time between two refills.
+const bucketOf = (rule: Rule): { readonly burst: number; readonly refillMillis: number } => {
   const limit = Math.max(1, Math.floor(rule.limit))
   const burst = Math.max(1, Math.floor(limit / 12))
   const refills = Math.max(1, limit - burst - 1)
