@@ -1,21 +1,25 @@
 /**
  * The bundle a SPA pays for effect-oauth's browser login, measured with esbuild (bundled, minified,
- * tree-shaken, ESM for browsers, then gzip -9): an app using `login`, `completeLogin`,
- * `AuthorizedHttpClient` and the `sessionStorage` store, minus the same app's skeleton on `effect` +
- * `@effect/platform` alone (an Effect program making a `fetch` request); the same app signing in
- * with OpenID Connect (`IdToken.openId`, the ID token checked against the provider's JWKS with
- * `jose`, its claims read with `IdToken.claims`); and `@badgateway/oauth2-client`'s `OAuth2Client` +
- * `OAuth2Fetch` for comparison.
+ * tree-shaken, ESM for browsers, then gzip -9). The baseline is what an Effect SPA has anyway: one
+ * request on `fetch`, its JSON decoded with `HttpClientResponse.schemaBodyJson` and held in a
+ * `SubscriptionRef`. Over it: the same app using `login`, `completeLogin`, `AuthorizedHttpClient` and
+ * the `sessionStorage` store; the same app signing in with OpenID Connect (`IdToken.openId`, the ID
+ * token checked against the provider's JWKS with `jose`, its claims read with `IdToken.claims`); and
+ * `@badgateway/oauth2-client`'s `OAuth2Client` + `OAuth2Fetch` for comparison. The figure over
+ * `effect` + `@effect/platform` alone (one `fetch` request, nothing decoded) is kept beside it.
+ * `largest` lists the ten input files that add the most minified bytes to the plain OAuth SPA over
+ * the baseline (from esbuild's metafile).
  *
  * Runs alone with `tsx --tsconfig ../tsconfig.json src/bundle.ts`; `pnpm bench` includes it.
  */
-import { build, type Plugin } from "esbuild"
+import { build, type Metafile, type Plugin } from "esbuild"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { gzipSync } from "node:zlib"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
-const packages = Path.join(here, "..", "..", "packages")
+const root = Path.join(here, "..", "..")
+const packages = Path.join(root, "packages")
 
 // Workspace packages resolve to their sources, as an app bundling them from npm would get their ESM.
 const workspaceSources: Plugin = {
@@ -28,8 +32,8 @@ const workspaceSources: Plugin = {
   }
 }
 
-/** The app's skeleton: an Effect program, a runtime with the fetch client, one request. */
-const baseline = `
+/** The bare skeleton: an Effect program, a runtime with the fetch client, one request. */
+const effectAndPlatform = `
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
@@ -42,15 +46,53 @@ export const onLoad = () => runtime.runPromise(Effect.gen(function*() {
 }))
 `
 
-/** The same app signing in with effect-oauth. */
-const withEffectOAuth = `
+/**
+ * The SPA: a runtime over `layer`, an `onLoad` that runs `before`, then reads /me with the client
+ * `client`, decodes it with `schemaBodyJson` and sets the `SubscriptionRef` the view follows.
+ */
+const spa = (options: {
+  readonly imports: string
+  readonly layer: string
+  readonly client: string
+  readonly before?: string
+  readonly extra?: string
+}) => `
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Schema from "effect/Schema"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+${options.imports}
+const Me = Schema.Struct({ id: Schema.String, name: Schema.String })
+export const me = Effect.runSync(SubscriptionRef.make<typeof Me.Type | undefined>(undefined))
+const runtime = ManagedRuntime.make(${options.layer})
+${options.extra ?? ""}
+export const onLoad = () => runtime.runPromise(Effect.gen(function*() {
+  ${options.before ?? ""}
+  const http = yield* ${options.client}
+  const user = yield* Effect.flatMap(http.get("https://api.example.com/me"), HttpClientResponse.schemaBodyJson(Me))
+  yield* SubscriptionRef.set(me, user)
+  return user
+}))
+`
+
+/** The baseline: the SPA on `fetch`, without effect-oauth. */
+const baseline = spa({
+  imports: `
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"`,
+  layer: "FetchHttpClient.layer",
+  client: "HttpClient.HttpClient"
+})
+
+/** The same app signing in with effect-oauth. */
+const withEffectOAuth = spa({
+  imports: `
 import * as ClientConfig from "@effect-oauth/core/ClientConfig"
 import * as Provider from "@effect-oauth/core/Provider"
 import * as AuthorizedHttpClient from "@effect-oauth/core/AuthorizedHttpClient"
-import * as BrowserOAuth from "@effect-oauth/platform-browser/BrowserOAuth"
-const runtime = ManagedRuntime.make(BrowserOAuth.layer({
+import * as BrowserOAuth from "@effect-oauth/platform-browser/BrowserOAuth"`,
+  layer: `BrowserOAuth.layer({
   provider: Provider.make({
     authorizationEndpoint: "https://auth.example.com/authorize",
     tokenEndpoint: "https://auth.example.com/token"
@@ -58,29 +100,24 @@ const runtime = ManagedRuntime.make(BrowserOAuth.layer({
   client: ClientConfig.make({ clientId: "spa" }),
   redirectUri: "https://app.example.com/callback",
   store: "sessionStorage"
-}))
-export const logIn = () => runtime.runPromise(BrowserOAuth.login())
-export const onLoad = () => runtime.runPromise(Effect.gen(function*() {
-  const oauth = yield* BrowserOAuth.BrowserOAuth
-  if (oauth.isCallback(location)) yield* BrowserOAuth.completeLogin(location)
-  const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
-  const me = yield* http.get("https://api.example.com/me")
-  return yield* me.json
-}))
-`
+})`,
+  extra: `export const logIn = () => runtime.runPromise(BrowserOAuth.login())`,
+  before: `const oauth = yield* BrowserOAuth.BrowserOAuth
+  if (oauth.isCallback(location)) yield* BrowserOAuth.completeLogin(location)`,
+  client: "AuthorizedHttpClient.AuthorizedHttpClient"
+})
 
 /** The same app signing in with OpenID Connect, and reading the ID token's claims. */
-const withOpenId = `
-import * as Effect from "effect/Effect"
-import * as ManagedRuntime from "effect/ManagedRuntime"
+const withOpenId = spa({
+  imports: `
 import * as ClientConfig from "@effect-oauth/core/ClientConfig"
 import * as IdToken from "@effect-oauth/core/IdToken"
 import * as OAuthClient from "@effect-oauth/core/OAuthClient"
 import * as Provider from "@effect-oauth/core/Provider"
 import * as Scopes from "@effect-oauth/core/Scopes"
 import * as AuthorizedHttpClient from "@effect-oauth/core/AuthorizedHttpClient"
-import * as BrowserOAuth from "@effect-oauth/platform-browser/BrowserOAuth"
-const runtime = ManagedRuntime.make(BrowserOAuth.layer({
+import * as BrowserOAuth from "@effect-oauth/platform-browser/BrowserOAuth"`,
+  layer: `BrowserOAuth.layer({
   provider: IdToken.openId(Provider.make({
     issuer: "https://auth.example.com",
     authorizationEndpoint: "https://auth.example.com/authorize",
@@ -91,18 +128,14 @@ const runtime = ManagedRuntime.make(BrowserOAuth.layer({
   redirectUri: "https://app.example.com/callback",
   scopes: Scopes.make("openid"),
   store: "sessionStorage"
-}))
-export const logIn = () => runtime.runPromise(BrowserOAuth.login())
-export const onLoad = () => runtime.runPromise(Effect.gen(function*() {
-  const oauth = yield* BrowserOAuth.BrowserOAuth
+})`,
+  extra: `export const logIn = () => runtime.runPromise(BrowserOAuth.login())`,
+  before: `const oauth = yield* BrowserOAuth.BrowserOAuth
   if (oauth.isCallback(location)) yield* BrowserOAuth.completeLogin(location)
   const client = yield* OAuthClient.OAuthClient
-  const claims = yield* IdToken.claims(yield* client.token)
-  const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
-  const me = yield* http.get("https://api.example.com/me")
-  return { claims, me: yield* me.json }
-}))
-`
+  yield* IdToken.claims(yield* client.token)`,
+  client: "AuthorizedHttpClient.AuthorizedHttpClient"
+})
 
 const withBadgateway = `
 import { OAuth2Client, OAuth2Fetch } from "@badgateway/oauth2-client"
@@ -125,7 +158,12 @@ export const logIn = async () => {
 export const onLoad = async () => (await wrapper.fetch("https://api.example.com/me")).json()
 `
 
-const gzipBytes = async (contents: string): Promise<number> => {
+interface Bundle {
+  readonly gzipBytes: number
+  readonly metafile: Metafile
+}
+
+const bundle = async (contents: string): Promise<Bundle> => {
   const result = await build({
     stdin: { contents, resolveDir: here, loader: "ts", sourcefile: "app.ts" },
     bundle: true,
@@ -135,25 +173,60 @@ const gzipBytes = async (contents: string): Promise<number> => {
     platform: "browser",
     target: "es2022",
     write: false,
+    metafile: true,
+    absWorkingDir: root,
     plugins: [workspaceSources],
     logLevel: "silent"
   })
-  return gzipSync(result.outputFiles[0]!.contents, { level: 9 }).length
+  return { gzipBytes: gzipSync(result.outputFiles[0]!.contents, { level: 9 }).length, metafile: result.metafile }
+}
+
+/** Minified bytes each input file puts in the output, by its path from the repository's root. */
+const bytesByInput = (metafile: Metafile): Map<string, number> => {
+  const bytes = new Map<string, number>()
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      // pnpm's store path (node_modules/.pnpm/<name>@<version>/node_modules/<name>/...) reads as
+      // the package's own path.
+      const name = input.replace(/^.*node_modules\//, "")
+      bytes.set(name, (bytes.get(name) ?? 0) + bytesInOutput)
+    }
+  }
+  return bytes
+}
+
+/** The ten input files adding the most minified bytes to `app` over `base`. */
+const largest = (app: Metafile, base: Metafile) => {
+  const before = bytesByInput(base)
+  return [...bytesByInput(app)]
+    .map(([input, bytes]) => ({ input, minifiedBytes: bytes - (before.get(input) ?? 0) }))
+    .filter(({ minifiedBytes }) => minifiedBytes > 0)
+    .sort((a, b) => b.minifiedBytes - a.minifiedBytes)
+    .slice(0, 10)
 }
 
 /** The figures of the "bundle" entry of bench/results.json. */
 export const measureBundles = async () => {
-  const [base, ours, openId, theirs] = await Promise.all(
-    [baseline, withEffectOAuth, withOpenId, withBadgateway].map(gzipBytes)
+  const [bare, base, ours, openId, theirs] = await Promise.all(
+    [effectAndPlatform, baseline, withEffectOAuth, withOpenId, withBadgateway].map(bundle)
   )
+  const figures = (app: Bundle) => ({
+    gzipBytesOverBaseline: app.gzipBytes - base!.gzipBytes,
+    gzipBytesOverEffect: app.gzipBytes - bare!.gzipBytes,
+    gzipBytesTotal: app.gzipBytes
+  })
   return {
-    "effect-oauth-browser": { gzipBytesOverEffect: ours! - base!, gzipBytesTotal: ours! },
-    "effect-oauth-browser-openid": { gzipBytesOverEffect: openId! - base!, gzipBytesTotal: openId! },
-    "effect+platform": { gzipBytesTotal: base! },
-    badgateway: { gzipBytesTotal: theirs! }
+    "effect-oauth-browser": figures(ours!),
+    "effect-oauth-browser-openid": figures(openId!),
+    baseline: { gzipBytesTotal: base!.gzipBytes },
+    "effect+platform": { gzipBytesTotal: bare!.gzipBytes },
+    badgateway: { gzipBytesTotal: theirs!.gzipBytes },
+    largest: largest(ours!.metafile, base!.metafile)
   }
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === Path.resolve(process.argv[1])) {
-  console.table(await measureBundles())
+  const { largest, ...figures } = await measureBundles()
+  console.table(figures)
+  console.table(largest)
 }
