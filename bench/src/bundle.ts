@@ -99,7 +99,7 @@ import * as BrowserOAuth from "@effect-oauth/platform-browser/BrowserOAuth"`,
   }),
   client: ClientConfig.make({ clientId: "spa" }),
   redirectUri: "https://app.example.com/callback",
-  store: "sessionStorage"
+  store: BrowserOAuth.sessionStorage
 })`,
   extra: `export const logIn = () => runtime.runPromise(BrowserOAuth.login())`,
   before: `const oauth = yield* BrowserOAuth.BrowserOAuth
@@ -127,7 +127,7 @@ import * as BrowserOAuth from "@effect-oauth/platform-browser/BrowserOAuth"`,
   client: ClientConfig.make({ clientId: "spa" }),
   redirectUri: "https://app.example.com/callback",
   scopes: Scopes.make("openid"),
-  store: "sessionStorage"
+  store: BrowserOAuth.sessionStorage
 })`,
   extra: `export const logIn = () => runtime.runPromise(BrowserOAuth.login())`,
   before: `const oauth = yield* BrowserOAuth.BrowserOAuth

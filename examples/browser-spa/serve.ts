@@ -3,7 +3,6 @@
  * ephemeral ports, so the app calls the server across origins, as a SPA does). Used by `server.ts`
  * (`pnpm --filter @effect-oauth/example-browser-spa dev`) and by the end-to-end tests.
  */
-import type { BrowserOAuth } from "@effect-oauth/platform-browser"
 import { TestServer } from "@effect-oauth/testing"
 import { ManagedRuntime } from "effect"
 import * as Fs from "node:fs"
@@ -34,7 +33,7 @@ export interface Spa {
 
 /** How the app is set up: where it keeps the token (default `"sessionStorage"`). */
 export interface AppOptions {
-  readonly store?: BrowserOAuth.StoreKind | undefined
+  readonly store?: "sessionStorage" | "localStorage" | undefined
 }
 
 /** Starts the authorization server and a static server for `dist/` (which must be built). */

@@ -14,7 +14,7 @@ import { Effect, ManagedRuntime } from "effect"
 interface Config {
   readonly serverUrl: string
   readonly clientId: string
-  readonly store: BrowserOAuth.StoreKind
+  readonly store: "sessionStorage" | "localStorage"
 }
 
 const element = (id: string) => document.getElementById(id)!
@@ -42,7 +42,7 @@ const start = async () => {
     client: ClientConfig.make({ clientId: config.clientId }),
     scopes: Scopes.make<ReadonlyArray<string>>("read"),
     redirectUri: `${location.origin}/callback`,
-    store: config.store
+    store: config.store === "localStorage" ? BrowserOAuth.localStorage() : BrowserOAuth.sessionStorage
   })
   const runtime = ManagedRuntime.make(layer)
   const run = <A>(

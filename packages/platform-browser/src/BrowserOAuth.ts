@@ -54,14 +54,59 @@ export const layerHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.effect(
 ).pipe(Layer.provide(FetchHttpClient.layer))
 
 /**
- * Where the session's token is kept: `"memory"` (the default; gone with the page),
- * `"sessionStorage"` (survives reloads of the tab) or `"localStorage"` (every tab, until logout;
- * readable by any script of the origin — see the README).
+ * Where the session's token is kept, with what that store needs beside it: {@link memory} (the
+ * default; gone with the page), {@link sessionStorage} (survives reloads of the tab) or
+ * {@link localStorage} (every tab, until logout; readable by any script of the origin — see the
+ * README). Each is a value of its own, so a bundle keeps only the store it names.
  *
  * @since 0.1.0
  * @category models
  */
-export type StoreKind = "memory" | "sessionStorage" | "localStorage"
+export interface Store {
+  /** The session's `TokenStore` (and whatever else the store provides). */
+  readonly layer: Layer.Layer<TokenStore.TokenStore>
+  /** Runs for as long as the session, beside its `OAuthClient` (the tabs following each other). */
+  readonly follow?: Layer.Layer<never, never, OAuthClient.OAuthClient> | undefined
+}
+
+/**
+ * The token in memory: the session ends with the page, and nothing is written anywhere.
+ *
+ * @since 0.1.0
+ * @category stores
+ */
+export const memory: Store = { layer: TokenStore.layerMemory }
+
+/**
+ * The token in `sessionStorage`: the tab's own; the session survives a reload of the tab and ends with it.
+ *
+ * @since 0.1.0
+ * @category stores
+ */
+export const sessionStorage: Store = { layer: /* @__PURE__ */ WebTokenStore.layerSessionStorage() }
+
+/**
+ * The token in `localStorage`: every tab of the origin, until logout, readable by any script of the
+ * origin (an explicit opt-in; see the README). With `crossTab` (the default) the tabs refresh one at
+ * a time and each re-reads the store when another announces a new token (`TabCoordination`).
+ *
+ * @since 0.1.0
+ * @category stores
+ */
+export const localStorage = (options?: {
+  /** One refresh at a time across the tabs, and word of each new token (default true). */
+  readonly crossTab?: boolean | undefined
+}): Store => {
+  const base = WebTokenStore.layerLocalStorage()
+  if (options?.crossTab === false) return { layer: base }
+  const coordinated = TabCoordination.layer().pipe(Layer.provide(base))
+  return {
+    layer: coordinated,
+    follow: Layer.scopedDiscard(Effect.flatMap(OAuthClient.OAuthClient, TabCoordination.follow)).pipe(
+      Layer.provide(coordinated)
+    )
+  }
+}
 
 /**
  * @since 0.1.0
@@ -75,15 +120,10 @@ export interface Options<P extends string = string, Rules extends ScopeRules<P> 
   readonly scopes?: ScopeSet<P> | undefined
   /** The callback page's URL, registered with the provider. */
   readonly redirectUri: string
-  readonly store?: StoreKind | undefined
+  /** Where the token is kept (default {@link memory}). */
+  readonly store?: Store | undefined
   /** The user's slot in the store (default `"default"`). */
   readonly userId?: string | undefined
-  /**
-   * With the `localStorage` store: one refresh at a time across the tabs, and each tab re-reads the
-   * store when another announces a new token (`TabCoordination`); default true. The other stores are
-   * the tab's own: there is nothing to coordinate.
-   */
-  readonly crossTab?: boolean | undefined
   /** How the page is sent to the authorization server (default `window.location.assign`). */
   readonly navigate?: ((url: string) => Effect.Effect<void>) | undefined
 }
@@ -212,7 +252,7 @@ const navigateTo = (url: string) =>
  * @category constructors
  */
 export const make = (
-  options: Omit<Options, "store" | "userId" | "crossTab">
+  options: Omit<Options, "store" | "userId">
 ): Effect.Effect<Service, never, OAuthClient.OAuthClient | HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const client = yield* OAuthClient.OAuthClient
@@ -272,13 +312,6 @@ export const make = (
     } satisfies Service
   })
 
-const storeLayer = (kind: StoreKind): Layer.Layer<TokenStore.TokenStore> =>
-  kind === "sessionStorage"
-    ? WebTokenStore.layerSessionStorage()
-    : kind === "localStorage"
-    ? WebTokenStore.layerLocalStorage()
-    : TokenStore.layerMemory
-
 /**
  * What {@link layerWith} provides.
  *
@@ -303,22 +336,18 @@ export type Services<P extends string> =
 export const layerWith = <P extends string, Rules extends ScopeRules<P>>(
   options: Options<P, Rules>
 ): Layer.Layer<Services<P>, InvalidScopeRequest, HttpClient.HttpClient> => {
-  const kind = options.store ?? "memory"
-  const base = storeLayer(kind)
+  const store = options.store ?? memory
   const client = OAuthClient.layer({
     provider: options.provider,
     client: options.client,
     session: OAuthClient.user(options.userId)
   })
-  const app = Layer.mergeAll(Layer.effect(BrowserOAuth, make(options)), AuthorizedHttpClient.layer())
-  if (kind !== "localStorage" || options.crossTab === false) {
-    return app.pipe(Layer.provideMerge(client), Layer.provideMerge(base))
-  }
-  const following = Layer.scopedDiscard(Effect.flatMap(OAuthClient.OAuthClient, TabCoordination.follow))
-  return Layer.merge(app, following).pipe(
-    Layer.provideMerge(client),
-    Layer.provideMerge(TabCoordination.layer().pipe(Layer.provide(base)))
+  return Layer.mergeAll(
+    Layer.effect(BrowserOAuth, make(options)),
+    AuthorizedHttpClient.layer(),
+    store.follow ?? Layer.empty
   )
+    .pipe(Layer.provideMerge(client), Layer.provideMerge(store.layer))
 }
 
 /**

@@ -9,7 +9,11 @@ const origin = globalThis.location.origin
 const redirectUri = `${origin}/callback`
 
 /** The SPA's layers over the in-memory server; `navigate` records where the page was sent. */
-const Env = (sent: Array<string>, store: BrowserOAuth.StoreKind = "sessionStorage", switches?: TestServer.Options) =>
+const Env = (
+  sent: Array<string>,
+  store: BrowserOAuth.Store = BrowserOAuth.sessionStorage,
+  switches?: TestServer.Options
+) =>
   Layer.unwrapEffect(
     Effect.map(TestServer.TestServer, (server) =>
       BrowserOAuth.layerWith({
@@ -18,7 +22,6 @@ const Env = (sent: Array<string>, store: BrowserOAuth.StoreKind = "sessionStorag
         scopes: Scopes.make("read"),
         redirectUri,
         store,
-        crossTab: false,
         navigate: (url) => Effect.sync(() => sent.push(url))
       }))
   ).pipe(Layer.provideMerge(TestServer.layerInMemory(switches)))
@@ -91,7 +94,7 @@ describe("BrowserOAuth", () => {
         const token = yield* BrowserOAuth.completeLogin(globalThis.location)
         const server = yield* TestServer.TestServer
         return { token, pushed: (yield* server.counters).pushedAuthorizationRequests }
-      }).pipe(Effect.provide(Env(sent, "sessionStorage", { requirePushedAuthorizationRequests: true })))
+      }).pipe(Effect.provide(Env(sent, BrowserOAuth.sessionStorage, { requirePushedAuthorizationRequests: true })))
       assert.deepStrictEqual([...new URL(sent[0]!).searchParams.keys()].sort(), ["client_id", "request_uri"])
       assert.strictEqual(result.pushed, 1)
       assert.deepStrictEqual(result.token.scopes.values, ["read"])

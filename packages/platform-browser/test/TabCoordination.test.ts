@@ -17,19 +17,29 @@ beforeEach(() => {
 
 type Tab = Context.Context<BrowserOAuth.Services<string>>
 
+type StoreKind = "memory" | "sessionStorage" | "localStorage"
+
+/** Each tab's store of `kind`. */
+const storeOf = (kind: StoreKind): BrowserOAuth.Store =>
+  kind === "memory"
+    ? BrowserOAuth.memory
+    : kind === "sessionStorage"
+    ? BrowserOAuth.sessionStorage
+    : BrowserOAuth.localStorage()
+
 /** A test server, and a way to open tabs of the SPA on it (each tab builds its own layers). */
 const serverWithTabs = (options: TestServer.Options = {}) =>
   Effect.gen(function*() {
     const context = yield* Layer.build(TestServer.layerInMemory(options))
     const server = Context.get(context, TestServer.TestServer)
-    const open = (store: BrowserOAuth.StoreKind): Effect.Effect<Tab, never, Scope.Scope> =>
+    const open = (kind: StoreKind): Effect.Effect<Tab, never, Scope.Scope> =>
       Layer.build(
         BrowserOAuth.layerWith({
           provider: server.provider(),
           client: server.publicClient,
           scopes: Scopes.make("read"),
           redirectUri: `${globalThis.location.origin}/callback`,
-          store,
+          store: storeOf(kind),
           navigate: () => Effect.void
         }).pipe(Layer.provide(Layer.succeedContext(context)), Layer.orDie)
       )
