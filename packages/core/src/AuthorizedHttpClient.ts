@@ -159,7 +159,7 @@ export const make = (options: Options = {}): Effect.Effect<
     // One limit per provider and client: every client built under one `RateLimit` (a process's, or
     // a fleet's) shares it; without one, this client keeps the limit by itself.
     const rule = client.provider.rateLimit
-    const limiter = Option.isNone(rule) ? Option.none() : Option.some(yield* RateLimit.sharedOrOwn)
+    const limiter = Option.isNone(rule) ? Option.none() : Option.some(yield* RateLimit.sharedOr(rule.value.own))
     const limitKey = RateLimit.keyOf(client.provider.name, client.clientId)
     const limit: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> =
       Option.isNone(limiter) || Option.isNone(rule)

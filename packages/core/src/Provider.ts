@@ -7,11 +7,13 @@
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { PushedAuthorization } from "./Authorization.js"
 import type { Extension as ClientAssertionExtension } from "./ClientAssertion.js"
 import type { Extension as DpopExtension } from "./Dpop.js"
 import type { Extension as OpenIdExtension } from "./IdToken.js"
+import type { RateLimit as RateLimitTag } from "./RateLimit.js"
 import type { ScopeRules } from "./ScopeRules.js"
 import { permissive } from "./ScopeRules.js"
 
@@ -36,7 +38,9 @@ export interface ErrorBody {
 }
 
 /**
- * A rate limit: at most `limit` requests per `interval`.
+ * A rate limit: at most `limit` requests per `interval`. Built by `RateLimit.rule`, which gives it
+ * the limiter a client keeps by itself when its context has no shared `RateLimit`: so a bundle whose
+ * provider has no limit carries no limiter.
  *
  * @since 0.1.0
  * @category models
@@ -44,6 +48,8 @@ export interface ErrorBody {
 export interface RateLimit {
   readonly limit: number
   readonly interval: Duration.Duration
+  /** A limiter of the client's own (in memory), for when the context has no shared `RateLimit`. */
+  readonly own: Effect.Effect<RateLimitTag.Service>
 }
 
 /**

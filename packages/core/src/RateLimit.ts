@@ -43,12 +43,28 @@ export declare namespace RateLimit {
      * Waits until one more request under `key` keeps `rule`, and counts it. A limiter whose store
      * fails lets the request go (and logs it): an unreachable shared store must not stop the API.
      */
-    readonly take: (key: string, rule: Rule) => Effect.Effect<void>
+    readonly take: (key: string, rule: Pick<Rule, "limit" | "interval">) => Effect.Effect<void>
   }
 }
 
+/**
+ * A provider's rate limit: at most `limit` requests in any window of `interval`. A client whose
+ * context has no shared `RateLimit` keeps it with a limiter of its own, in memory.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const rule = (options: {
+  /** The most requests in any window. */
+  readonly limit: number
+  /** The window. */
+  readonly interval: Duration.DurationInput
+}): Rule => ({ limit: options.limit, interval: Duration.decode(options.interval), own })
+
 // The bucket that keeps `rule` in any window: its burst and the time between two refills.
-const bucketOf = (rule: Rule): { readonly burst: number; readonly refillMillis: number } => {
+const bucketOf = (
+  rule: Pick<Rule, "limit" | "interval">
+): { readonly burst: number; readonly refillMillis: number } => {
   const limit = Math.max(1, Math.floor(rule.limit))
   const burst = Math.max(1, Math.floor(limit / 12))
   const refills = Math.max(1, limit - burst - 1)
@@ -62,7 +78,7 @@ const bucketOf = (rule: Rule): { readonly burst: number; readonly refillMillis: 
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<RateLimit.Service, never, RateLimiter.RateLimiterStore> = Effect.map(
+export const make: Effect.Effect<RateLimit.Service, never, RateLimiter.RateLimiterStore> = /* @__PURE__ */ Effect.map(
   RateLimiter.make,
   (limiter) => ({
     take: (key, rule) => {
@@ -91,8 +107,9 @@ export const make: Effect.Effect<RateLimit.Service, never, RateLimiter.RateLimit
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory: Layer.Layer<RateLimit> = Layer.effect(RateLimit, make).pipe(
-  Layer.provide(RateLimiter.layerStoreMemory)
+export const layerMemory: Layer.Layer<RateLimit> = /* @__PURE__ */ Layer.provide(
+  /* @__PURE__ */ Layer.effect(RateLimit, make),
+  RateLimiter.layerStoreMemory
 )
 
 /**
@@ -102,7 +119,22 @@ export const layerMemory: Layer.Layer<RateLimit> = Layer.effect(RateLimit, make)
  * @since 0.1.0
  * @category layers
  */
-export const layerStore: Layer.Layer<RateLimit, never, RateLimiter.RateLimiterStore> = Layer.effect(RateLimit, make)
+export const layerStore: Layer.Layer<RateLimit, never, RateLimiter.RateLimiterStore> = /* @__PURE__ */ Layer.effect(
+  RateLimit,
+  make
+)
+
+// A limiter of the caller's own, in memory (a new one each time it runs).
+const own: Effect.Effect<RateLimit.Service> = /* @__PURE__ */ Effect.provide(RateLimit, layerMemory)
+
+/**
+ * The `RateLimit` of the context, or else `own` (e.g. a rule's limiter of the client's own).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const sharedOr = (own: Effect.Effect<RateLimit.Service>): Effect.Effect<RateLimit.Service> =>
+  Effect.flatMap(Effect.serviceOption(RateLimit), Option.match({ onNone: () => own, onSome: Effect.succeed }))
 
 /**
  * The `RateLimit` of the context, or else limits of the caller's own (in memory): what a client
@@ -111,10 +143,7 @@ export const layerStore: Layer.Layer<RateLimit, never, RateLimiter.RateLimiterSt
  * @since 0.1.0
  * @category constructors
  */
-export const sharedOrOwn: Effect.Effect<RateLimit.Service> = Effect.flatMap(
-  Effect.serviceOption(RateLimit),
-  Option.match({ onNone: () => Effect.provide(RateLimit, layerMemory), onSome: Effect.succeed })
-)
+export const sharedOrOwn: Effect.Effect<RateLimit.Service> = /* @__PURE__ */ sharedOr(own)
 
 /**
  * The key of one client's limit at one provider.

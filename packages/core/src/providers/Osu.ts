@@ -12,6 +12,7 @@ import * as Schema from "effect/Schema"
 import { ErrorCode } from "../OAuthError.js"
 import type { ErrorBody } from "../Provider.js"
 import * as Provider from "../Provider.js"
+import * as RateLimit from "../RateLimit.js"
 import type { ScopeRules } from "../ScopeRules.js"
 import { allGrants, exclusive, forbidden, onlyForGrants, onlyWithin, requiresWhenAny } from "../ScopeRules.js"
 
@@ -175,7 +176,7 @@ export const make: (overrides?: MakeOptions) => Provider.Provider<OsuScope, type
   apiBaseUrl: "https://osu.ppy.sh/api/v2",
   clientAuthentication: "client_secret_post",
   defaultTokenLifetime: Duration.seconds(86400),
-  rateLimit: { limit: 60, interval: Duration.minutes(1) },
+  rateLimit: RateLimit.rule({ limit: 60, interval: Duration.minutes(1) }),
   classifyError,
   scopes,
   scopeRules: rules
