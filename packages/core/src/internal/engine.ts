@@ -15,6 +15,7 @@ import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
+import * as PubSub from "effect/PubSub"
 import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -37,7 +38,8 @@ export interface SlotData {
   state: Slot.State
   inflight: Deferred.Deferred<Token, OAuthClientError> | undefined
   readonly task: Task
-  listeners: Set<(token: Option.Option<Token>) => void> | undefined
+  /** Where the slot's token changes are published, once someone follows them (see `changes`). */
+  hub: PubSub.PubSub<Option.Option<Token>> | undefined
   /** When a caller last used the slot (for idle eviction). */
   lastUsed: number
   /** Whether the slot was closed (removed or evicted): it schedules nothing more. */
@@ -114,8 +116,7 @@ export const make = (options: Options) => {
     )
 
   const notify = (slot: SlotData, before: Option.Option<Token>) => {
-    if (slot.listeners === undefined || sameToken(before, slot.state.token)) return
-    for (const listener of slot.listeners) listener(slot.state.token)
+    if (slot.hub !== undefined && !sameToken(before, slot.state.token)) slot.hub.unsafeOffer(slot.state.token)
   }
 
   const update = (slot: SlotData, f: (state: Slot.State) => Slot.State) => {
@@ -397,7 +398,7 @@ export const make = (options: Options) => {
         state: Slot.initial(stored),
         inflight: undefined,
         task: { at: undefined, run: Effect.suspend(() => background(slot)) },
-        listeners: undefined,
+        hub: undefined,
         lastUsed: yield* Clock.currentTimeMillis,
         closed: false,
         requestMillis: undefined
@@ -489,18 +490,24 @@ export const make = (options: Options) => {
       annotate(slot)
     )
 
-  /** The slot's token now and after every change. */
+  // The slot's hub, made when the first follower comes.
+  const hubOf = (slot: SlotData) =>
+    slot.hub === undefined
+      ? Effect.map(PubSub.unbounded<Option.Option<Token>>(), (hub) => (slot.hub ??= hub))
+      : Effect.succeed(slot.hub)
+
+  /**
+   * The slot's token now and after every change: the follower subscribes before it reads the token,
+   * so no change is lost between the two (one may come twice: `OAuthClient` drops repeats).
+   */
   const changes = (slot: SlotData): Stream.Stream<Option.Option<Token>> =>
-    Stream.async<Option.Option<Token>>((emit) => {
-      const listener = (token: Option.Option<Token>) => void emit.single(token)
-      if (slot.listeners === undefined) slot.listeners = new Set()
-      slot.listeners.add(listener)
-      void emit.single(slot.state.token)
-      return Effect.sync(() => {
-        slot.listeners?.delete(listener)
-        if (slot.listeners?.size === 0) slot.listeners = undefined
-      })
-    })
+    Stream.unwrapScoped(
+      Effect.flatMap(hubOf(slot), (hub) =>
+        Effect.map(
+          Stream.fromPubSub(hub, { scoped: true }),
+          (changed) => Stream.concat(Stream.make(slot.state.token), changed)
+        ))
+    )
 
   return { scheduler, open, close, token, flight, invalidate, drop, setToken, revoke, changes }
 }
