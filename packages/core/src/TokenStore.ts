@@ -11,7 +11,6 @@
  *
  * @since 0.1.0
  */
-import type * as PlatformError from "@effect/platform/Error"
 import * as KeyValueStore from "@effect/platform/KeyValueStore"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -402,11 +401,27 @@ export interface KeyValueStoreOptions {
   readonly prefix?: string | undefined
 }
 
+/**
+ * The three operations of a string key-value store that {@link fromKeyValue} writes on: a
+ * `KeyValueStore` has them, and so does a thin wrapper of the browser's `Storage`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeyValue {
+  /** The value under `key`, if any. */
+  readonly get: (key: string) => Effect.Effect<Option.Option<string>, { readonly message: string }>
+  /** Writes `value` under `key`. */
+  readonly set: (key: string, value: string) => Effect.Effect<void, { readonly message: string }>
+  /** Removes `key`. */
+  readonly remove: (key: string) => Effect.Effect<void, { readonly message: string }>
+}
+
 // Locks are shared by every TokenStore built over the same KeyValueStore instance, so two layers
 // over one store (say, two clients built separately) still write atomically between them.
-const keyValueStoreLocks = new WeakMap<KeyValueStore.KeyValueStore, KeyedLock>()
+const keyValueStoreLocks = new WeakMap<KeyValue, KeyedLock>()
 
-const lockFor = (store: KeyValueStore.KeyValueStore): KeyedLock => {
+const lockFor = (store: KeyValue): KeyedLock => {
   let lock = keyValueStoreLocks.get(store)
   if (lock === undefined) {
     lock = makeKeyedLock()
@@ -415,17 +430,30 @@ const lockFor = (store: KeyValueStore.KeyValueStore): KeyedLock => {
   return lock
 }
 
-// A PlatformError's message names the module, method, reason and path, never the value written.
-const platformFailure = (operation: TokenStoreError["operation"]) => (error: PlatformError.PlatformError) =>
+// A store's error message (a PlatformError's names the module, method, reason and path) never
+// holds the value written.
+const platformFailure = (operation: TokenStoreError["operation"]) => (error: { readonly message: string }) =>
   new TokenStoreError({ operation, detail: `the key-value store failed: ${error.message}` })
 
 const unstorable = (problem: StoredTokenProblem) =>
   new TokenStoreError({ operation: "set", detail: `the token cannot be stored: ${problem.detail}` })
 
 /**
- * A store on `@effect/platform`'s `KeyValueStore` (a directory, `localStorage`, …), one entry per
- * key in the {@link StoredToken} JSON format. A value that cannot be read (corrupt, partial, another
- * format or an unknown format version) is absent, with a warning that never shows the value.
+ * The store on `@effect/platform`'s `KeyValueStore` of the context (see {@link fromKeyValue}).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeKeyValueStore = (
+  options?: KeyValueStoreOptions
+): Effect.Effect<TokenStore.Service, never, KeyValueStore.KeyValueStore> =>
+  Effect.map(KeyValueStore.KeyValueStore, (store) => fromKeyValue(store, options))
+
+/**
+ * A store on a string key-value store (`@effect/platform`'s `KeyValueStore`: a directory,
+ * `localStorage`, …), one entry per key in the {@link StoredToken} JSON format. A value that cannot
+ * be read (corrupt, partial, another format or an unknown format version) is absent, with a warning
+ * that never shows the value.
  *
  * Each write is one `KeyValueStore.set`, so a value is replaced as atomically as the underlying store
  * replaces it. Conditional writes read, compare and write under a per-key lock, which makes them
@@ -435,53 +463,50 @@ const unstorable = (problem: StoredTokenProblem) =>
  * @since 0.1.0
  * @category constructors
  */
-export const makeKeyValueStore = (
-  options?: KeyValueStoreOptions
-): Effect.Effect<TokenStore.Service, never, KeyValueStore.KeyValueStore> =>
-  Effect.map(KeyValueStore.KeyValueStore, (store) => {
-    const prefix = options?.prefix ?? "effect-oauth/token/"
-    const lock = lockFor(store)
+export const fromKeyValue = (store: KeyValue, options?: KeyValueStoreOptions): TokenStore.Service => {
+  const prefix = options?.prefix ?? "effect-oauth/token/"
+  const lock = lockFor(store)
 
-    const read = (operation: TokenStoreError["operation"], key: string) =>
-      store.get(key).pipe(
-        Effect.mapError(platformFailure(operation)),
-        Effect.flatMap(Option.match({
-          onNone: () => Effect.succeedNone,
-          onSome: (text) => readStored(key, text)
-        }))
-      )
+  const read = (operation: TokenStoreError["operation"], key: string) =>
+    store.get(key).pipe(
+      Effect.mapError(platformFailure(operation)),
+      Effect.flatMap(Option.match({
+        onNone: () => Effect.succeedNone,
+        onSome: (text) => readStored(key, text)
+      }))
+    )
 
-    return TokenStore.of({
-      get: (key) => read("get", prefix + key),
-      set: (key, token, expected) =>
-        Either.match(encodeStored(token), {
-          onLeft: (problem) => Effect.fail(unstorable(problem)),
-          onRight: (text) => {
-            const fullKey = prefix + key
-            return lock.withLock(fullKey)(
-              writeIfExpected(
-                read("set", fullKey),
-                expected,
-                Effect.mapError(store.set(fullKey, text), platformFailure("set"))
-              )
+  return TokenStore.of({
+    get: (key) => read("get", prefix + key),
+    set: (key, token, expected) =>
+      Either.match(encodeStored(token), {
+        onLeft: (problem) => Effect.fail(unstorable(problem)),
+        onRight: (text) => {
+          const fullKey = prefix + key
+          return lock.withLock(fullKey)(
+            writeIfExpected(
+              read("set", fullKey),
+              expected,
+              Effect.mapError(store.set(fullKey, text), platformFailure("set"))
             )
-          }
-        }),
-      remove: (key, expected) => {
-        const fullKey = prefix + key
-        return lock.withLock(fullKey)(
-          writeIfExpected(
-            read("remove", fullKey),
-            expected,
-            Effect.mapError(store.remove(fullKey), platformFailure("remove"))
           )
+        }
+      }),
+    remove: (key, expected) => {
+      const fullKey = prefix + key
+      return lock.withLock(fullKey)(
+        writeIfExpected(
+          read("remove", fullKey),
+          expected,
+          Effect.mapError(store.remove(fullKey), platformFailure("remove"))
         )
-      }
-    })
+      )
+    }
   })
+}
 
 /**
- * The store on `@effect/platform`'s `KeyValueStore` (see {@link makeKeyValueStore}).
+ * The store on `@effect/platform`'s `KeyValueStore` (see {@link fromKeyValue}).
  *
  * @since 0.1.0
  * @category layers

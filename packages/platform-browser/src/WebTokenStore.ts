@@ -1,6 +1,6 @@
 /**
- * Token stores in the browser's Web Storage, on `@effect/platform-browser`'s `BrowserKeyValueStore`
- * and core's versioned format (a corrupt or foreign value reads as absent).
+ * Token stores in the browser's Web Storage, in core's versioned format (a corrupt or foreign value
+ * reads as absent).
  *
  * - `layerSessionStorage`: the tab's own storage; the session survives a reload of the tab and ends
  *   with it.
@@ -14,8 +14,27 @@
  * @since 0.1.0
  */
 import * as TokenStore from "@effect-oauth/core/TokenStore"
-import * as BrowserKeyValueStore from "@effect/platform-browser/BrowserKeyValueStore"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+
+// `Storage` as a string key-value store; a refused call (storage disabled, quota exceeded) fails
+// with a message that names the call and the key, never the value.
+const overStorage = (name: string, storage: Storage): TokenStore.KeyValue => {
+  const attempt = <A>(method: string, key: string, f: () => A) =>
+    Effect.try({ try: f, catch: () => ({ message: `${name}.${method}(${key}) failed` }) })
+  return {
+    get: (key) => attempt("getItem", key, () => Option.fromNullable(storage.getItem(key))),
+    set: (key, value) => attempt("setItem", key, () => storage.setItem(key, value)),
+    remove: (key) => attempt("removeItem", key, () => storage.removeItem(key))
+  }
+}
+
+const layerStorage = (
+  name: "sessionStorage" | "localStorage",
+  options?: TokenStore.KeyValueStoreOptions
+): Layer.Layer<TokenStore.TokenStore> =>
+  Layer.sync(TokenStore.TokenStore, () => TokenStore.fromKeyValue(overStorage(name, globalThis[name]), options))
 
 /**
  * Tokens in `sessionStorage`.
@@ -25,8 +44,7 @@ import * as Layer from "effect/Layer"
  */
 export const layerSessionStorage = (
   options?: TokenStore.KeyValueStoreOptions
-): Layer.Layer<TokenStore.TokenStore> =>
-  TokenStore.layerKeyValueStore(options).pipe(Layer.provide(BrowserKeyValueStore.layerSessionStorage))
+): Layer.Layer<TokenStore.TokenStore> => layerStorage("sessionStorage", options)
 
 /**
  * Tokens in `localStorage`: readable by every script of the origin. Opt in knowingly.
@@ -36,5 +54,4 @@ export const layerSessionStorage = (
  */
 export const layerLocalStorage = (
   options?: TokenStore.KeyValueStoreOptions
-): Layer.Layer<TokenStore.TokenStore> =>
-  TokenStore.layerKeyValueStore(options).pipe(Layer.provide(BrowserKeyValueStore.layerLocalStorage))
+): Layer.Layer<TokenStore.TokenStore> => layerStorage("localStorage", options)

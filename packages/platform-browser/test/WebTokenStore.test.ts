@@ -44,4 +44,30 @@ describe("WebTokenStore", () => {
       assert.isTrue(Option.isNone(yield* store.get("user/b")))
       assert.strictEqual(globalThis.localStorage.getItem("effect-oauth/token/user/b"), "{not json")
     }).pipe(Effect.provide(WebTokenStore.layerLocalStorage())))
+
+  it.effect("a storage that refuses a write (quota) fails with a TokenStoreError naming the call, not the token", () => {
+    const full: Pick<Storage, "getItem" | "setItem" | "removeItem"> = {
+      getItem: () => null,
+      setItem: () => {
+        throw new DOMException("full", "QuotaExceededError")
+      },
+      removeItem: () => undefined
+    }
+    return Effect.acquireUseRelease(
+      Effect.sync(() => {
+        const real = Object.getOwnPropertyDescriptor(globalThis, "localStorage")!
+        Object.defineProperty(globalThis, "localStorage", { value: full, configurable: true })
+        return real
+      }),
+      () =>
+        Effect.gen(function*() {
+          const store = yield* TokenStore.TokenStore
+          const error = yield* Effect.flip(store.set("user/c", token, { _tag: "Absent" }))
+          assert.strictEqual(error.operation, "set")
+          assert.include(error.message, "localStorage.setItem(effect-oauth/token/user/c)")
+          assert.notInclude(error.message, "access-1")
+        }).pipe(Effect.provide(WebTokenStore.layerLocalStorage())),
+      (real) => Effect.sync(() => Object.defineProperty(globalThis, "localStorage", real))
+    )
+  })
 })
