@@ -425,8 +425,8 @@ type ConstraintViolation<C, G extends GrantKind, S extends string> = C extends {
   : never
 
 // Whether `S` holds two scopes or more: an exclusive scope must be the only one, whatever the other.
-type Several<S extends string, All extends string = S> = true extends (S extends unknown ? Some<Exclude<All, S>> : never)
-  ? true
+type Several<S extends string, All extends string = S> = true extends
+  (S extends unknown ? Some<Exclude<All, S>> : never) ? true
   : false
 
 // `S` is the request as asked (an empty one may need to be explicit); the other checks apply, as in

@@ -12,7 +12,13 @@ import { outputs, render } from "../../../scripts/scope-rules-cases.js"
 describe("ScopeRules agreement cases", () => {
   it("cover every rule kind and both answers", () => {
     const tags = new Set(ruleSets.flatMap((rules) => rules.constraints.map((constraint) => constraint._tag)))
-    assert.deepStrictEqual([...tags].sort(), ["Exclusive", "Forbidden", "OnlyForGrants", "OnlyWithin", "RequiresWhenAny"])
+    assert.deepStrictEqual([...tags].sort(), [
+      "Exclusive",
+      "Forbidden",
+      "OnlyForGrants",
+      "OnlyWithin",
+      "RequiresWhenAny"
+    ])
     const refused = new Set(cases.flatMap((c) => c.refused === null ? [] : [c.refused]))
     for (
       const rule of ["unknown-scope", "explicit-scopes-required", "grant-scope-not-allowed", "grant-scope-forbidden"]
