@@ -177,7 +177,6 @@ export const make: (overrides?: MakeOptions) => Provider.Provider<OsuScope, type
   defaultTokenLifetime: Duration.seconds(86400),
   rateLimit: { limit: 60, interval: Duration.minutes(1) },
   classifyError,
-  scopes,
   scopeRules: rules
 })
 
