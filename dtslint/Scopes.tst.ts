@@ -4,6 +4,7 @@ import { AuthorizedHttpClient, Discovery, OAuthClient, ScopeRules, Scopes, Token
 import * as ClientConfig from "@effect-oauth/core/ClientConfig"
 import * as Osu from "@effect-oauth/core/providers/Osu"
 import * as Spotify from "@effect-oauth/core/providers/Spotify"
+import type { TestServer } from "@effect-oauth/testing"
 import type { HttpClient } from "@effect/platform"
 import { Effect, Layer, Redacted } from "effect"
 import { describe, expect, test } from "tstyche"
@@ -209,5 +210,25 @@ describe("a discovered provider keeps the scopes and rules it is given", () => {
         client,
         session: OAuthClient.clientCredentials(Scopes.make("reports.write"))
       }))).type.toRaiseError(`"acme.no-write-for-clients"`)
+  })
+})
+
+describe("a test server's provider for a preset", () => {
+  const server = {} as TestServer.TestServer.Service
+
+  test("server.provider(Osu.make) keeps the preset's type; server.provider() is a plain one", () => {
+    expect(server.provider(Osu.make)).type.toBe<Provider.Provider<Osu.OsuScope, typeof Osu.rules>>()
+    expect(server.provider(Spotify.make, { name: "spotify-test" })).type.toBe<
+      Provider.Provider<Spotify.SpotifyScope, typeof Spotify.rules>
+    >()
+    expect(server.provider()).type.toBe<Provider.Provider<string>>()
+  })
+
+  test("so its rules still refuse a literal request at compile time", () => {
+    expect(OAuthClient.layer({
+      provider: server.provider(Osu.make),
+      client,
+      session: OAuthClient.clientCredentials(Scopes.make("*"))
+    })).type.toRaiseError(`"osu.client-credentials-no-star"`)
   })
 })
