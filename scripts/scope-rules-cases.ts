@@ -213,8 +213,8 @@ const union = (scopes: ReadonlyArray<string>) =>
 export const renderData = (all: ReadonlyArray<Case>): string =>
   [
     header("The rule sets and requests of the ScopeRules agreement tests, with what `validate` answers."),
-    `import type { GrantKind } from "@effect-oauth/core/Grant"`,
     `import * as ScopeRules from "@effect-oauth/core/ScopeRules"`,
+    `import type { Case } from "../scripts/scope-rules-cases.js"`,
     "",
     ...ruleSets.map((set, index) => `/** ${set.title} */\nexport const ${name(index)} = ${set.source}\n`),
     "/** Every rule set, by the index its cases name. */",
@@ -222,15 +222,7 @@ export const renderData = (all: ReadonlyArray<Case>): string =>
     ruleSets.map((_, index) => `  ${name(index)}`).join(",\n"),
     "] as const",
     "",
-    "/** A request and what `validate` answered: the rule it names, or the effective set. */",
-    "export interface Case {",
-    "  readonly rules: number",
-    "  readonly grant: GrantKind",
-    "  readonly request: ReadonlyArray<string>",
-    "  readonly refused: string | null",
-    "  readonly granted: ReadonlyArray<string>",
-    "}",
-    "",
+    "/** Each request, and what `validate` answered. */",
     "export const cases: ReadonlyArray<Case> = [",
     all.map((c) =>
       `  { rules: ${c.rules}, grant: ${JSON.stringify(c.grant)}, request: ${list(c.request)}, refused: ${
