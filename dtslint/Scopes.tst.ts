@@ -1,8 +1,10 @@
 import type { Granted } from "@effect-oauth/core"
-import { AuthorizedHttpClient, OAuthClient, Scopes, TokenStore } from "@effect-oauth/core"
+import type { Provider } from "@effect-oauth/core"
+import { AuthorizedHttpClient, Discovery, OAuthClient, ScopeRules, Scopes, TokenStore } from "@effect-oauth/core"
 import * as ClientConfig from "@effect-oauth/core/ClientConfig"
 import * as Osu from "@effect-oauth/core/providers/Osu"
 import * as Spotify from "@effect-oauth/core/providers/Spotify"
+import type { TestServer } from "@effect-oauth/testing"
 import type { HttpClient } from "@effect/platform"
 import { Effect, Layer, Redacted } from "effect"
 import { describe, expect, test } from "tstyche"
@@ -160,5 +162,73 @@ describe("osu!'s impossible combinations", () => {
       client,
       session: OAuthClient.clientCredentials(parsed)
     })).type.not.toRaiseError()
+  })
+})
+
+describe("a discovered provider keeps the scopes and rules it is given", () => {
+  const acme = {
+    known: ["reports.read", "reports.write"],
+    grants: { ClientCredentials: { explicit: true } },
+    constraints: [
+      ScopeRules.forbidden({
+        name: "acme.no-write-for-clients",
+        grants: ["ClientCredentials"],
+        scopes: ["reports.write"]
+      })
+    ]
+  } as const satisfies ScopeRules.ScopeRules<string>
+  const discovered = Discovery.discover("https://auth.example.com", { scopeRules: acme })
+
+  test("it is a Provider<S, Rules>", () => {
+    expect<Effect.Effect.Success<typeof discovered>>().type.toBe<
+      Provider.Provider<"reports.read" | "reports.write", typeof acme>
+    >()
+    expect<Effect.Effect.Success<typeof discovered>>().type.not.toBe<Provider.Provider<string>>()
+  })
+
+  test("without rules it is a Provider<string>", () => {
+    expect<Effect.Effect.Success<ReturnType<typeof Discovery.discover>>>().type.toBe<Provider.Provider<string>>()
+  })
+
+  test("a typo in one of its scopes is a compile error", () => {
+    expect(Effect.map(discovered, (provider) => AuthorizedHttpClient.requireScopes(provider, "reports.read")))
+      .type.not.toRaiseError()
+    expect(Effect.map(discovered, (provider) => AuthorizedHttpClient.requireScopes(provider, "reports.reed")))
+      .type.toRaiseError(`Argument of type '"reports.reed"' is not assignable to parameter of type`)
+  })
+
+  test("a request its rules refuse is a compile error naming the rule", () => {
+    expect(Effect.map(discovered, (provider) =>
+      OAuthClient.layer({
+        provider,
+        client,
+        session: OAuthClient.clientCredentials(Scopes.make("reports.read"))
+      }))).type.not.toRaiseError()
+    expect(Effect.map(discovered, (provider) =>
+      OAuthClient.layer({
+        provider,
+        client,
+        session: OAuthClient.clientCredentials(Scopes.make("reports.write"))
+      }))).type.toRaiseError(`"acme.no-write-for-clients"`)
+  })
+})
+
+describe("a test server's provider for a preset", () => {
+  const server = {} as TestServer.TestServer.Service
+
+  test("server.provider(Osu.make) keeps the preset's type; server.provider() is a plain one", () => {
+    expect(server.provider(Osu.make)).type.toBe<Provider.Provider<Osu.OsuScope, typeof Osu.rules>>()
+    expect(server.provider(Spotify.make, { name: "spotify-test" })).type.toBe<
+      Provider.Provider<Spotify.SpotifyScope, typeof Spotify.rules>
+    >()
+    expect(server.provider()).type.toBe<Provider.Provider<string>>()
+  })
+
+  test("so its rules still refuse a literal request at compile time", () => {
+    expect(OAuthClient.layer({
+      provider: server.provider(Osu.make),
+      client,
+      session: OAuthClient.clientCredentials(Scopes.make("*"))
+    })).type.toRaiseError(`"osu.client-credentials-no-star"`)
   })
 })

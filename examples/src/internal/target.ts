@@ -42,12 +42,9 @@ export const target = <P extends string, Rules extends ScopeRules.ScopeRules<P>>
         `configured as ${options.name}, at ${server.url}.`
     )
     const api = `${server.url}${options.apiPath}`
-    const provider = options.make({
-      authorizationEndpoint: server.authorizationEndpoint,
-      tokenEndpoint: server.tokenEndpoint,
-      revocationEndpoint: server.revocationEndpoint,
-      apiBaseUrl: api
-    })
+    // The preset itself, its endpoints pointed at the test server; the server's RFC 7009 endpoint too,
+    // which stands in for the provider's own way of ending a session.
+    const provider = server.provider(options.make, { apiBaseUrl: api, revocationEndpoint: server.revocationEndpoint })
     return { provider, client: server.client, api, server: Option.some(server) }
   })
 

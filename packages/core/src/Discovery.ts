@@ -18,6 +18,7 @@ import type { RateLimited, TokenRequestError } from "./OAuthError.js"
 import { InvalidConfiguration, TransientServerError, TransportError } from "./OAuthError.js"
 import type { ClientAuthentication, Options as ProviderOptions, Provider } from "./Provider.js"
 import { make as makeProvider } from "./Provider.js"
+import type { ScopeRules } from "./ScopeRules.js"
 import { checkEndpoint, make as makeEndpoint } from "./TokenEndpoint.js"
 
 /**
@@ -32,7 +33,6 @@ export const Metadata = Schema.Struct({
   authorization_endpoint: Schema.optional(Schema.String),
   revocation_endpoint: Schema.optional(Schema.String),
   device_authorization_endpoint: Schema.optional(Schema.String),
-  scopes_supported: Schema.optional(Schema.Array(Schema.String)),
   token_endpoint_auth_methods_supported: Schema.optional(Schema.Array(Schema.String)),
   code_challenge_methods_supported: Schema.optional(Schema.Array(Schema.String)),
   authorization_response_iss_parameter_supported: Schema.optional(Schema.Boolean),
@@ -56,11 +56,14 @@ export type Metadata = typeof Metadata.Type
 /**
  * The options of {@link discover}: any provider option overrides what the metadata says (except
  * the issuer, which is the one asked for); `attemptTimeout` and `deadline` bound the requests.
+ * `scopeRules`, declared `as const`, gives the provider its scope type `S` and literal rules.
  *
  * @since 0.1.0
  * @category models
  */
-export interface DiscoverOptions extends Partial<Omit<ProviderOptions<string>, "issuer">> {
+export interface DiscoverOptions<S extends string = string, Rules extends ScopeRules<S> = ScopeRules<S>>
+  extends Partial<Omit<ProviderOptions<S, Rules>, "issuer">>
+{
   /** The longest one metadata request may take (default 10 seconds). */
   readonly attemptTimeout?: Duration.DurationInput | undefined
   /** The longest one metadata document may take over its attempts (default 30 seconds). */
@@ -156,13 +159,18 @@ const definedOnly = <A extends object>(options: A): Partial<A> =>
  * The requests read at most 1 MiB and time out; the one redirect followed is a same-origin one
  * that only adds a trailing slash (Django OAuth Toolkit's `…/openid-configuration/`).
  *
+ * The metadata's `scopes_supported` is not a rule (a server may support more than it lists): the
+ * provider is a `Provider<string>` accepting any scope, unless the options give `scopeRules`, whose
+ * scope type and literal rules it then keeps (`Provider<S, Rules>`), for the compiler and `validate`
+ * to check requests with.
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const discover = (
+export const discover = <S extends string = string, Rules extends ScopeRules<S> = ScopeRules<S>>(
   issuerOrMetadataUrl: string,
-  options: DiscoverOptions = {}
-): Effect.Effect<Provider<string>, DiscoveryError, HttpClient.HttpClient> =>
+  options: DiscoverOptions<S, Rules> = {}
+): Effect.Effect<Provider<S, Rules>, DiscoveryError, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const { attemptTimeout, deadline, ...overrides } = options
     const given = issuerOrMetadataUrl
@@ -284,7 +292,7 @@ export const discover = (
     ) {
       if (endpoint !== undefined) yield* checkEndpoint(endpoint, allowInsecureHttp)
     }
-    const provider = makeProvider<string>({
+    const provider = makeProvider<S, Rules>({
       name: givenUrl.host,
       tokenEndpoint: metadata.token_endpoint,
       authorizationEndpoint: metadata.authorization_endpoint,
@@ -292,7 +300,6 @@ export const discover = (
       deviceAuthorizationEndpoint: metadata.device_authorization_endpoint,
       clientAuthentication: chooseAuthentication(metadata.token_endpoint_auth_methods_supported),
       authorizationResponseIssParameterSupported: metadata.authorization_response_iss_parameter_supported ?? false,
-      scopes: metadata.scopes_supported,
       jwksUri: metadata.jwks_uri,
       userinfoEndpoint: metadata.userinfo_endpoint,
       introspectionEndpoint: metadata.introspection_endpoint,

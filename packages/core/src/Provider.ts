@@ -104,6 +104,7 @@ export interface Provider<S extends string = string, Rules extends ScopeRules<S>
   /** The API that the provider's tokens are for, such as `https://osu.ppy.sh/api/v2`. */
   readonly apiBaseUrl: Option.Option<string>
   readonly clientAuthentication: ClientAuthentication
+  /** The provider's scopes, read from `scopeRules.known` (none when the rules accept any scope). */
   readonly scopes: ReadonlyArray<S>
   /** The scope policy; a preset's literal rules let the compiler check literal scope requests. */
   readonly scopeRules: Rules
@@ -144,8 +145,11 @@ export interface Options<S extends string, Rules extends ScopeRules<S> = ScopeRu
   readonly deviceAuthorizationEndpoint?: string | undefined
   readonly apiBaseUrl?: string | undefined
   readonly clientAuthentication?: ClientAuthentication | undefined
-  readonly scopes?: ReadonlyArray<S> | undefined
-  readonly scopeRules?: Rules | undefined
+  /**
+   * The scope policy, with the provider's scopes as its `known` list (default: any scope). Declared
+   * `as const`, its scope and rule names are literal types the compiler checks requests against.
+   */
+  readonly scopeRules?: (Rules & ScopeRules<S>) | undefined
   readonly defaultTokenLifetime?: Duration.Duration | undefined
   readonly rateLimit?: RateLimit | undefined
   readonly authorizationResponseIssParameterSupported?: boolean | undefined
@@ -176,7 +180,7 @@ export const make = <S extends string = string, Rules extends ScopeRules<S> = Sc
   deviceAuthorizationEndpoint: Option.fromNullable(options.deviceAuthorizationEndpoint),
   apiBaseUrl: Option.fromNullable(options.apiBaseUrl),
   clientAuthentication: options.clientAuthentication ?? "client_secret_basic",
-  scopes: options.scopes ?? [],
+  scopes: options.scopeRules === undefined || options.scopeRules.known === "any" ? [] : options.scopeRules.known,
   scopeRules: options.scopeRules ?? (permissive as Rules),
   defaultTokenLifetime: Option.fromNullable(options.defaultTokenLifetime),
   rateLimit: Option.fromNullable(options.rateLimit),

@@ -102,7 +102,7 @@ export interface OnlyForGrants<S extends string = string> {
 
 /**
  * Each of `scopes`, when requested with one of `grants`, must be the only scope requested
- * (osu!: `*` is not valid with other scopes).
+ * (osu!: `*` is not valid with other scopes): two of them together are refused as well.
  *
  * @since 0.1.0
  * @category models
@@ -127,21 +127,6 @@ export type Constraint<S extends string = string> =
   | Forbidden<S>
   | OnlyForGrants<S>
   | Exclusive<S>
-
-/**
- * The rule names `validate` and `narrows` report for the policy's own checks (constraints report
- * their own names).
- *
- * @since 0.1.0
- * @category models
- */
-export type BuiltinRule =
-  | "scope-grammar"
-  | "unknown-scope"
-  | "explicit-scopes-required"
-  | "grant-scope-not-allowed"
-  | "grant-scope-forbidden"
-  | "refresh-cannot-widen"
 
 /**
  * A provider's scope policy. Presets declare theirs `as const satisfies ScopeRules<S>`, so the
@@ -210,7 +195,8 @@ export const onlyForGrants = <const C extends Fields<OnlyForGrants>>(
 ): { readonly _tag: "OnlyForGrants" } & C => ({ _tag: "OnlyForGrants" as const, ...fields })
 
 /**
- * A named constraint: each of `scopes`, requested with one of `grants`, must be requested alone.
+ * A named constraint: each of `scopes`, requested with one of `grants`, must be requested alone
+ * (not with another scope, even one of `scopes`).
  *
  * @since 0.1.0
  * @category constructors
@@ -433,20 +419,28 @@ type ConstraintViolation<C, G extends GrantKind, S extends string> = C extends {
     ? G extends ElementOf<Gs> ? never : Some<Extract<S, ElementOf<X>>> extends true ? N : never
   : C extends
     { readonly _tag: "Exclusive"; readonly name: infer N; readonly grants: infer Gs; readonly scopes: infer X }
-    ? G extends ElementOf<Gs> ?
-      Some<Extract<S, ElementOf<X>>> extends true ? Some<Exclude<S, ElementOf<X>>> extends true ? N
-        : never
+    ? G extends ElementOf<Gs> ? Some<Extract<S, ElementOf<X>>> extends true ? Several<S> extends true ? N : never
       : never
     : never
   : never
 
+// Whether `S` holds two scopes or more: an exclusive scope must be the only one, whatever the other.
+type Several<S extends string, All extends string = S> = true extends
+  (S extends unknown ? Some<Exclude<All, S>> : never) ? true
+  : false
+
+// `S` is the request as asked (an empty one may need to be explicit); the other checks apply, as in
+// `validate`, to what is sent: the grant's defaults when the request is empty.
 type BuiltinViolation<Rules, G extends GrantKind, S extends string> =
+  | (Some<S> extends true ? never : PolicyOf<Rules, G> extends { readonly explicit: true } ? "explicit-scopes-required"
+  : never)
+  | SentViolation<Rules, G, Sent<Rules, G, S>>
+
+type SentViolation<Rules, G extends GrantKind, S extends string> =
   | (Rules extends { readonly known: infer K } ?
     K extends ReadonlyArray<string> ? Some<Exclude<S, ElementOf<K>>> extends true ? "unknown-scope" : never
     : never
     : never)
-  | (Some<S> extends true ? never : PolicyOf<Rules, G> extends { readonly explicit: true } ? "explicit-scopes-required"
-  : never)
   | (PolicyOf<Rules, G> extends { readonly allowed: infer A } ?
     Some<Exclude<S, ElementOf<A>>> extends true ? "grant-scope-not-allowed" : never
     : never)
@@ -464,15 +458,17 @@ type BuiltinViolation<Rules, G extends GrantKind, S extends string> =
  * @category type-level
  */
 export type Violations<Rules, G extends GrantKind, S extends string> = string extends S ? never
-  : CoversKnown<Rules, S> extends true ? never
+  : IsKnownType<Rules, S> extends true ? never
   : Rules extends { readonly constraints: infer Cs }
     ? BuiltinViolation<Rules, G, S> | Literal<ConstraintViolation<ElementOf<Cs>, G, Sent<Rules, G, S>>>
   : never
 
 // A set typed with every scope of the provider (`ScopeSet<OsuScope>`) is a set whose members the
-// types do not know: like `string`, it is left to `validate` at run time.
-type CoversKnown<Rules, S extends string> = Rules extends { readonly known: infer K }
-  ? K extends ReadonlyArray<string> ? Some<Exclude<ElementOf<K>, S>> extends true ? false : true
+// types do not know: like `string`, it is left to `validate` at run time. (A literal request of
+// exactly every known scope looks the same, and is left to run time too.)
+type IsKnownType<Rules, S extends string> = Rules extends { readonly known: infer K }
+  ? K extends ReadonlyArray<string> ? Some<Exclude<ElementOf<K>, S> | Exclude<S, ElementOf<K>>> extends true ? false
+    : true
   : false
   : false
 

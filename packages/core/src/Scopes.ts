@@ -46,14 +46,6 @@ export interface ScopeSet<out S extends string = string> extends Equal.Equal, Pi
   readonly size: number
 }
 
-/**
- * The scope names a set may hold.
- *
- * @since 0.1.0
- * @category type-level
- */
-export type ScopeOf<T> = T extends ScopeSet<infer S> ? S : never
-
 const Proto = {
   [TypeId]: { _S: (_: never) => _ },
   [Equal.symbol](this: ScopeSet, that: unknown): boolean {

@@ -467,7 +467,7 @@ describe("AuthorizedHttpClient rate limit", () => {
     AuthorizedHttpClient.layer().pipe(
       Layer.provideMerge(
         OAuthClient.layer({
-          provider: Osu.make({ tokenEndpoint: server.tokenEndpoint, apiBaseUrl: server.apiBaseUrl, name: "osu-test" }),
+          provider: server.provider(Osu.make, { name: "osu-test" }),
           client: server.client,
           session: OAuthClient.clientCredentials(Scopes.make("public")),
           key

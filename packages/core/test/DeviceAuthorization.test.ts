@@ -135,7 +135,7 @@ describe("DeviceAuthorization", () => {
       const error = yield* Effect.flip(DeviceAuthorization.start(noDevice))
       assert.strictEqual(error._tag, "InvalidConfiguration")
       const strict = yield* endpointFor((s) =>
-        s.provider({ scopes: ["read"], scopeRules: { known: ["read"], grants: {}, constraints: [] } })
+        s.provider({ scopeRules: { known: ["read"], grants: {}, constraints: [] } })
       )
       const refused = yield* Effect.flip(DeviceAuthorization.start(strict, { scopes: Scopes.make("admin") }))
       assert.strictEqual(refused._tag, "InvalidScopeRequest")

@@ -1,4 +1,4 @@
-import { Discovery } from "@effect-oauth/core"
+import { Discovery, ScopeRules } from "@effect-oauth/core"
 import { TestServer } from "@effect-oauth/testing"
 import {
   FetchHttpClient,
@@ -118,9 +118,23 @@ describe("Discovery", () => {
       assert.deepStrictEqual(provider.authorizationEndpoint, Option.some(`${issuer}/authorize`))
       assert.deepStrictEqual(provider.revocationEndpoint, Option.some(`${issuer}/revoke`))
       assert.deepStrictEqual(provider.deviceAuthorizationEndpoint, Option.some(`${issuer}/device`))
-      assert.deepStrictEqual(provider.scopes, ["read", "write"])
+      // `scopes_supported` is what the server lists, not a rule: any scope may still be asked for.
+      assert.deepStrictEqual(provider.scopes, [])
+      assert.strictEqual(provider.scopeRules, ScopeRules.permissive)
       assert.strictEqual(provider.clientAuthentication, "client_secret_post")
       assert.isTrue(provider.authorizationResponseIssParameterSupported)
+    }))
+
+  it.effect("keeps the scope rules it is given: their scopes are the provider's", () =>
+    Effect.gen(function*() {
+      const scopeRules = {
+        known: ["reports.read", "reports.write"],
+        grants: { ClientCredentials: { explicit: true } },
+        constraints: []
+      } as const satisfies ScopeRules.ScopeRules<string>
+      const { provider } = yield* discovered({ [rfc8414]: metadata(issuer) }, issuer, { scopeRules })
+      assert.strictEqual(provider.scopeRules, scopeRules)
+      assert.deepStrictEqual(provider.scopes, ["reports.read", "reports.write"])
     }))
 
   it.effect("falls back to OpenID metadata", () =>

@@ -123,7 +123,7 @@ describe("Registry", () => {
       )
       yield* Effect.gen(function*() {
         const registry = yield* Registry.make({
-          provider: Osu.make({ tokenEndpoint: server.tokenEndpoint, apiBaseUrl: server.apiBaseUrl, name: "osu-test" }),
+          provider: server.provider(Osu.make, { name: "osu-test" }),
           client: server.client
         })
         const fibers = []
@@ -153,16 +153,12 @@ describe("several providers side by side", () => {
       const osu = yield* TestServer.TestServer
       const layer = Layer.mergeAll(
         OsuApi.layer({
-          provider: Osu.make({ tokenEndpoint: osu.tokenEndpoint, apiBaseUrl: osu.apiBaseUrl, name: "osu-test" }),
+          provider: osu.provider(Osu.make, { name: "osu-test" }),
           client: osu.client,
           session: OAuthClient.clientCredentials(Scopes.make("public"))
         }),
         SpotifyApi.layer({
-          provider: Spotify.make({
-            tokenEndpoint: osu.tokenEndpoint,
-            apiBaseUrl: osu.apiBaseUrl,
-            name: "spotify-test"
-          }),
+          provider: osu.provider(Spotify.make, { name: "spotify-test" }),
           client: osu.client,
           session: OAuthClient.clientCredentials(Scopes.make())
         })

@@ -1,19 +1,23 @@
 /**
  * Everything a Node application needs, at once or piece by piece: the HTTP client (undici), the
  * file token store, an `OAuthClient` for the user's session with its `AuthorizedHttpClient`, and a
- * `Login` service whose `login` returns the stored token when there is a usable one and runs the
- * loopback login otherwise (or the device flow, with `loginWithDevice`).
+ * `Login` service whose `login` returns the stored token when there is a usable one holding the
+ * scopes it asks for, and runs the loopback login otherwise (or the device flow, with
+ * `loginWithDevice`).
  *
  * @since 0.1.0
  */
 import * as AuthorizedHttpClient from "@effect-oauth/core/AuthorizedHttpClient"
 import type { ClientConfig } from "@effect-oauth/core/ClientConfig"
+import type { GrantKind } from "@effect-oauth/core/Grant"
 import type * as Granted from "@effect-oauth/core/Granted"
 import * as OAuthClient from "@effect-oauth/core/OAuthClient"
 import type { InvalidConfiguration, InvalidScopeRequest, TokenStoreError } from "@effect-oauth/core/OAuthError"
 import type { Provider } from "@effect-oauth/core/Provider"
 import type { ScopeRules } from "@effect-oauth/core/ScopeRules"
+import { validate } from "@effect-oauth/core/ScopeRules"
 import type { ScopeSet } from "@effect-oauth/core/Scopes"
+import { empty, isSubset } from "@effect-oauth/core/Scopes"
 import type { Token } from "@effect-oauth/core/Token"
 import * as TokenEndpoint from "@effect-oauth/core/TokenEndpoint"
 import type { TokenStore } from "@effect-oauth/core/TokenStore"
@@ -27,7 +31,9 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as DevicePrompt from "./DevicePrompt.js"
 import * as FileTokenStore from "./FileTokenStore.js"
 import * as LoopbackLogin from "./LoopbackLogin.js"
@@ -78,7 +84,10 @@ export type LoginError = LoopbackLogin.LoginError | TokenStoreError
  * @category models
  */
 export interface LoginService {
-  /** The stored token when it is usable (or refreshable); otherwise a loopback login. */
+  /**
+   * The stored token when it is usable (or refreshable) and holds the scopes a login asks for;
+   * otherwise a loopback login (a scope added to `scopes` since the token was stored signs in again).
+   */
   readonly login: Effect.Effect<Token, LoginError>
   /** Like `login`, with the device flow (RFC 8628) instead of the browser. */
   readonly loginWithDevice: Effect.Effect<Token, LoginError>
@@ -91,7 +100,7 @@ export interface LoginService {
 export class Login extends Context.Tag("@effect-oauth/platform-node/NodeOAuth/Login")<Login, LoginService>() {}
 
 /**
- * Signs the user in, unless a usable token is stored.
+ * Signs the user in, unless a usable token holding the requested scopes is stored.
  *
  * @since 0.1.0
  * @category accessors
@@ -99,7 +108,8 @@ export class Login extends Context.Tag("@effect-oauth/platform-node/NodeOAuth/Lo
 export const login: Effect.Effect<Token, LoginError, Login> = Effect.flatMap(Login, (service) => service.login)
 
 /**
- * Signs the user in with the device flow, unless a usable token is stored.
+ * Signs the user in with the device flow, unless a usable token holding the requested scopes is
+ * stored.
  *
  * @since 0.1.0
  * @category accessors
@@ -124,25 +134,45 @@ export const layerLogin = (
     Effect.gen(function*() {
       const client = yield* OAuthClient.OAuthClient
       const context = yield* Effect.context<HttpClient.HttpClient | CommandExecutor.CommandExecutor>()
-      // No usable token and none to refresh: the user signs in, and the slot keeps the result.
+      // A stored token holds what a login asks for (the request, or the grant's defaults, plus what
+      // the server implies), or it was granted for less: a scope added since asks the user again.
+      // A request the rules refuse holds nothing: the login then says why.
+      const covers = (grant: GrantKind, token: Token) =>
+        Either.match(validate(options.provider.scopeRules, grant, options.scopes ?? empty), {
+          onLeft: () => false,
+          onRight: (wanted) => isSubset(wanted, token.scopes)
+        })
+      // No usable token holding the scopes, and none to refresh: the user signs in, and the slot
+      // keeps the result.
       const ensure = (
+        grant: GrantKind,
         signIn: Effect.Effect<Token, LoginError, HttpClient.HttpClient>
       ): Effect.Effect<Token, LoginError> =>
         client.token.pipe(
-          Effect.catchTag("ReauthorizationRequired", () => Effect.tap(signIn, (token) => client.setToken(token))),
+          Effect.map(Option.some),
+          Effect.catchTag("ReauthorizationRequired", () => Effect.succeedNone),
+          Effect.flatMap((stored) =>
+            Option.isSome(stored) && covers(grant, stored.value)
+              ? Effect.succeed(stored.value)
+              : Effect.tap(signIn, (token) => client.setToken(token))
+          ),
           Effect.provide(context)
         )
       return {
-        login: ensure(LoopbackLogin.login({
-          provider: options.provider,
-          client: options.client,
-          scopes: options.scopes,
-          redirectUri: options.redirectUri,
-          openBrowser: options.openBrowser,
-          timeout: options.loginTimeout,
-          print: options.print
-        })),
+        login: ensure(
+          "AuthorizationCode",
+          LoopbackLogin.login({
+            provider: options.provider,
+            client: options.client,
+            scopes: options.scopes,
+            redirectUri: options.redirectUri,
+            openBrowser: options.openBrowser,
+            timeout: options.loginTimeout,
+            print: options.print
+          })
+        ),
         loginWithDevice: ensure(
+          "DeviceCode",
           Effect.flatMap(
             TokenEndpoint.make({ provider: options.provider, client: options.client }),
             (endpoint) => DevicePrompt.login(endpoint, { scopes: options.scopes, print: options.print })

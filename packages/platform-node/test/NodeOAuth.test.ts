@@ -61,6 +61,36 @@ describe("NodeOAuth.layer", () => {
       assert.strictEqual((yield* server.counters).tokenRequests.authorization_code.ok, 1)
     }).pipe(Effect.provide(TestServer.layer())))
 
+  it.live("a stored token without a scope now asked for signs in again; one that holds them is used", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const opened: Array<string> = []
+      const dir = path.join(directory, "scope-added")
+      const loginWith = (scopes: Scopes.ScopeSet<string>) =>
+        NodeOAuth.login.pipe(
+          Effect.provide(NodeOAuth.layer({
+            provider: server.provider(),
+            client: server.client,
+            scopes,
+            directory: dir,
+            openBrowser: browser(server, opened),
+            print: () => Effect.void
+          }))
+        )
+      const first = yield* loginWith(Scopes.make("read"))
+      assert.deepStrictEqual(first.scopes.values, ["read"])
+      // The application now asks for write too: the stored token cannot have it.
+      const second = yield* loginWith(Scopes.make("read", "write"))
+      assert.strictEqual(opened.length, 2, "a new authorization for the added scope")
+      assert.include(new URL(opened[1]!).searchParams.get("scope")!, "write")
+      assert.deepStrictEqual(second.scopes.values, ["read", "write"])
+      // A request the stored token holds is answered from the store.
+      const third = yield* loginWith(Scopes.make("write"))
+      assert.strictEqual(opened.length, 2, "the stored token holds write: no login")
+      assert.strictEqual(Redacted.value(third.accessToken), Redacted.value(second.accessToken))
+      assert.strictEqual((yield* server.counters).tokenRequests.authorization_code.ok, 2)
+    }).pipe(Effect.provide(TestServer.layer())))
+
   it.live("loginWithDevice prints the code and waits for the approval", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer

@@ -18,6 +18,7 @@
 import * as Authorization from "@effect-oauth/core/Authorization"
 import * as ClientConfig from "@effect-oauth/core/ClientConfig"
 import * as Provider from "@effect-oauth/core/Provider"
+import type { ScopeRules } from "@effect-oauth/core/ScopeRules"
 import * as Scopes from "@effect-oauth/core/Scopes"
 import * as Token from "@effect-oauth/core/Token"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -202,6 +203,16 @@ export const toToken = (issued: IssuedToken, receivedAt: number, version = 1): T
 export type ProviderOptions = Partial<Provider.Options<string>>
 
 /**
+ * A preset's constructor, such as `Osu.make` or `Spotify.make`, for {@link TestServer.Service.provider}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Preset<S extends string, Rules extends ScopeRules<S>> = (
+  overrides?: Provider.Overrides
+) => Provider.Provider<S, Rules>
+
+/**
  * @since 0.1.0
  * @category tags
  */
@@ -248,8 +259,21 @@ export declare namespace TestServer {
     readonly client: ClientConfig.ClientConfig
     /** The registered public client (no secret: `none` and PKCE). */
     readonly publicClient: ClientConfig.ClientConfig
-    /** A core `Provider` for this server. */
-    readonly provider: (options?: ProviderOptions) => Provider.Provider<string>
+    /**
+     * A core `Provider` for this server. Given options, a plain one (any scope). Given a preset's
+     * constructor (`server.provider(Osu.make)`), the preset itself with its endpoints pointed here:
+     * the token endpoint, and the authorization and revocation endpoints and the API
+     * (`apiBaseUrl`) where the preset has them; its name, issuer, scopes, rules, rate limit and
+     * client authentication stay the preset's, and so does its type. `overrides` change the rest
+     * (a `name` of its own, another API path).
+     */
+    readonly provider: {
+      (options?: ProviderOptions): Provider.Provider<string>
+      <S extends string, Rules extends ScopeRules<S>>(
+        preset: Preset<S, Rules>,
+        overrides?: Provider.Overrides
+      ): Provider.Provider<S, Rules>
+    }
     /**
      * Plays the user's browser: requests the authorization URL without following the redirect and
      * returns the `Location` callback URL (`code` and `state`, or `error`). Dies when the URL is
@@ -305,37 +329,65 @@ const makeService = (url: string, server: internal.AuthorizationServer): TestSer
   }
   const clientWith = (secret: string) =>
     ClientConfig.make({ clientId: internal.confidentialClientId, clientSecret: Redacted.make(secret) })
+  // As discovery does: a server that requires pushed requests gets every login pushed.
+  const pushedIfRequired = <P extends Provider.Provider<string>>(provider: P): P =>
+    server.switches.requirePushedAuthorizationRequests ? Authorization.pushed(provider) : provider
+  const plain = (options?: ProviderOptions): Provider.Provider<string> => {
+    const { flavour, requireClientAuthentication } = server.switches
+    return pushedIfRequired(Provider.make({
+      name: "test-server",
+      issuer: url,
+      authorizationEndpoint: endpoints.authorizationEndpoint,
+      tokenEndpoint: endpoints.tokenEndpoint,
+      revocationEndpoint: endpoints.revocationEndpoint,
+      deviceAuthorizationEndpoint: endpoints.deviceAuthorizationEndpoint,
+      apiBaseUrl: endpoints.apiBaseUrl,
+      clientAuthentication: requireClientAuthentication !== "any"
+        ? requireClientAuthentication
+        : flavour === "osu"
+        ? "client_secret_post"
+        : "client_secret_basic",
+      authorizationResponseIssParameterSupported: server.switches.issParameter,
+      defaultTokenLifetime: Duration.hours(1),
+      jwksUri: endpoints.jwksUri,
+      userinfoEndpoint: endpoints.userinfoEndpoint,
+      introspectionEndpoint: endpoints.introspectionEndpoint,
+      pushedAuthorizationRequestEndpoint: endpoints.pushedAuthorizationRequestEndpoint,
+      endSessionEndpoint: endpoints.endSessionEndpoint,
+      ...options
+    }))
+  }
+  const fromPreset = <S extends string, Rules extends ScopeRules<S>>(
+    preset: Preset<S, Rules>,
+    overrides: Provider.Overrides = {}
+  ): Provider.Provider<S, Rules> => {
+    const own = preset()
+    // An endpoint the preset does not have (osu! and Spotify have no RFC 7009 one) stays absent.
+    const here = (endpoint: Option.Option<string>, ours: string) => Option.isSome(endpoint) ? ours : undefined
+    return pushedIfRequired(preset({
+      tokenEndpoint: endpoints.tokenEndpoint,
+      authorizationEndpoint: here(own.authorizationEndpoint, endpoints.authorizationEndpoint),
+      revocationEndpoint: here(own.revocationEndpoint, endpoints.revocationEndpoint),
+      apiBaseUrl: here(own.apiBaseUrl, endpoints.apiBaseUrl),
+      ...overrides
+    }))
+  }
+  function provider(options?: ProviderOptions): Provider.Provider<string>
+  function provider<S extends string, Rules extends ScopeRules<S>>(
+    preset: Preset<S, Rules>,
+    overrides?: Provider.Overrides
+  ): Provider.Provider<S, Rules>
+  function provider<S extends string, Rules extends ScopeRules<S>>(
+    options?: ProviderOptions | Preset<S, Rules>,
+    overrides?: Provider.Overrides
+  ): Provider.Provider<string> | Provider.Provider<S, Rules> {
+    return typeof options === "function" ? fromPreset(options, overrides) : plain(options)
+  }
   return {
     ...endpoints,
     client: clientWith(internal.initialSecret),
     publicClient: ClientConfig.make({ clientId: internal.publicClientId }),
-    provider: (options) => {
-      const { flavour, requireClientAuthentication, requirePushedAuthorizationRequests } = server.switches
-      const provider = Provider.make({
-        name: "test-server",
-        issuer: url,
-        authorizationEndpoint: endpoints.authorizationEndpoint,
-        tokenEndpoint: endpoints.tokenEndpoint,
-        revocationEndpoint: endpoints.revocationEndpoint,
-        deviceAuthorizationEndpoint: endpoints.deviceAuthorizationEndpoint,
-        apiBaseUrl: endpoints.apiBaseUrl,
-        clientAuthentication: requireClientAuthentication !== "any"
-          ? requireClientAuthentication
-          : flavour === "osu"
-          ? "client_secret_post"
-          : "client_secret_basic",
-        authorizationResponseIssParameterSupported: server.switches.issParameter,
-        defaultTokenLifetime: Duration.hours(1),
-        jwksUri: endpoints.jwksUri,
-        userinfoEndpoint: endpoints.userinfoEndpoint,
-        introspectionEndpoint: endpoints.introspectionEndpoint,
-        pushedAuthorizationRequestEndpoint: endpoints.pushedAuthorizationRequestEndpoint,
-        endSessionEndpoint: endpoints.endSessionEndpoint,
-        ...options
-      })
-      // As discovery does: a server that requires pushed requests gets every login pushed.
-      return requirePushedAuthorizationRequests ? Authorization.pushed(provider) : provider
-    },
+    provider,
     authorize: (authorizationUrl) =>
       Effect.suspend(() => {
         const target = new URL(authorizationUrl)

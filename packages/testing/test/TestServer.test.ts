@@ -1,4 +1,6 @@
 import { Grant, Scopes, TokenEndpoint } from "@effect-oauth/core"
+import * as Osu from "@effect-oauth/core/providers/Osu"
+import * as Spotify from "@effect-oauth/core/providers/Spotify"
 import { TestServer } from "@effect-oauth/testing"
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import type { HttpClientResponse } from "@effect/platform"
@@ -492,6 +494,30 @@ const suite = (transport: string, Env: Env) =>
             tokenRequest({ grant_type: "client_credentials" }, { auth: "post", secret: "x" })
           )
           assert.deepStrictEqual([badClient.status, badClient.body.error], [401, "invalid_client"])
+        }).pipe(Effect.provide(Env({ flavour: "osu" }))))
+
+      it.effect("provider(Osu.make) is the preset pointed here: its name, issuer, rules and rate limit kept", () =>
+        Effect.gen(function*() {
+          const server = yield* Server
+          const provider = server.provider(Osu.make)
+          assert.strictEqual(provider.tokenEndpoint, server.tokenEndpoint)
+          assert.deepStrictEqual(provider.authorizationEndpoint, Option.some(server.authorizationEndpoint))
+          assert.deepStrictEqual(provider.apiBaseUrl, Option.some(server.apiBaseUrl))
+          // osu! has no RFC 7009 endpoint: the preset's provider has none here either.
+          assert.isTrue(Option.isNone(provider.revocationEndpoint))
+          assert.strictEqual(provider.scopeRules, Osu.rules)
+          assert.deepStrictEqual(provider.scopes, Osu.scopes)
+          assert.deepStrictEqual(provider.rateLimit, Osu.provider.rateLimit)
+          assert.deepStrictEqual(provider.issuer, Osu.provider.issuer)
+          assert.strictEqual(provider.name, "osu")
+          assert.strictEqual(provider.clientAuthentication, "client_secret_post")
+          const endpoint = yield* TokenEndpoint.make({ provider, client: server.client })
+          const token = yield* endpoint.request(Grant.ClientCredentials(Scopes.make("public")))
+          assert.deepStrictEqual(token.scopes.values, ["public"])
+          const renamed = server.provider(Spotify.make, { name: "spotify-test", apiBaseUrl: `${server.url}/v1` })
+          assert.strictEqual(renamed.name, "spotify-test")
+          assert.deepStrictEqual(renamed.apiBaseUrl, Option.some(`${server.url}/v1`))
+          assert.strictEqual(renamed.scopeRules, Spotify.rules)
         }).pipe(Effect.provide(Env({ flavour: "osu" }))))
 
       it.effect("osu!: DELETE /api/v2/oauth/tokens/current revokes the bearer token", () =>

@@ -178,7 +178,6 @@ export const make: (overrides?: MakeOptions) => Provider.Provider<OsuScope, type
   defaultTokenLifetime: Duration.seconds(86400),
   rateLimit: RateLimit.rule({ limit: 60, interval: Duration.minutes(1) }),
   classifyError,
-  scopes,
   scopeRules: rules
 })
 

@@ -103,7 +103,6 @@ export const make: (overrides?: MakeOptions) => Provider.Provider<SpotifyScope, 
   apiBaseUrl: "https://api.spotify.com/v1",
   clientAuthentication: "client_secret_basic",
   defaultTokenLifetime: Duration.seconds(3600),
-  scopes,
   scopeRules: rules,
   // "Right after a refresh the API occasionally answers 401 for the new token" (BEHAVIOUR.md §7).
   unauthorizedGracePeriod: Duration.millis(500)
