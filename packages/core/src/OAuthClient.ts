@@ -310,7 +310,7 @@ export const make = <
       : Option.none()
     const engine = yield* makeEngine(options, clientCredentials, 1)
     const slot = yield* engine.open(key)
-    return serviceOf<GrantedScopes<P, Rules, Sess>>(engine, slot, provider, client.clientId)
+    return serviceOf<GrantedScopes<P, Rules, Sess>>(engine, key, slot, provider, client.clientId)
   })
 
 /**
