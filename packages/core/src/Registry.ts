@@ -93,7 +93,9 @@ export const make = (
   options: Options
 ): Effect.Effect<Registry.Service, never, HttpClient.HttpClient | TokenStore | Scope.Scope> =>
   Effect.gen(function*() {
-    const engine = yield* makeEngine(options, Option.none(), 8)
+    // Two refreshes at a time: each costs four fibers while it runs (its own, its attempt timeout's
+    // two, its body's reader), so with the scheduler's loop and timer no more than ten are alive.
+    const engine = yield* makeEngine(options, Option.none(), 2)
     const context = yield* Effect.context<HttpClient.HttpClient | TokenStore | Scope.Scope>()
     const scope = yield* Effect.scope
     const rateLimit = yield* RateLimit.sharedOrOwn
