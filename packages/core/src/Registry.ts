@@ -71,6 +71,13 @@ export declare namespace Registry {
 export interface Options extends Omit<OAuthClient.Options, "session" | "key"> {
   /** How long an unused slot stays open (default 5 minutes). */
   readonly idleTimeToLive?: Duration.DurationInput | undefined
+  /**
+   * How many background refreshes run at once (default 2). Each costs four fibers while it runs
+   * (its own, the two of its request's timeout, its body's reader), so the default keeps the
+   * registry under ten live fibers whatever the number of users. Raise it when many users' tokens
+   * expire together at a slow token endpoint: the refreshes of a burst then overlap more.
+   */
+  readonly refreshConcurrency?: number | undefined
   /** The store key of a user's slot (default `OAuthClient.defaultKey`). */
   readonly keyOf?: ((userId: string) => string) | undefined
   /** Options of every user's authorized client. */
@@ -93,9 +100,8 @@ export const make = (
   options: Options
 ): Effect.Effect<Registry.Service, never, HttpClient.HttpClient | TokenStore | Scope.Scope> =>
   Effect.gen(function*() {
-    // Two refreshes at a time: each costs four fibers while it runs (its own, its attempt timeout's
-    // two, its body's reader), so with the scheduler's loop and timer no more than ten are alive.
-    const engine = yield* makeEngine(options, Option.none(), 2)
+    // With the scheduler's loop and timer, two refreshes at a time keep ten fibers alive at most.
+    const engine = yield* makeEngine(options, Option.none(), options.refreshConcurrency ?? 2)
     const context = yield* Effect.context<HttpClient.HttpClient | TokenStore | Scope.Scope>()
     const scope = yield* Effect.scope
     const rateLimit = yield* RateLimit.sharedOrOwn

@@ -367,7 +367,10 @@ export const make = (options: Options) => {
                 Effect.flatMap((exit) => Effect.zipRight(finish(slot, exit), Deferred.done(deferred, exit)))
               )
             )
-            return Effect.zipRight(inline ? Effect.asVoid(run) : Effect.asVoid(Effect.forkIn(run, scope)), Deferred.await(deferred))
+            return Effect.zipRight(
+              inline ? Effect.asVoid(run) : Effect.asVoid(Effect.forkIn(run, scope)),
+              Deferred.await(deferred)
+            )
           }
         }
       })
