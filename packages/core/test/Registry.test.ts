@@ -17,15 +17,21 @@ const signIn = (registry: Registry.Registry.Service, userId: string) =>
     yield* user.setToken(TestServer.toToken(issued, yield* TestClock.currentTimeMillis, 0))
   })
 
+/** A registry whose slots close after a minute unused. */
+const idleAfterAMinute = Effect.gen(function*() {
+  const server = yield* TestServer.TestServer
+  const registry = yield* Registry.make({
+    provider: server.provider(),
+    client: server.client,
+    idleTimeToLive: Duration.minutes(1)
+  })
+  return { registry, server }
+})
+
 describe("Registry", () => {
   it.scoped("one slot per user, an authorized client per user, size, idle eviction", () =>
     Effect.gen(function*() {
-      const server = yield* TestServer.TestServer
-      const registry = yield* Registry.make({
-        provider: server.provider(),
-        client: server.client,
-        idleTimeToLive: Duration.minutes(1)
-      })
+      const { registry, server } = yield* idleAfterAMinute
       yield* signIn(registry, "a")
       yield* signIn(registry, "b")
       assert.strictEqual(yield* registry.size, 2)
@@ -47,12 +53,7 @@ describe("Registry", () => {
 
   it.scoped("a handle kept past an idle eviction reopens the user's slot: one slot per user, always", () =>
     Effect.gen(function*() {
-      const server = yield* TestServer.TestServer
-      const registry = yield* Registry.make({
-        provider: server.provider(),
-        client: server.client,
-        idleTimeToLive: Duration.minutes(1)
-      })
+      const { registry, server } = yield* idleAfterAMinute
       yield* signIn(registry, "kept")
       const kept = yield* registry.get("kept")
       const http = yield* registry.httpClient("kept")
@@ -78,12 +79,7 @@ describe("Registry", () => {
 
   it.scoped("a slot someone watches is not evicted", () =>
     Effect.gen(function*() {
-      const server = yield* TestServer.TestServer
-      const registry = yield* Registry.make({
-        provider: server.provider(),
-        client: server.client,
-        idleTimeToLive: Duration.minutes(1)
-      })
+      const { registry } = yield* idleAfterAMinute
       yield* signIn(registry, "watched")
       const user = yield* registry.get("watched")
       const watching = yield* Effect.fork(Stream.runDrain(user.changes))
