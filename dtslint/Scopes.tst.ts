@@ -55,7 +55,7 @@ describe("requireScopes", () => {
   test("the need enters the effect's type", () => {
     const _needsChat = request.pipe(AuthorizedHttpClient.requireScopes(Osu.provider, "chat.write", "delegate"))
     expect<Effect.Effect.Context<typeof _needsChat>>().type.toBe<
-      Granted.Granted<"chat.write"> | Granted.Granted<"delegate">
+      Granted.Granted<Osu.Osu, "chat.write"> | Granted.Granted<Osu.Osu, "delegate">
     >()
     expect<Effect.Effect.Context<typeof _needsChat>>().type.not.toBe<never>()
   })
@@ -92,7 +92,7 @@ describe("running an effect against a client", () => {
   })
 
   test("a client that cannot hold the scope is a compile error", () => {
-    expect(run(Effect.provide(post, reader))).type.toRaiseError(`Granted<"chat.write">`)
+    expect(run(Effect.provide(post, reader))).type.toRaiseError(`Granted<Osu, "chat.write">`)
   })
 })
 

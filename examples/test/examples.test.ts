@@ -40,6 +40,14 @@ const cases: ReadonlyArray<readonly [string, RegExp, ReadonlyArray<RegExp>]> = [
     /POST \/logout\?user=alice -> 200[\s\S]*GET \/me\?user=alice -> 401 not signed in[\s\S]*GET \/me\?user=bob -> 200 \{"id":1/,
     /2 code exchanges, 1 revocation, 3 API calls answered 200/
   ]],
+  // Each server accepts only the tokens it issued: a 200 from each is each token at its own server.
+  ["osu-and-spotify", /two embedded test servers/, [
+    /osu!: +GET \/api\/v2\/users\/2 -> 200 \{"id":2/,
+    /Spotify: GET \/v1\/me -> 200 \{"id":"test-user"/,
+    /osu! client asked for the Spotify API -> UntrustedOrigin, nothing sent/,
+    /The osu! server: 1 token request\(s\), API calls by status \{"200":1\}/,
+    /The Spotify server: 0 token request\(s\), API calls by status \{"200":1\}/
+  ]],
   ["demo", /embedded authorization server/, [/did not sign in/, /Done\./]]
 ]
 

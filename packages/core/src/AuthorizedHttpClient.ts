@@ -75,8 +75,9 @@ export const currentRequiredScopes: FiberRef.FiberRef<ScopeSet<string>> = global
  * Runs an effect whose authorized requests need `scopes`, named from the provider's own scopes (a
  * typo is a compile error). Each request checks the granted scopes first and fails with
  * `InsufficientScope`, sending nothing, when one is missing. The need also enters the effect's
- * type as `Granted<scope>`, which only a client that can hold the scope provides: running the
- * effect with a client-credentials client asking for other scopes does not compile.
+ * type as `Granted<typeof provider, scope>`, which only a client of that provider that can hold
+ * the scope provides: running the effect with a client-credentials client asking for other
+ * scopes, or with another provider's client, does not compile.
  *
  * @example
  * ```ts nocheck
@@ -86,11 +87,13 @@ export const currentRequiredScopes: FiberRef.FiberRef<ScopeSet<string>> = global
  * @since 0.1.0
  * @category combinators
  */
-export const requireScopes = <P extends string, const S extends ReadonlyArray<P>>(
-  provider: Provider<P, ScopeRules<P>>,
+export const requireScopes = <
+  Prov extends Provider<string, ScopeRules<string>>,
+  const S extends ReadonlyArray<Prov["scopes"][number]>
+>(
+  _provider: Prov,
   ...scopes: S
-): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R | Granted.Each<S[number]>> => {
-  void provider
+): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R | Granted.Each<Prov, S[number]>> => {
   const needed = makeScopes(...scopes)
   return (self) => Effect.locallyWith(self, currentRequiredScopes, (current) => union(current, needed))
 }
@@ -355,7 +358,7 @@ export interface TagClass<Self, Id extends string>
       readonly http?: Options | undefined
     }
   ) => Layer.Layer<
-    Self | Granted.Granted<OAuthClientModule.GrantedScopes<P, Rules, Sess>>,
+    Self | Granted.Granted<Provider<P, Rules>, OAuthClientModule.GrantedScopes<P, Rules, Sess>>,
     InvalidScopeRequest,
     HttpClient.HttpClient | TokenStore
   >

@@ -131,6 +131,18 @@ export type GrantedScopes<P extends string, Rules, Sess extends Session> = Sess 
   : P
 
 /**
+ * The scopes a user's login asking for `S` may hold, for a provider with scopes `P` and rules
+ * `Rules`: what it asks for (the provider's defaults when `S` is `never`: nothing named), plus what
+ * the authorization code grant implies (osu!'s `identify`). Scopes only known at run time (`S` is
+ * `P`) may be any of the provider's.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
+export type LoginScopes<P extends string, Rules, S extends P> = string extends S ? P
+  : ScopeRules.Granted<Rules, "AuthorizationCode", S>
+
+/**
  * `unknown` when a session's literal scopes pass the provider's rules; otherwise a type naming the
  * broken rule, so the compiler refuses the options (see `ScopeRules.Check`).
  *
@@ -298,13 +310,14 @@ export const make = <
       : Option.none()
     const engine = yield* makeEngine(options, clientCredentials, 1)
     const slot = yield* engine.open(key)
-    return serviceOf<GrantedScopes<P, Rules, Sess>>(engine, slot, provider, client.clientId)
+    return serviceOf<GrantedScopes<P, Rules, Sess>>(engine, key, slot, provider, client.clientId)
   })
 
 /**
  * A layer of one slot; its refresh fiber lives as long as the layer. It also provides
- * `Granted<S>` for the scopes the session's client can hold, so effects that need other scopes
- * (see `AuthorizedHttpClient.requireScopes`) do not compile against it; and literal
+ * `Granted<P, S>` for its provider `P` and the scopes `S` the session's client can hold, so
+ * effects that need other scopes, or another provider's (see `AuthorizedHttpClient.requireScopes`),
+ * do not compile against it; and literal
  * client-credentials scopes that break the provider's rules are a compile error here.
  *
  * @since 0.1.0
@@ -313,7 +326,7 @@ export const make = <
 export const layer = <P extends string, Rules extends ScopeRules.ScopeRules<P>, Sess extends Session>(
   options: Options<P, Rules, Sess> & SessionCheck<Rules, Sess>
 ): Layer.Layer<
-  OAuthClient | Granted.Granted<GrantedScopes<P, Rules, Sess>>,
+  OAuthClient | Granted.Granted<Provider<P, Rules>, GrantedScopes<P, Rules, Sess>>,
   InvalidScopeRequest,
   HttpClient.HttpClient | TokenStore
 > => Layer.merge(Layer.scoped(OAuthClient, make(options)), layerGranted(options))
@@ -331,7 +344,7 @@ export const layerConfig = <P extends string, Rules extends ScopeRules.ScopeRule
     & { readonly client: Config.Config<ClientConfig> }
     & SessionCheck<Rules, Sess>
 ): Layer.Layer<
-  OAuthClient | Granted.Granted<GrantedScopes<P, Rules, Sess>>,
+  OAuthClient | Granted.Granted<Provider<P, Rules>, GrantedScopes<P, Rules, Sess>>,
   InvalidScopeRequest | ConfigError.ConfigError,
   HttpClient.HttpClient | TokenStore
 > =>
@@ -344,21 +357,48 @@ export const layerConfig = <P extends string, Rules extends ScopeRules.ScopeRule
   )
 
 /**
- * The `Granted` scopes a slot's layer provides: the session's request, or every scope of the
- * provider for a user's session. The requirement itself lives in the types.
+ * The `Granted` scopes a slot's layer provides, keyed by its provider: the session's request, or
+ * every scope of the provider for a user's session. The requirement itself lives in the types.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerGranted = <P extends string, Rules extends ScopeRules.ScopeRules<P>, Sess extends Session>(
   options: { readonly provider: Provider<P, Rules>; readonly session: Sess }
-): Layer.Layer<Granted.Granted<GrantedScopes<P, Rules, Sess>>> =>
+): Layer.Layer<Granted.Granted<Provider<P, Rules>, GrantedScopes<P, Rules, Sess>>> =>
   Granted.layer(
+    options.provider,
     (options.session._tag === "ClientCredentials"
       ? options.session.scopes
       : Either.getOrElse(fromIterable(options.provider.scopes), () => empty)) as ScopeSet<
         GrantedScopes<P, Rules, Sess>
       >
+  )
+
+/**
+ * A layer of one user's slot whose login asks for `scopes`: it provides `Granted<P, S>` for what
+ * that login may hold (see {@link LoginScopes}) rather than for every scope of the provider, so
+ * an effect that needs a scope the login does not ask for does not compile against it. The
+ * platform layers (`NodeOAuth.layer`, `BrowserOAuth.layer`) are built on it.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerUser = <P extends string, Rules extends ScopeRules.ScopeRules<P>, S extends P = never>(
+  options: Omit<Options<P, Rules, UserSession>, "session"> & {
+    /** The user's slot (default `"default"`). */
+    readonly userId?: string | undefined
+    /** The scopes the user's login asks for (default: the provider's defaults). */
+    readonly scopes?: ScopeSet<S> | undefined
+  }
+): Layer.Layer<
+  OAuthClient | Granted.Granted<Provider<P, Rules>, LoginScopes<P, Rules, S>>,
+  InvalidScopeRequest,
+  HttpClient.HttpClient | TokenStore
+> =>
+  Layer.merge(
+    Layer.scoped(OAuthClient, make<P, Rules, UserSession>({ ...options, session: user(options.userId) })),
+    Granted.layer(options.provider, (options.scopes ?? empty) as ScopeSet<LoginScopes<P, Rules, S>>)
   )
 
 /**
@@ -389,7 +429,7 @@ export interface TagClass<Self, Id extends string> extends Context.TagClass<Self
   readonly layer: <P extends string, Rules extends ScopeRules.ScopeRules<P>, Sess extends Session>(
     options: Options<P, Rules, Sess> & SessionCheck<Rules, Sess>
   ) => Layer.Layer<
-    Self | Granted.Granted<GrantedScopes<P, Rules, Sess>>,
+    Self | Granted.Granted<Provider<P, Rules>, GrantedScopes<P, Rules, Sess>>,
     InvalidScopeRequest,
     HttpClient.HttpClient | TokenStore
   >

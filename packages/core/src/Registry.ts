@@ -3,7 +3,9 @@
  * user id, handed out by `get`, with an authorized `HttpClient` per user (`httpClient`). Every
  * user's slot shares the client's token endpoint, its rate limit and one scheduler fiber, so an idle
  * user costs about a kilobyte beyond its token and no fiber. A slot unused for `idleTimeToLive` is evicted (its
- * token stays in the store and is read again on the next `get`); `remove` signs a user out.
+ * token stays in the store and is read again on the next use); `remove` signs a user out. What
+ * `get` and `httpClient` hand out may be kept: after an eviction, its next use reopens the user's
+ * slot, so a kept handle and a new one always share one slot.
  *
  * @since 0.1.0
  */
@@ -48,9 +50,12 @@ export declare namespace Registry {
    * @category models
    */
   export interface Service {
-    /** The user's slot (opened, reading the store, on first use). */
+    /**
+     * The user's slot (opened, reading the store, on first use). The handle may be kept: once the
+     * slot is evicted, its next use reopens it (reading the store again).
+     */
     readonly get: (userId: string) => Effect.Effect<OAuthClient.Service>
-    /** An `HttpClient` that spends the user's tokens (see `AuthorizedHttpClient`). */
+    /** An `HttpClient` that spends the user's tokens (see `AuthorizedHttpClient`); it may be kept too. */
     readonly httpClient: (userId: string) => Effect.Effect<HttpClient.HttpClient.With<AuthorizedHttpClient.Error>>
     /** Signs the user out: revokes at the provider where it can, deletes the stored token, forgets the slot. */
     readonly remove: (userId: string) => Effect.Effect<void, TokenRequestError | TokenStoreError>
@@ -66,6 +71,13 @@ export declare namespace Registry {
 export interface Options extends Omit<OAuthClient.Options, "session" | "key"> {
   /** How long an unused slot stays open (default 5 minutes). */
   readonly idleTimeToLive?: Duration.DurationInput | undefined
+  /**
+   * How many background refreshes run at once (default 2). Each costs four fibers while it runs
+   * (its own, the two of its request's timeout, its body's reader), so the default keeps the
+   * registry under ten live fibers whatever the number of users. Raise it when many users' tokens
+   * expire together at a slow token endpoint: the refreshes of a burst then overlap more.
+   */
+  readonly refreshConcurrency?: number | undefined
   /** The store key of a user's slot (default `OAuthClient.defaultKey`). */
   readonly keyOf?: ((userId: string) => string) | undefined
   /** Options of every user's authorized client. */
@@ -88,7 +100,8 @@ export const make = (
   options: Options
 ): Effect.Effect<Registry.Service, never, HttpClient.HttpClient | TokenStore | Scope.Scope> =>
   Effect.gen(function*() {
-    const engine = yield* makeEngine(options, Option.none(), 8)
+    // With the scheduler's loop and timer, two refreshes at a time keep ten fibers alive at most.
+    const engine = yield* makeEngine(options, Option.none(), options.refreshConcurrency ?? 2)
     const context = yield* Effect.context<HttpClient.HttpClient | TokenStore | Scope.Scope>()
     const scope = yield* Effect.scope
     const rateLimit = yield* RateLimit.sharedOrOwn
@@ -97,8 +110,6 @@ export const make = (
       ((userId: string) => OAuthClient.defaultKey(options.provider, options.client, OAuthClient.user(userId)))
     const entries = new Map<string, Entry>()
     const opening = new Map<string, Deferred.Deferred<Entry>>()
-    const serviceFor = (entry: Entry) =>
-      serviceOf<string>(engine, entry.slot, options.provider, options.client.clientId)
 
     const entry = (userId: string): Effect.Effect<Entry> =>
       Effect.suspend(() => {
@@ -123,13 +134,23 @@ export const make = (
         )
       })
 
-    const get = (userId: string) => Effect.map(entry(userId), serviceFor)
+    // A handle on the user's slot that outlives the slot: each use goes to the slot open now,
+    // reopening it (from the store) after an eviction, so no two slots of one user ever coexist.
+    const handle = (userId: string, first: Entry): OAuthClient.Service => {
+      let current = first
+      const live = Effect.suspend(() =>
+        current.slot.closed ? Effect.map(entry(userId), (e) => (current = e).slot) : Effect.succeed(current.slot)
+      )
+      return serviceOf<string>(engine, first.slot.key, live, options.provider, options.client.clientId)
+    }
+
+    const get = (userId: string) => Effect.map(entry(userId), (e) => handle(userId, e))
 
     const httpClient = (userId: string) =>
       Effect.flatMap(entry(userId), (e) => {
         if (e.http !== undefined) return Effect.succeed(e.http)
         return AuthorizedHttpClient.make(options.http).pipe(
-          Effect.provideService(OAuthClient.OAuthClient, serviceFor(e)),
+          Effect.provideService(OAuthClient.OAuthClient, handle(userId, e)),
           Effect.provideService(RateLimit.RateLimit, rateLimit),
           Effect.provide(context),
           Effect.tap((http) =>
@@ -142,7 +163,7 @@ export const make = (
 
     const remove = (userId: string) =>
       Effect.flatMap(entry(userId), (e) =>
-        serviceFor(e).revoke.pipe(
+        engine.revoke(e.slot).pipe(
           Effect.ensuring(Effect.sync(() => {
             engine.close(e.slot)
             entries.delete(userId)
@@ -154,8 +175,10 @@ export const make = (
     const sweeper: Scheduler.Task = Scheduler.task(Effect.clockWith((clock) =>
       Effect.sync(() => {
         const now = clock.unsafeCurrentTimeMillis()
-        for (const [userId, { slot }] of entries) {
-          if (slot.inflight === undefined && now - slot.lastUsed >= idleMillis) {
+        for (const [userId, e] of entries) {
+          // A slot someone watches (`changes`) is in use, however long since its last token.
+          const { slot } = e
+          if (slot.inflight === undefined && slot.followers === 0 && now - slot.lastUsed >= idleMillis) {
             engine.close(slot)
             entries.delete(userId)
           }

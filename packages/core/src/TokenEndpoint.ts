@@ -321,6 +321,7 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
     const post = (
       url: URL,
       form: ReadonlyArray<readonly [string, string]>,
+      deadlineAt: number,
       known: ReadonlyArray<Redacted.Redacted<string>> = []
     ) => {
       const attempt = (headers: Record<string, string>) =>
@@ -338,13 +339,34 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
                 ...clientSecret,
                 ...authenticated.form.filter(([name]) => secretFields.has(name)).map(([, value]) => value),
                 ...known.map(Redacted.value)
-              ]
+              ],
+              deadlineAt
             )
         )
       return dpop === undefined ? attempt({}) : dpop.tokenRequest(url.href, attempt)
     }
 
-    const send = (request: HttpClientRequest.HttpClientRequest, secrets: ReadonlyArray<string>) =>
+    // One timer per attempt: the attempt's own timeout, or what is left of the deadline if that is
+    // sooner (a timer is a fiber or two, so the deadline is not raced separately).
+    const timeout =
+      (deadlineAt: number) =>
+      <A, R>(attempt: Effect.Effect<A, TokenRequestError, R>): Effect.Effect<A, TokenRequestError, R> =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const left = deadlineAt - now
+          return left < Duration.toMillis(attemptTimeout)
+            ? Effect.timeoutFail(attempt, {
+              duration: Duration.millis(Math.max(0, left)),
+              onTimeout: () =>
+                new TransportError({ reason: "Deadline", detail: `no token within ${Duration.format(deadline)}` })
+            })
+            : Effect.timeoutFail(attempt, {
+              duration: attemptTimeout,
+              onTimeout: () =>
+                new TransportError({ reason: "Timeout", detail: `no answer within ${Duration.format(attemptTimeout)}` })
+            })
+        })
+
+    const send = (request: HttpClientRequest.HttpClientRequest, secrets: ReadonlyArray<string>, deadlineAt: number) =>
       Effect.flatMap(Effect.serviceOption(FetchHttpClient.RequestInit), (requestInit) =>
         http.execute(request).pipe(
           // A client piped through `filterStatusOk` hands error statuses over as failures: read them anyway.
@@ -366,11 +388,7 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
             ...Option.getOrElse(requestInit, () => ({})),
             redirect: "manual"
           }),
-          Effect.timeoutFail({
-            duration: attemptTimeout,
-            onTimeout: () =>
-              new TransportError({ reason: "Timeout", detail: `no answer within ${Duration.format(attemptTimeout)}` })
-          })
+          timeout(deadlineAt)
         ))
 
     /**
@@ -379,7 +397,7 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
      * the server's own error (with its `Retry-After`) rather than a bare deadline.
      */
     const withRetries = <A>(
-      attempt: Effect.Effect<A, TokenRequestError>,
+      attempt: (deadlineAt: number) => Effect.Effect<A, TokenRequestError>,
       retryable: (error: TokenRequestError) => boolean
     ): Effect.Effect<A, TokenRequestError> =>
       Effect.flatMap(Clock.currentTimeMillis, (start) => {
@@ -406,13 +424,8 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
             )
           )
         )
-        return Effect.retry(attempt, policy).pipe(
-          Effect.timeoutFail({
-            duration: deadline,
-            onTimeout: () =>
-              new TransportError({ reason: "Deadline", detail: `no token within ${Duration.format(deadline)}` })
-          })
-        )
+        // Each attempt's timer stops at the deadline, and no wait is started that would end after it.
+        return Effect.retry(attempt(deadlineAt), policy)
       })
 
     const endpointUrl = (url: string) => Effect.mapError(checkEndpoint(url, provider.allowInsecureHttp), (e) => e)
@@ -429,12 +442,15 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
         const known = previous === undefined ? [] : [previous.accessToken, ...Option.toArray(previous.refreshToken)]
         // The token's lifetime counts from when the successful attempt was sent, not from when its
         // answer was read: the server's clock started then.
-        const [body, sentAt] = yield* withRetries(sentAtOf(post(url, toForm(grant), known)), (error) => {
-          // A code or device code is single-use: its exchange is never repeated.
-          if (grant._tag === "AuthorizationCode" || grant._tag === "DeviceCode") return false
-          if (grant._tag === "RefreshToken" && outcomeUnknown(error)) return unknownOutcomes++ === 0
-          return isTransient(error)
-        }).pipe(Effect.mapError((error) => grant._tag === "AuthorizationCode" ? singleUse(error) : error))
+        const [body, sentAt] = yield* withRetries(
+          (deadlineAt) => sentAtOf(post(url, toForm(grant), deadlineAt, known)),
+          (error) => {
+            // A code or device code is single-use: its exchange is never repeated.
+            if (grant._tag === "AuthorizationCode" || grant._tag === "DeviceCode") return false
+            if (grant._tag === "RefreshToken" && outcomeUnknown(error)) return unknownOutcomes++ === 0
+            return isTransient(error)
+          }
+        ).pipe(Effect.mapError((error) => grant._tag === "AuthorizationCode" ? singleUse(error) : error))
         const token = yield* toToken(body, {
           provider,
           status: 200,
@@ -454,7 +470,10 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
       )
 
     const postForm: TokenEndpoint["postForm"] = (url, form) =>
-      Effect.flatMap(endpointUrl(url), (parsed) => withRetries(post(parsed, form), isTransient))
+      Effect.flatMap(
+        endpointUrl(url),
+        (parsed) => withRetries((deadlineAt) => post(parsed, form, deadlineAt), isTransient)
+      )
 
     const revoke: TokenEndpoint["revoke"] = (token, revokeOptions) =>
       Option.match(provider.revocationEndpoint, {
@@ -466,17 +485,18 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
         onSome: (url) =>
           Effect.flatMap(endpointUrl(url), (parsed) =>
             withRetries(
-              post(parsed, [
-                ["token", Redacted.value(token)],
-                ...(revokeOptions?.hint ? [["token_type_hint", revokeOptions.hint] as const] : [])
-              ]).pipe(
-                // RFC 7009 §2.2: a successful revocation may answer with an empty body.
-                Effect.catchIf(
-                  (error) => error._tag === "InvalidTokenResponse" && (error.reason === "NotJson"),
-                  () => Effect.succeed({})
+              (deadlineAt) =>
+                post(parsed, [
+                  ["token", Redacted.value(token)],
+                  ...(revokeOptions?.hint ? [["token_type_hint", revokeOptions.hint] as const] : [])
+                ], deadlineAt).pipe(
+                  // RFC 7009 §2.2: a successful revocation may answer with an empty body.
+                  Effect.catchIf(
+                    (error) => error._tag === "InvalidTokenResponse" && (error.reason === "NotJson"),
+                    () => Effect.succeed({})
+                  ),
+                  Effect.asVoid
                 ),
-                Effect.asVoid
-              ),
               isTransient
             )).pipe(
               Effect.withSpan("TokenEndpoint.revoke", {
@@ -491,7 +511,11 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
       Effect.flatMap(
         endpointUrl(url),
         (parsed) =>
-          withRetries(send(HttpClientRequest.get(parsed).pipe(HttpClientRequest.acceptJson), clientSecret), isTransient)
+          withRetries(
+            (deadlineAt) =>
+              send(HttpClientRequest.get(parsed).pipe(HttpClientRequest.acceptJson), clientSecret, deadlineAt),
+            isTransient
+          )
       )
 
     const self: TokenEndpoint = { provider, client, request, revoke, postForm, getJson }

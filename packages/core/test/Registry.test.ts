@@ -4,7 +4,7 @@ import * as Spotify from "@effect-oauth/core/providers/Spotify"
 import { Simulation, TestServer } from "@effect-oauth/testing"
 import * as HttpClient from "@effect/platform/HttpClient"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Fiber, Layer, Option, Redacted, Supervisor, TestClock } from "effect"
+import { Clock, Duration, Effect, Fiber, Layer, Option, Redacted, Stream, Supervisor, TestClock } from "effect"
 
 const Env = (options?: TestServer.Options) => Layer.merge(TestServer.layerInMemory(options), TokenStore.layerMemory)
 
@@ -17,15 +17,21 @@ const signIn = (registry: Registry.Registry.Service, userId: string) =>
     yield* user.setToken(TestServer.toToken(issued, yield* TestClock.currentTimeMillis, 0))
   })
 
+/** A registry whose slots close after a minute unused. */
+const idleAfterAMinute = Effect.gen(function*() {
+  const server = yield* TestServer.TestServer
+  const registry = yield* Registry.make({
+    provider: server.provider(),
+    client: server.client,
+    idleTimeToLive: Duration.minutes(1)
+  })
+  return { registry, server }
+})
+
 describe("Registry", () => {
   it.scoped("one slot per user, an authorized client per user, size, idle eviction", () =>
     Effect.gen(function*() {
-      const server = yield* TestServer.TestServer
-      const registry = yield* Registry.make({
-        provider: server.provider(),
-        client: server.client,
-        idleTimeToLive: Duration.minutes(1)
-      })
+      const { registry, server } = yield* idleAfterAMinute
       yield* signIn(registry, "a")
       yield* signIn(registry, "b")
       assert.strictEqual(yield* registry.size, 2)
@@ -43,6 +49,45 @@ describe("Registry", () => {
       const again = yield* registry.get("a")
       assert.strictEqual(secret(yield* again.token), secret(yield* a.token))
       assert.strictEqual(yield* registry.size, 1)
+    }).pipe(Effect.provide(Env())))
+
+  it.scoped("a handle kept past an idle eviction reopens the user's slot: one slot per user, always", () =>
+    Effect.gen(function*() {
+      const { registry, server } = yield* idleAfterAMinute
+      yield* signIn(registry, "kept")
+      const kept = yield* registry.get("kept")
+      const http = yield* registry.httpClient("kept")
+      yield* TestClock.adjust(Duration.minutes(2))
+      assert.strictEqual(yield* registry.size, 0)
+      // The kept handle's next use reopens the slot, reading the store.
+      const first = yield* kept.token
+      assert.strictEqual(yield* registry.size, 1)
+      const fresh = yield* registry.get("kept")
+      assert.strictEqual(yield* fresh.token, first)
+      // A refresh through the kept handle is the slot's: the new handle sees its token at once.
+      const refreshed = yield* kept.refresh
+      assert.notStrictEqual(secret(refreshed), secret(first))
+      assert.strictEqual(yield* fresh.token, refreshed)
+      // Evicted again: the kept authorized client reopens it too, and spends the stored token.
+      yield* TestClock.adjust(Duration.minutes(2))
+      assert.strictEqual(yield* registry.size, 0)
+      assert.strictEqual((yield* http.get(server.meEndpoint)).status, 200)
+      assert.strictEqual(yield* registry.size, 1)
+      assert.strictEqual(secret(yield* (yield* registry.get("kept")).token), secret(refreshed))
+      assert.strictEqual((yield* server.counters).tokenRequests.refresh_token?.ok, 1)
+    }).pipe(Effect.provide(Env())))
+
+  it.scoped("a slot someone watches is not evicted", () =>
+    Effect.gen(function*() {
+      const { registry } = yield* idleAfterAMinute
+      yield* signIn(registry, "watched")
+      const user = yield* registry.get("watched")
+      const watching = yield* Effect.fork(Stream.runDrain(user.changes))
+      yield* TestClock.adjust(Duration.minutes(5))
+      assert.strictEqual(yield* registry.size, 1)
+      yield* Fiber.interrupt(watching)
+      yield* TestClock.adjust(Duration.minutes(2))
+      assert.strictEqual(yield* registry.size, 0)
     }).pipe(Effect.provide(Env())))
 
   it.scoped("a caller interrupted while the user's slot opens does not strand the user", () =>

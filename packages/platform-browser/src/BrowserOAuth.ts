@@ -112,12 +112,15 @@ export const localStorage = (options?: {
  * @since 0.1.0
  * @category models
  */
-export interface Options<P extends string = string, Rules extends ScopeRules<P> = ScopeRules<P>> {
+export interface Options<P extends string = string, Rules extends ScopeRules<P> = ScopeRules<P>, S extends P = P> {
   readonly provider: Provider<P, Rules>
   /** A public client (no secret) in a browser. */
   readonly client: ClientConfig
-  /** The scopes a login asks for (default: the provider's defaults). */
-  readonly scopes?: ScopeSet<P> | undefined
+  /**
+   * The scopes a login asks for (default: the provider's defaults); the layer provides `Granted`
+   * for these (and what the grant implies), not for every scope of the provider.
+   */
+  readonly scopes?: ScopeSet<S> | undefined
   /** The callback page's URL, registered with the provider. */
   readonly redirectUri: string
   /** Where the token is kept (default {@link memory}). */
@@ -318,29 +321,31 @@ export const make = (
  * @since 0.1.0
  * @category models
  */
-export type Services<P extends string> =
+export type Services<P extends string, Rules extends ScopeRules<P> = ScopeRules<P>, S extends P = P> =
   | BrowserOAuth
   | OAuthClient.OAuthClient
-  | Granted.Granted<P>
+  | Granted.Granted<Provider<P, Rules>, OAuthClient.LoginScopes<P, Rules, S>>
   | AuthorizedHttpClient.AuthorizedHttpClient
   | TokenStore.TokenStore
 
 /**
  * Everything a SPA needs, over the `HttpClient` it is given: the store, the session's `OAuthClient`
- * (with `Granted<P>`: a user may grant any of the provider's scopes), `AuthorizedHttpClient` and
+ * (with `Granted<typeof provider, S>` for the `scopes` its login asks for, or the provider's
+ * defaults, plus what the grant implies: see `OAuthClient.layerUser`), `AuthorizedHttpClient` and
  * `BrowserOAuth`.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerWith = <P extends string, Rules extends ScopeRules<P>>(
-  options: Options<P, Rules>
-): Layer.Layer<Services<P>, InvalidScopeRequest, HttpClient.HttpClient> => {
+export const layerWith = <P extends string, Rules extends ScopeRules<P>, S extends P = never>(
+  options: Options<P, Rules, S>
+): Layer.Layer<Services<P, Rules, S>, InvalidScopeRequest, HttpClient.HttpClient> => {
   const store = options.store ?? memory
-  const client = OAuthClient.layer({
+  const client = OAuthClient.layerUser<P, Rules, S>({
     provider: options.provider,
     client: options.client,
-    session: OAuthClient.user(options.userId)
+    userId: options.userId,
+    scopes: options.scopes
   })
   return Layer.mergeAll(
     Layer.effect(BrowserOAuth, make(options)),
@@ -356,7 +361,7 @@ export const layerWith = <P extends string, Rules extends ScopeRules<P>>(
  * @since 0.1.0
  * @category layers
  */
-export const layer = <P extends string, Rules extends ScopeRules<P>>(
-  options: Options<P, Rules>
-): Layer.Layer<Services<P> | HttpClient.HttpClient, InvalidScopeRequest> =>
+export const layer = <P extends string, Rules extends ScopeRules<P>, S extends P = never>(
+  options: Options<P, Rules, S>
+): Layer.Layer<Services<P, Rules, S> | HttpClient.HttpClient, InvalidScopeRequest> =>
   layerWith(options).pipe(Layer.provideMerge(layerHttpClient))

@@ -1,4 +1,5 @@
 // @vitest-environment happy-dom
+import type { ScopeRules } from "@effect-oauth/core"
 import { AuthorizedHttpClient, OAuthClient, Scopes, Token, TokenStore } from "@effect-oauth/core"
 import { BrowserOAuth, TabCoordination } from "@effect-oauth/platform-browser"
 import { TestServer } from "@effect-oauth/testing"
@@ -15,7 +16,9 @@ beforeEach(() => {
   globalThis.sessionStorage.clear()
 })
 
-type Tab = Context.Context<BrowserOAuth.Services<string>>
+// The SPA asks for "read": its layer provides `Granted` for that scope.
+type TabServices = BrowserOAuth.Services<string, ScopeRules.ScopeRules<string>, "read">
+type Tab = Context.Context<TabServices>
 
 type StoreKind = "memory" | "sessionStorage" | "localStorage"
 
@@ -58,8 +61,7 @@ const serverWithTabs = (options: TestServer.Options = {}) =>
     return { server, open, signIn }
   })
 
-const inTab = <A, E>(tab: Tab, effect: Effect.Effect<A, E, BrowserOAuth.Services<string>>) =>
-  Effect.provide(effect, tab)
+const inTab = <A, E>(tab: Tab, effect: Effect.Effect<A, E, TabServices>) => Effect.provide(effect, tab)
 
 /** What the tab's client holds right now, without asking it for a token (which would re-read the store). */
 const held = (tab: Tab) =>

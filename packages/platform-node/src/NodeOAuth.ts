@@ -50,11 +50,14 @@ export const layerHttpClient: Layer.Layer<HttpClient.HttpClient> = NodeHttpClien
  * @since 0.1.0
  * @category models
  */
-export interface Options<P extends string = string, Rules extends ScopeRules<P> = ScopeRules<P>> {
+export interface Options<P extends string = string, Rules extends ScopeRules<P> = ScopeRules<P>, S extends P = P> {
   readonly provider: Provider<P, Rules>
   readonly client: ClientConfig
-  /** The scopes a login asks for (default: the provider's defaults). */
-  readonly scopes?: ScopeSet<P> | undefined
+  /**
+   * The scopes a login asks for (default: the provider's defaults); {@link layer} provides
+   * `Granted` for these (and what the grant implies), not for every scope of the provider.
+   */
+  readonly scopes?: ScopeSet<S> | undefined
   /** The user's slot in the store (default `"default"`). */
   readonly userId?: string | undefined
   /** The file store's directory (default `FileTokenStore.defaultDirectory`). */
@@ -188,32 +191,34 @@ export const layerLogin = (
  * @since 0.1.0
  * @category models
  */
-export type Services<P extends string> =
+export type Services<P extends string, Rules extends ScopeRules<P> = ScopeRules<P>, S extends P = P> =
   | Login
   | OAuthClient.OAuthClient
-  | Granted.Granted<P>
+  | Granted.Granted<Provider<P, Rules>, OAuthClient.LoginScopes<P, Rules, S>>
   | AuthorizedHttpClient.AuthorizedHttpClient
   | HttpClient.HttpClient
   | TokenStore
 
 /**
  * Everything at once: Node's HTTP client, the file token store, the user's `OAuthClient` (with
- * `Granted<P>`: a user may grant any of the provider's scopes), `AuthorizedHttpClient` and `Login`.
+ * `Granted<typeof provider, S>` for the `scopes` its login asks for, or the provider's defaults,
+ * plus what the grant implies: see `OAuthClient.layerUser`), `AuthorizedHttpClient` and `Login`.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = <P extends string, Rules extends ScopeRules<P>>(
-  options: Options<P, Rules>
+export const layer = <P extends string, Rules extends ScopeRules<P>, S extends P = never>(
+  options: Options<P, Rules, S>
 ): Layer.Layer<
-  Services<P>,
+  Services<P, Rules, S>,
   InvalidConfiguration | InvalidScopeRequest
 > => {
   const store = FileTokenStore.layerNode({ directory: options.directory })
-  const client = OAuthClient.layer({
+  const client = OAuthClient.layerUser<P, Rules, S>({
     provider: options.provider,
     client: options.client,
-    session: OAuthClient.user(options.userId)
+    userId: options.userId,
+    scopes: options.scopes
   })
   const commands = NodeCommandExecutor.layer.pipe(Layer.provide(NodeFileSystem.layer))
   return Layer.mergeAll(layerLogin(options), AuthorizedHttpClient.layer()).pipe(
@@ -231,9 +236,9 @@ export const layer = <P extends string, Rules extends ScopeRules<P>>(
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = <P extends string, Rules extends ScopeRules<P>>(
-  options: Omit<Options<P, Rules>, "client"> & { readonly client: Config.Config<ClientConfig> }
+export const layerConfig = <P extends string, Rules extends ScopeRules<P>, S extends P = never>(
+  options: Omit<Options<P, Rules, S>, "client"> & { readonly client: Config.Config<ClientConfig> }
 ): Layer.Layer<
-  Services<P>,
+  Services<P, Rules, S>,
   InvalidConfiguration | InvalidScopeRequest | ConfigError.ConfigError
-> => Layer.unwrapEffect(Effect.map(options.client, (client) => layer({ ...options, client })))
+> => Layer.unwrapEffect(Effect.map(options.client, (client) => layer<P, Rules, S>({ ...options, client })))

@@ -29,28 +29,34 @@ export const timingOf = (options: Omit<Options, "provider" | "client" | "session
   maxCoolDownMillis: Duration.toMillis(options.maxCoolDown ?? Duration.hours(1))
 })
 
-// The service of one slot of an engine.
+// The service of one slot of an engine: `slot` is the slot itself, or how to find the slot open
+// now (a registry's handle, which reopens an evicted slot).
 /** @internal */
 export const serviceOf = <S extends string>(
   engine: Engine.Engine,
-  slot: Engine.SlotData,
+  key: string,
+  slot: Engine.SlotData | Effect.Effect<Engine.SlotData>,
   provider: Provider<string>,
   clientId: string
 ): Service<S> => {
-  const token = engine.token(slot)
+  const on = Effect.isEffect(slot)
+    ? <A, E>(f: (slot: Engine.SlotData) => Effect.Effect<A, E>) => Effect.flatMap(slot, f)
+    : <A, E>(f: (slot: Engine.SlotData) => Effect.Effect<A, E>) => Effect.suspend(() => f(slot))
+  // The hot path: one effect, built once, for a slot that never moves.
+  const token = Effect.isEffect(slot) ? Effect.flatMap(slot, engine.token) : engine.token(slot)
   return {
-    key: slot.key,
+    key,
     provider,
     clientId,
     token,
-    refresh: Effect.suspend(() => engine.flight(slot, slot.state.token)),
-    invalidate: (stale) => engine.invalidate(slot, stale),
-    drop: (stale) => engine.drop(slot, stale),
-    changes: Stream.changesWith(engine.changes(slot), sameToken),
+    refresh: on((s) => engine.flight(s, s.state.token)),
+    invalidate: (stale) => on((s) => engine.invalidate(s, stale)),
+    drop: (stale) => on((s) => engine.drop(s, stale)),
+    changes: Stream.changesWith(Stream.unwrap(on((s) => Effect.succeed(engine.changes(s)))), sameToken),
     // The server grants what the session's grant asks for: the types say which scopes those are.
     scopes: Effect.map(token, (t) => t.scopes as ScopeSet<S>),
-    setToken: (next) => engine.setToken(slot, next),
-    revoke: engine.revoke(slot)
+    setToken: (next) => on((s) => engine.setToken(s, next)),
+    revoke: on(engine.revoke)
   }
 }
 

@@ -40,6 +40,8 @@ export interface SlotData {
   readonly task: Task
   /** Where the slot's token changes are published, once someone follows them (see `changes`). */
   hub: PubSub.PubSub<Option.Option<Token>> | undefined
+  /** How many followers the slot has now: a followed slot is in use (it is not evicted). */
+  followers: number
   /** When a caller last used the slot (for idle eviction). */
   lastUsed: number
   /** Whether the slot was closed (removed or evicted): it schedules nothing more. */
@@ -332,11 +334,16 @@ export const make = (options: Options) => {
   /**
    * The single flight: the first caller to find no usable token forks the token request into the
    * engine's scope (so an interrupted caller does not abort it for the others); everyone awaits it.
-   * `observed` is the token the caller found unusable: if the slot holds another one by now, that
-   * one is returned without a request. The check and the claim happen in one step, with no yield
-   * between them.
+   * The scheduler's own turn (`inline`) runs it in its fiber instead, which is already the engine's:
+   * a background refresh costs one fiber, not two. `observed` is the token the caller found
+   * unusable: if the slot holds another one by now, that one is returned without a request. The
+   * check and the claim happen in one step, with no yield between them.
    */
-  const flight = (slot: SlotData, observed: Option.Option<Token>): Effect.Effect<Token, OAuthClientError> =>
+  const flight = (
+    slot: SlotData,
+    observed: Option.Option<Token>,
+    inline = false
+  ): Effect.Effect<Token, OAuthClientError> =>
     Effect.clockWith((clock) =>
       Effect.fiberIdWith((fiberId): Effect.Effect<Token, OAuthClientError> => {
         if (slot.inflight !== undefined) return Deferred.await(slot.inflight)
@@ -348,16 +355,24 @@ export const make = (options: Options) => {
           case "Fail":
             return Effect.fail(admission.error)
           case "Wait":
-            return Effect.zipRight(Effect.sleep(Duration.millis(admission.until - now)), flight(slot, observed))
+            return Effect.zipRight(
+              Effect.sleep(Duration.millis(admission.until - now)),
+              flight(slot, observed, inline)
+            )
           case "Fetch": {
             const deferred = Deferred.unsafeMake<Token, OAuthClientError>(fiberId)
             slot.inflight = deferred
             scheduler.cancel(slot.task)
-            return fetchToken(slot, current).pipe(
-              Effect.exit,
-              Effect.flatMap((exit) => Effect.zipRight(finish(slot, exit), Deferred.done(deferred, exit))),
-              Effect.forkIn(scope),
-              Effect.zipRight(Deferred.await(deferred))
+            // Whatever ends the request (its interruption included), the slot is told and the callers answered.
+            const run = Effect.uninterruptibleMask((restore) =>
+              restore(fetchToken(slot, current)).pipe(
+                Effect.exit,
+                Effect.flatMap((exit) => Effect.zipRight(finish(slot, exit), Deferred.done(deferred, exit)))
+              )
+            )
+            return Effect.zipRight(
+              inline ? Effect.asVoid(run) : Effect.asVoid(Effect.forkIn(run, scope)),
+              Deferred.await(deferred)
             )
           }
         }
@@ -378,7 +393,7 @@ export const make = (options: Options) => {
   const background = (slot: SlotData): Effect.Effect<void> =>
     Effect.suspend(() => {
       if (slot.closed) return Effect.void
-      return flight(slot, slot.state.token).pipe(
+      return flight(slot, slot.state.token, true).pipe(
         Effect.catchAll((error) =>
           isFatal(error)
             ? Effect.logWarning("background refresh failed; the slot keeps the error", error.message)
@@ -399,6 +414,7 @@ export const make = (options: Options) => {
         inflight: undefined,
         task: { at: undefined, run: Effect.suspend(() => background(slot)) },
         hub: undefined,
+        followers: 0,
         lastUsed: yield* Clock.currentTimeMillis,
         closed: false,
         requestMillis: undefined
@@ -502,11 +518,17 @@ export const make = (options: Options) => {
    */
   const changes = (slot: SlotData): Stream.Stream<Option.Option<Token>> =>
     Stream.unwrapScoped(
-      Effect.flatMap(hubOf(slot), (hub) =>
-        Effect.map(
-          Stream.fromPubSub(hub, { scoped: true }),
-          (changed) => Stream.concat(Stream.make(slot.state.token), changed)
-        ))
+      Effect.flatMap(
+        Effect.zipRight(
+          Effect.acquireRelease(Effect.sync(() => slot.followers++), () => Effect.sync(() => slot.followers--)),
+          hubOf(slot)
+        ),
+        (hub) =>
+          Effect.map(
+            Stream.fromPubSub(hub, { scoped: true }),
+            (changed) => Stream.concat(Stream.make(slot.state.token), changed)
+          )
+      )
     )
 
   return { scheduler, open, close, token, flight, invalidate, drop, setToken, revoke, changes }

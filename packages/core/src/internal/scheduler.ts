@@ -1,7 +1,9 @@
 /**
  * One fiber that runs many slots' timed work (their refreshes), from a queue ordered by time: an
- * idle slot costs an entry in that queue, not a fiber. Due tasks run in fibers of their own, a few
- * at a time, so one slow token endpoint does not hold up the rest of the queue for long.
+ * idle slot costs an entry in that queue, not a fiber. While it waits, one timer fiber sleeps toward
+ * the earliest task (a task scheduled sooner wakes the loop, which re-arms the timer). Due tasks run
+ * in fibers of their own, `concurrency` at a time, so one slow token endpoint does not hold up the
+ * rest of the queue for long, and the fibers alive never depend on how many tasks are queued.
  *
  * @internal
  */
@@ -10,6 +12,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import type * as Scope from "effect/Scope"
 
@@ -124,20 +127,30 @@ export const make = (options: { readonly concurrency: number }): Effect.Effect<S
         }
       })
 
+    // The loop waits on `wake` alone: the timer (a fiber that sleeps, then completes it) or an
+    // earlier task (`schedule`) completes it. Racing the sleep against the wake-up instead would
+    // keep three fibers alive where this keeps two.
     const loop = Effect.gen(function*() {
       for (;;) {
         yield* runDue(yield* Clock.currentTimeMillis)
         while (heap.size > 0 && !live(heap.peek()!)) heap.pop()
         const next = heap.peek()
-        wake = Deferred.unsafeMake<void>(FiberId.none)
-        if (next === undefined) {
-          target = Number.POSITIVE_INFINITY
-          yield* Deferred.await(wake)
-          continue
+        const ring = Deferred.unsafeMake<void>(FiberId.none)
+        wake = ring
+        target = next === undefined ? Number.POSITIVE_INFINITY : next.at
+        let timer: Fiber.RuntimeFiber<void> | undefined
+        if (next !== undefined) {
+          const delay = Math.min(Math.ceil(next.at - (yield* Clock.currentTimeMillis)), maxSleepMillis)
+          if (delay < 1) continue
+          timer = yield* Effect.forkIn(
+            Effect.asVoid(Effect.zipRight(Effect.sleep(Duration.millis(delay)), Deferred.succeed(ring, undefined))),
+            scope
+          )
         }
-        target = next.at
-        const delay = Math.min(Math.ceil(next.at - (yield* Clock.currentTimeMillis)), maxSleepMillis)
-        if (delay >= 1) yield* Effect.raceFirst(Effect.sleep(Duration.millis(delay)), Deferred.await(wake))
+        yield* Deferred.await(ring)
+        // Woken early: the timer sleeps toward a time that no longer matters. Interrupted in place
+        // (`Fiber.interruptFork` would start a fiber to do it).
+        if (timer !== undefined) timer.unsafeInterruptAsFork(FiberId.none)
       }
     })
 

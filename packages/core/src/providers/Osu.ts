@@ -151,6 +151,16 @@ export const currentTokenRevocationUrl = "https://osu.ppy.sh/api/v2/oauth/tokens
 export const requiresRegisteredRedirectPort = true
 
 /**
+ * The type of the osu! provider, its identity in `Granted`: `Granted.Granted<Osu.Osu, "…">`
+ * is a need only a client of this provider satisfies (a preset made with other endpoints, by
+ * {@link make}, has the same type).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Osu = Provider.Provider<OsuScope, typeof rules>
+
+/**
  * What a test or a proxy may change in the preset.
  *
  * @since 0.1.0
@@ -164,7 +174,7 @@ export type MakeOptions = Provider.Overrides
  * @since 0.1.0
  * @category constructors
  */
-export const make: (overrides?: MakeOptions) => Provider.Provider<OsuScope, typeof rules> = Provider.preset<
+export const make: (overrides?: MakeOptions) => Osu = Provider.preset<
   OsuScope,
   typeof rules
 >({
@@ -187,4 +197,4 @@ export const make: (overrides?: MakeOptions) => Provider.Provider<OsuScope, type
  * @since 0.1.0
  * @category constructors
  */
-export const provider: Provider.Provider<OsuScope, typeof rules> = make()
+export const provider: Osu = make()

@@ -78,6 +78,16 @@ export const isAllowedRedirectUri = (uri: string): boolean => {
 }
 
 /**
+ * The type of the Spotify provider, its identity in `Granted`: `Granted.Granted<Spotify.Spotify, "…">`
+ * is a need only a client of this provider satisfies (a preset made with other endpoints, by
+ * {@link make}, has the same type).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Spotify = Provider.Provider<SpotifyScope, typeof rules>
+
+/**
  * What a test or a proxy may change in the preset.
  *
  * @since 0.1.0
@@ -91,7 +101,7 @@ export type MakeOptions = Provider.Overrides
  * @since 0.1.0
  * @category constructors
  */
-export const make: (overrides?: MakeOptions) => Provider.Provider<SpotifyScope, typeof rules> = Provider.preset<
+export const make: (overrides?: MakeOptions) => Spotify = Provider.preset<
   SpotifyScope,
   typeof rules
 >({
@@ -114,4 +124,4 @@ export const make: (overrides?: MakeOptions) => Provider.Provider<SpotifyScope, 
  * @since 0.1.0
  * @category constructors
  */
-export const provider: Provider.Provider<SpotifyScope, typeof rules> = make()
+export const provider: Spotify = make()
