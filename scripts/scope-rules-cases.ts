@@ -191,7 +191,7 @@ export const cases = (): ReadonlyArray<Case> =>
         .map((request): Case => {
           const result = validate(set.rules, grant, makeScopes(...request))
           return Either.match(result, {
-            onLeft: (error) => ({ rules: index, grant, request, refused: error.rule, granted: [] }),
+            onLeft: (error) => ({ rules: index, grant, request, refused: error.rule ?? error.reason, granted: [] }),
             onRight: (effective) => ({ rules: index, grant, request, refused: null, granted: effective.values })
           })
         })

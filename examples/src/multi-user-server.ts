@@ -61,7 +61,7 @@ const failure = (error: { readonly _tag: string; readonly message: string }) => 
       return text("name a user: ?user=<letters, digits, _ or ->", 400)
     case "ReauthorizationRequired":
       return text(`not signed in: ${error.message}`, 401)
-    case "AuthorizationResponseError":
+    case "AuthorizationError":
       return text(`the login failed: ${error.message}`, 400)
     default:
       return text(`the provider could not be reached: ${error.message}`, 502)

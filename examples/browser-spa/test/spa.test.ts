@@ -143,7 +143,7 @@ describe("browser-spa in Chromium", () => {
       await page.goto(spa.url)
       await page.waitForSelector("#status:has-text('Signed out.')")
       await page.click("#login")
-      await page.waitForSelector("#error:has-text('AuthorizationResponseError')", { timeout: 15_000 })
+      await page.waitForSelector("#error:has-text('AuthorizationError')", { timeout: 15_000 })
       assert.include(await page.textContent("#status"), "failed")
       const c = await counters(spa)
       assert.strictEqual(c.tokenRequests.authorization_code.ok + c.tokenRequests.authorization_code.error, 0)

@@ -17,9 +17,10 @@ import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type { ClientConfig } from "./ClientConfig.js"
 import * as Grant from "./Grant.js"
+import type { IdTokenError } from "./IdToken.js"
 import { randomString } from "./internal/crypto.js"
-import type { InvalidScopeRequest, TokenRequestError } from "./OAuthError.js"
-import { AuthorizationResponseError, InvalidConfiguration } from "./OAuthError.js"
+import type { ScopeError, TokenRequestError } from "./OAuthError.js"
+import { AuthorizationError, ConfigurationError } from "./OAuthError.js"
 import * as Pkce from "./Pkce.js"
 import type { Provider } from "./Provider.js"
 import { validate } from "./ScopeRules.js"
@@ -81,17 +82,24 @@ export interface Started {
   readonly transaction: Transaction
 }
 
-const checkRedirectUri = (redirectUri: string): Either.Either<string, InvalidConfiguration> => {
+const checkRedirectUri = (redirectUri: string): Either.Either<string, ConfigurationError> => {
   let parsed: URL
   try {
     parsed = new URL(redirectUri)
   } catch {
-    return Either.left(new InvalidConfiguration({ detail: `the redirect URI ${redirectUri} is not an absolute URI` }))
+    return Either.left(
+      new ConfigurationError({ reason: "InvalidUrl", detail: `the redirect URI ${redirectUri} is not an absolute URI` })
+    )
   }
   // RFC 6749 §3.1.2: the redirection endpoint URI must not include a fragment.
   return parsed.hash === "" && !redirectUri.includes("#")
     ? Either.right(redirectUri)
-    : Either.left(new InvalidConfiguration({ detail: "the redirect URI has a fragment: remove it (RFC 6749 §3.1.2)" }))
+    : Either.left(
+      new ConfigurationError({
+        reason: "InvalidUrl",
+        detail: "the redirect URI has a fragment: remove it (RFC 6749 §3.1.2)"
+      })
+    )
 }
 
 /**
@@ -106,13 +114,16 @@ const checkRedirectUri = (redirectUri: string): Either.Either<string, InvalidCon
  */
 export const start = (
   options: StartOptions
-): Effect.Effect<Started, InvalidConfiguration | InvalidScopeRequest> =>
+): Effect.Effect<Started, ConfigurationError | ScopeError> =>
   Effect.gen(function*() {
     const { client, provider } = options
     const requested = options.scopes ?? empty
     const scopes = yield* validate(provider.scopeRules, "AuthorizationCode", requested)
     if (Option.isNone(provider.authorizationEndpoint)) {
-      return yield* new InvalidConfiguration({ detail: `${provider.name} has no authorization endpoint` })
+      return yield* new ConfigurationError({
+        reason: "MissingEndpoint",
+        detail: `${provider.name} has no authorization endpoint`
+      })
     }
     const endpoint = yield* checkEndpoint(provider.authorizationEndpoint.value, provider.allowInsecureHttp)
     const redirectUri = yield* checkRedirectUri(options.redirectUri)
@@ -166,14 +177,15 @@ export interface PushedAuthorization {
     provider: Provider<string>,
     endpoint: TokenEndpoint | undefined,
     url: URL
-  ) => Effect.Effect<string, InvalidConfiguration>
+  ) => Effect.Effect<string, ConfigurationError>
 }
 
 // RFC 9126 §2: the request's parameters go to the server directly; the browser gets a reference.
 const push: PushedAuthorization["push"] = (provider, endpoint, url) =>
   Effect.gen(function*() {
     if (endpoint === undefined || provider.pushedAuthorizationRequestEndpoint === undefined) {
-      return yield* new InvalidConfiguration({
+      return yield* new ConfigurationError({
+        reason: "MissingEndpoint",
         detail: `${provider.name} pushes its authorization requests: give Authorization.start the client's ` +
           "token endpoint, and the provider its pushed_authorization_request_endpoint"
       })
@@ -184,12 +196,18 @@ const push: PushedAuthorization["push"] = (provider, endpoint, url) =>
     const answer = yield* Effect.mapError(
       endpoint.postForm(provider.pushedAuthorizationRequestEndpoint, form),
       (error) =>
-        error._tag === "InvalidConfiguration"
+        error instanceof ConfigurationError
           ? error
-          : new InvalidConfiguration({ detail: `the pushed authorization request failed: ${error.message}` })
+          : new ConfigurationError({
+            reason: "InvalidMetadata",
+            detail: `the pushed authorization request failed: ${error.message}`
+          })
     )
     if (typeof answer.request_uri !== "string" || answer.request_uri.length === 0) {
-      return yield* new InvalidConfiguration({ detail: "the pushed authorization response has no request_uri" })
+      return yield* new ConfigurationError({
+        reason: "InvalidMetadata",
+        detail: "the pushed authorization response has no request_uri"
+      })
     }
     const pushed = new URL(url.origin + url.pathname)
     pushed.searchParams.set("client_id", url.searchParams.get("client_id") ?? "")
@@ -224,11 +242,11 @@ export type CallbackParams = ReadonlyMap<string, string>
 // hostile server (or an implicit-flow response injected into this login).
 const tokenParams = ["access_token", "id_token", "token", "refresh_token"]
 
-const toUrl = (callbackUrl: string | URL): Either.Either<URL, AuthorizationResponseError> => {
+const toUrl = (callbackUrl: string | URL): Either.Either<URL, AuthorizationError> => {
   try {
     return Either.right(new URL(callbackUrl))
   } catch {
-    return Either.left(new AuthorizationResponseError({ reason: "InvalidCallback", description: "not a URL" }))
+    return Either.left(new AuthorizationError({ reason: "InvalidCallback", description: "not a URL" }))
   }
 }
 
@@ -239,19 +257,19 @@ const toUrl = (callbackUrl: string | URL): Either.Either<URL, AuthorizationRespo
  * @since 0.1.0
  * @category parsing
  */
-export const parseCallback = (callbackUrl: string | URL): Effect.Effect<CallbackParams, AuthorizationResponseError> =>
+export const parseCallback = (callbackUrl: string | URL): Effect.Effect<CallbackParams, AuthorizationError> =>
   Effect.gen(function*() {
     const url = yield* toUrl(callbackUrl)
     const fragment = new URLSearchParams(url.hash.startsWith("#") ? url.hash.slice(1) : url.hash)
     for (const name of tokenParams) {
       if (url.searchParams.has(name) || fragment.has(name)) {
-        return yield* new AuthorizationResponseError({ reason: "TokenInCallback" })
+        return yield* new AuthorizationError({ reason: "TokenInCallback" })
       }
     }
     const params = new Map<string, string>()
     for (const [name, value] of url.searchParams) {
       if (params.has(name)) {
-        return yield* new AuthorizationResponseError({ reason: "DuplicateParameter", description: name })
+        return yield* new AuthorizationError({ reason: "DuplicateParameter", description: name })
       }
       params.set(name, value)
     }
@@ -276,32 +294,32 @@ const checkAndExchange = (
   endpoint: TokenEndpoint,
   transaction: Transaction,
   params: CallbackParams
-): Effect.Effect<Token, AuthorizationResponseError | TokenRequestError> =>
+): Effect.Effect<Token, AuthorizationError | TokenRequestError | ConfigurationError | IdTokenError> =>
   Effect.gen(function*() {
     const state = params.get("state")
-    if (state === undefined) return yield* new AuthorizationResponseError({ reason: "MissingState" })
+    if (state === undefined) return yield* new AuthorizationError({ reason: "MissingState" })
     if (!constantTimeEquals(state, Redacted.value(transaction.state))) {
-      return yield* new AuthorizationResponseError({ reason: "StateMismatch" })
+      return yield* new AuthorizationError({ reason: "StateMismatch" })
     }
     const provider = endpoint.provider
     if (
       transaction.provider !== provider.name || transaction.clientId !== endpoint.client.clientId ||
       !sameOption(transaction.issuer, provider.issuer)
     ) {
-      return yield* new AuthorizationResponseError({ reason: "WrongProvider" })
+      return yield* new AuthorizationError({ reason: "WrongProvider" })
     }
     const iss = params.get("iss")
     if (iss !== undefined || provider.authorizationResponseIssParameterSupported) {
       // RFC 9207: an `iss` we cannot compare is refused too, and the fix is in the configuration.
       if (Option.isNone(provider.issuer)) {
-        return yield* new AuthorizationResponseError({ reason: "IssuerNotConfigured", description: provider.name })
+        return yield* new AuthorizationError({ reason: "IssuerNotConfigured", description: provider.name })
       }
-      if (iss !== provider.issuer.value) return yield* new AuthorizationResponseError({ reason: "IssuerMismatch" })
+      if (iss !== provider.issuer.value) return yield* new AuthorizationError({ reason: "IssuerMismatch" })
     }
     const error = params.get("error")
     if (error !== undefined) {
       const description = params.get("error_description")
-      return yield* new AuthorizationResponseError({
+      return yield* new AuthorizationError({
         reason: "Denied",
         error: error.slice(0, maxDescription),
         ...(description === undefined ? {} : { description: description.slice(0, maxDescription) })
@@ -309,7 +327,7 @@ const checkAndExchange = (
     }
     const code = params.get("code")
     if (code === undefined || code.length === 0) {
-      return yield* new AuthorizationResponseError({ reason: "MissingCode" })
+      return yield* new AuthorizationError({ reason: "MissingCode" })
     }
     return yield* endpoint.request(
       Grant.AuthorizationCode({
@@ -359,13 +377,13 @@ export const complete = (
   endpoint: TokenEndpoint,
   transaction: Transaction,
   callbackUrl: string | URL
-): Effect.Effect<Token, AuthorizationResponseError | TokenRequestError> =>
+): Effect.Effect<Token, AuthorizationError | TokenRequestError | ConfigurationError | IdTokenError> =>
   Effect.gen(function*() {
     const url = yield* toUrl(callbackUrl)
     const fresh = yield* spend(transaction, url)
     const params = yield* parseCallback(url)
     if (!fresh) {
-      return yield* new AuthorizationResponseError({ reason: params.has("state") ? "StateMismatch" : "MissingState" })
+      return yield* new AuthorizationError({ reason: params.has("state") ? "StateMismatch" : "MissingState" })
     }
     return yield* checkAndExchange(endpoint, transaction, params)
   }).pipe(
@@ -439,7 +457,7 @@ export const completeWith = (
   pending: PendingLogins,
   endpoint: TokenEndpoint,
   callbackUrl: string | URL
-): Effect.Effect<Token, AuthorizationResponseError | TokenRequestError> =>
+): Effect.Effect<Token, AuthorizationError | TokenRequestError | ConfigurationError | IdTokenError> =>
   Effect.gen(function*() {
     const url = yield* toUrl(callbackUrl)
     // Every state the URL names is consumed before any other check, so a callback that is
@@ -447,11 +465,11 @@ export const completeWith = (
     const states = url.searchParams.getAll("state")
     const taken = yield* Effect.forEach(states, pending.take)
     const params = yield* parseCallback(url)
-    if (!params.has("state")) return yield* new AuthorizationResponseError({ reason: "MissingState" })
+    if (!params.has("state")) return yield* new AuthorizationError({ reason: "MissingState" })
     const transaction = Option.firstSomeOf(taken)
     // A transaction already spent by `complete` is as good as unknown.
     if (Option.isNone(transaction) || !(yield* spend(transaction.value, url))) {
-      return yield* new AuthorizationResponseError({ reason: "StateMismatch" })
+      return yield* new AuthorizationError({ reason: "StateMismatch" })
     }
     return yield* checkAndExchange(endpoint, transaction.value, params)
   }).pipe(Effect.withSpan("Authorization.completeWith", {

@@ -31,8 +31,8 @@ import * as WithoutCredentials from "./internal/withoutCredentials.js"
 import type { OAuthClientError } from "./OAuthClient.js"
 import * as OAuthClientModule from "./OAuthClient.js"
 import { OAuthClient } from "./OAuthClient.js"
-import type { InvalidScopeRequest, UntrustedOrigin } from "./OAuthError.js"
-import { InsufficientScope, InvalidConfiguration, ReauthorizationRequired } from "./OAuthError.js"
+import type { UntrustedOrigin } from "./OAuthError.js"
+import { ConfigurationError, ReauthorizationRequired, ScopeError } from "./OAuthError.js"
 import type { Provider } from "./Provider.js"
 import * as RateLimit from "./RateLimit.js"
 import type { ScopeRules } from "./ScopeRules.js"
@@ -47,7 +47,7 @@ import type { TokenStore } from "./TokenStore.js"
  * @since 0.1.0
  * @category models
  */
-export type Error = HttpClientError.HttpClientError | OAuthClientError | InsufficientScope | UntrustedOrigin
+export type Error = HttpClientError.HttpClientError | OAuthClientError | ScopeError | UntrustedOrigin
 
 /**
  * The authorized client: an ordinary `HttpClient` whose requests carry the slot's token.
@@ -74,7 +74,7 @@ export const currentRequiredScopes: FiberRef.FiberRef<ScopeSet<string>> = global
 /**
  * Runs an effect whose authorized requests need `scopes`, named from the provider's own scopes (a
  * typo is a compile error). Each request checks the granted scopes first and fails with
- * `InsufficientScope`, sending nothing, when one is missing. The need also enters the effect's
+ * `ScopeError`, sending nothing, when one is missing. The need also enters the effect's
  * type as `Granted<typeof provider, scope>`, which only a client of that provider that can hold
  * the scope provides: running the effect with a client-credentials client asking for other
  * scopes, or with another provider's client, does not compile.
@@ -179,7 +179,7 @@ export const make = (options: Options = {}): Effect.Effect<
       Effect.flatMap(client.scopes, (granted) =>
         isSubset(required, granted)
           ? Effect.void
-          : Effect.fail(new InsufficientScope({ required: required.values, granted: granted.values })))
+          : Effect.fail(new ScopeError({ reason: "Insufficient", required: required.values, granted: granted.values })))
 
     const dpop = client.provider.extensions?.dpop
     const execute = (request: HttpClientRequest.HttpClientRequest) => limit(base.execute(request))
@@ -190,7 +190,12 @@ export const make = (options: Options = {}): Effect.Effect<
       const sent = token.tokenType === "Bearer"
         ? execute(HttpClientRequest.setHeader(request, "authorization", `Bearer ${secret}`))
         : dpop === undefined
-        ? Effect.fail(new InvalidConfiguration({ detail: "a DPoP token needs the provider's Dpop extension" }))
+        ? Effect.fail(
+          new ConfigurationError({
+            reason: "MissingEndpoint",
+            detail: "a DPoP token needs the provider's Dpop extension"
+          })
+        )
         : dpop.resourceRequest(request, token.accessToken, execute)
       return Effect.mapBoth(sent, {
         onFailure: (error) =>
@@ -211,7 +216,7 @@ export const make = (options: Options = {}): Effect.Effect<
         let next = yield* client.invalidate(refused).pipe(
           // The slot's own wording assumes the token ran out; this one was refused before it expired.
           Effect.catchIf(
-            (error) => error._tag === "ReauthorizationRequired" && error.reason === "NoRefreshToken",
+            (error) => error instanceof ReauthorizationRequired && error.reason === "NoRefreshToken",
             () =>
               new ReauthorizationRequired({
                 reason: "NoRefreshToken",
@@ -263,7 +268,7 @@ export const make = (options: Options = {}): Effect.Effect<
                 ? Effect.succeed(response)
                 : Effect.zipRight(
                   discard(response),
-                  new InsufficientScope({ required: missing.value, granted: token.scopes.values })
+                  new ScopeError({ reason: "Insufficient", required: missing.value, granted: token.scopes.values })
                 )
             }
             case 429:
@@ -359,7 +364,7 @@ export interface TagClass<Self, Id extends string>
     }
   ) => Layer.Layer<
     Self | Granted.Granted<Provider<P, Rules>, OAuthClientModule.GrantedScopes<P, Rules, Sess>>,
-    InvalidScopeRequest,
+    ScopeError,
     HttpClient.HttpClient | TokenStore
   >
 }

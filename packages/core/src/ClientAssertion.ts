@@ -17,7 +17,7 @@ import type { CryptoKey, JWK } from "jose"
 import { importJWK, SignJWT } from "jose"
 import type { ClientConfig } from "./ClientConfig.js"
 import { randomString } from "./internal/crypto.js"
-import { InvalidConfiguration } from "./OAuthError.js"
+import { ConfigurationError } from "./OAuthError.js"
 import type { Provider } from "./Provider.js"
 
 /**
@@ -48,7 +48,7 @@ export interface Extension {
     form: ReadonlyArray<readonly [string, string]>
   ) => Effect.Effect<
     { readonly headers: Record<string, string>; readonly form: ReadonlyArray<readonly [string, string]> },
-    InvalidConfiguration
+    ConfigurationError
   >
 }
 
@@ -72,7 +72,7 @@ export interface PrivateKeyOptions extends Options {
   readonly kid?: string | undefined
 }
 
-const invalid = (detail: string) => new InvalidConfiguration({ detail })
+const invalid = (detail: string) => new ConfigurationError({ reason: "InvalidOption", detail })
 
 const sign = (
   client: ClientConfig,

@@ -18,8 +18,9 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Grant from "./Grant.js"
-import type { InvalidScopeRequest, TokenRequestError } from "./OAuthError.js"
-import { AuthorizationResponseError, InvalidConfiguration, InvalidTokenResponse } from "./OAuthError.js"
+import type { IdTokenError } from "./IdToken.js"
+import type { ScopeError } from "./OAuthError.js"
+import { AuthorizationError, ConfigurationError, isTransient, TokenRequestError } from "./OAuthError.js"
 import { validate } from "./ScopeRules.js"
 import type { ScopeSet } from "./Scopes.js"
 import { empty, format } from "./Scopes.js"
@@ -77,8 +78,8 @@ const atLeastMinimum = (interval: Duration.Duration) => Duration.max(interval, m
 /**
  * Asks the provider's device authorization endpoint for a device code. The scopes are checked
  * against the provider's rules for the device-code grant first; a provider without the endpoint is
- * an `InvalidConfiguration`. A verification URI that is not `https:` (or `http:` on loopback, or
- * with the provider's `allowInsecureHttp`) is an `InvalidTokenResponse` naming the field. The
+ * a `ConfigurationError`. A verification URI that is not `https:` (or `http:` on loopback, or
+ * with the provider's `allowInsecureHttp`) is a `TokenRequestError` (`InvalidResponse`) naming the field. The
  * user code and URIs are the server's text as sent: strip control characters before printing
  * them (`DevicePrompt` in the Node package does).
  *
@@ -88,11 +89,12 @@ const atLeastMinimum = (interval: Duration.Duration) => Duration.max(interval, m
 export const start = (
   endpoint: TokenEndpoint,
   options: { readonly scopes?: ScopeSet<string> | undefined } = {}
-): Effect.Effect<Started, TokenRequestError | InvalidConfiguration | InvalidScopeRequest> =>
+): Effect.Effect<Started, TokenRequestError | ConfigurationError | ScopeError> =>
   Effect.gen(function*() {
     const { provider } = endpoint
     if (Option.isNone(provider.deviceAuthorizationEndpoint)) {
-      return yield* new InvalidConfiguration({
+      return yield* new ConfigurationError({
+        reason: "MissingEndpoint",
         detail: `${provider.name} has no device authorization endpoint: use another grant, or set ` +
           "deviceAuthorizationEndpoint"
       })
@@ -104,8 +106,9 @@ export const start = (
     )
     const decoded = decodeResponse(body)
     if (decoded._tag === "Left") {
-      return yield* new InvalidTokenResponse({
-        reason: "InvalidField",
+      return yield* new TokenRequestError({
+        reason: "InvalidResponse",
+        kind: "InvalidField",
         status: 200,
         detail: "the device authorization response lacks device_code, user_code, verification_uri or expires_in"
       })
@@ -113,8 +116,9 @@ export const start = (
     const response = decoded.right
     const verificationUri = response.verification_uri ?? response.verification_url
     if (verificationUri === undefined) {
-      return yield* new InvalidTokenResponse({
-        reason: "InvalidField",
+      return yield* new TokenRequestError({
+        reason: "InvalidResponse",
+        kind: "InvalidField",
         status: 200,
         field: "verification_uri",
         detail: "the device authorization response has no verification URI to show the user"
@@ -128,8 +132,9 @@ export const start = (
       ] as const
     ) {
       if (uri !== undefined && Either.isLeft(checkEndpoint(uri, provider.allowInsecureHttp))) {
-        return yield* new InvalidTokenResponse({
-          reason: "InvalidField",
+        return yield* new TokenRequestError({
+          reason: "InvalidResponse",
+          kind: "InvalidField",
           status: 200,
           field,
           detail: "the verification URI is not https (http only on loopback, or with allowInsecureHttp): " +
@@ -150,15 +155,15 @@ export const start = (
   })
 
 const expired = () =>
-  new AuthorizationResponseError({
+  new AuthorizationError({
     reason: "Timeout",
     error: "expired_token",
     description: "the device code expired before the user approved it: start again"
   })
 
 /**
- * Polls the token endpoint until the user approves (the token), denies (`AuthorizationResponseError`
- * `Denied`), or the device code expires (`AuthorizationResponseError` `Timeout`).
+ * Polls the token endpoint until the user approves (the token), denies (`AuthorizationError`
+ * `Denied`), or the device code expires (`AuthorizationError` `Timeout`).
  *
  * @since 0.1.0
  * @category accessors
@@ -166,8 +171,10 @@ const expired = () =>
 export const poll = (
   endpoint: TokenEndpoint,
   started: Started
-): Effect.Effect<Token, TokenRequestError | AuthorizationResponseError> => {
-  const loop = (interval: Duration.Duration): Effect.Effect<Token, TokenRequestError | AuthorizationResponseError> =>
+): Effect.Effect<Token, TokenRequestError | ConfigurationError | IdTokenError | AuthorizationError> => {
+  const loop = (
+    interval: Duration.Duration
+  ): Effect.Effect<Token, TokenRequestError | ConfigurationError | IdTokenError | AuthorizationError> =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       if (now + Duration.toMillis(interval) >= started.expiresAt) {
@@ -181,14 +188,14 @@ export const poll = (
       )
       if (outcome._tag === "Right") return outcome.right
       const error = outcome.left
-      if (error._tag === "ErrorResponse") {
+      if (error instanceof TokenRequestError && error.reason === "ErrorResponse") {
         switch (error.error) {
           case "authorization_pending":
             return yield* loop(interval)
           case "slow_down":
             return yield* loop(Duration.sum(interval, Duration.seconds(5)))
           case "access_denied":
-            return yield* new AuthorizationResponseError({
+            return yield* new AuthorizationError({
               reason: "Denied",
               error: error.error,
               ...(error.description === undefined ? {} : { description: error.description })
@@ -199,7 +206,7 @@ export const poll = (
         return yield* error
       }
       // RFC 8628 §3.5: a client that gets no answer polls less often.
-      if (error._tag === "TransportError" || error._tag === "TransientServerError") {
+      if (isTransient(error)) {
         return yield* loop(Duration.times(interval, 2))
       }
       return yield* error
@@ -221,7 +228,7 @@ export const authorize = <E, R>(
   }
 ): Effect.Effect<
   Token,
-  TokenRequestError | AuthorizationResponseError | InvalidConfiguration | InvalidScopeRequest | E,
+  TokenRequestError | ConfigurationError | IdTokenError | AuthorizationError | ScopeError | E,
   R
 > =>
   Effect.flatMap(

@@ -14,8 +14,8 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { pushed } from "./Authorization.js"
-import type { RateLimited, TokenRequestError } from "./OAuthError.js"
-import { InvalidConfiguration, TransientServerError, TransportError } from "./OAuthError.js"
+import type { Transient } from "./OAuthError.js"
+import { ConfigurationError, isTransient, TokenRequestError } from "./OAuthError.js"
 import type { ClientAuthentication, Options as ProviderOptions, Provider } from "./Provider.js"
 import { make as makeProvider } from "./Provider.js"
 import type { ScopeRules } from "./ScopeRules.js"
@@ -71,13 +71,13 @@ export interface DiscoverOptions<S extends string = string, Rules extends ScopeR
 }
 
 /**
- * The errors of {@link discover}: bad or mismatching metadata is an `InvalidConfiguration`; a server
- * that could not be reached is the transport error it gave.
+ * The errors of {@link discover}: bad or mismatching metadata is a `ConfigurationError`; a server
+ * that could not be reached is the `TokenRequestError` it gave.
  *
  * @since 0.1.0
  * @category models
  */
-export type DiscoveryError = InvalidConfiguration | TransportError | TransientServerError | RateLimited
+export type DiscoveryError = ConfigurationError | TokenRequestError
 
 /**
  * The metadata URLs of an issuer, in the order they are tried: RFC 8414 §3.1 inserts the
@@ -123,11 +123,13 @@ export const chooseAuthentication = (methods: ReadonlyArray<string> | undefined)
   return "client_secret_basic"
 }
 
-const isUnreachable = (error: TokenRequestError): error is TransportError | TransientServerError | RateLimited =>
-  error._tag === "TransportError" || error._tag === "TransientServerError" || error._tag === "RateLimited"
-
 const describe = (error: TokenRequestError): string =>
-  "status" in error ? `HTTP ${error.status}${"reason" in error ? ` (${error.reason})` : ""}` : error._tag
+  error.status === undefined
+    ? error.reason
+    : `HTTP ${error.status}${error.kind === undefined ? "" : ` (${error.kind})`}`
+
+const isRedirect = (error: TokenRequestError | ConfigurationError): boolean =>
+  error instanceof TokenRequestError && error.kind === "Redirect"
 
 const wellKnown = "/.well-known/"
 
@@ -152,7 +154,7 @@ const definedOnly = <A extends object>(options: A): Partial<A> =>
  * metadata document's own URL instead (a path with `/.well-known/`, as openid-client takes it),
  * only that document is read, and its `issuer` must be one whose well-known URL it is.
  *
- * Refused with `InvalidConfiguration`: an issuer, URL or endpoint that is `http:` and not loopback
+ * Refused with `ConfigurationError`: an issuer, URL or endpoint that is `http:` and not loopback
  * (unless `allowInsecureHttp`), one with a query or fragment, metadata whose `issuer` is not the
  * issuer asked for (exact comparison, RFC 8414 §3.3), and no valid metadata at any URL tried. A
  * server that cannot be reached is the transport error it gave, saying which discovery failed.
@@ -178,7 +180,8 @@ export const discover = <S extends string = string, Rules extends ScopeRules<S> 
     const givenUrl = yield* checkEndpoint(given, allowInsecureHttp)
     const isMetadataUrl = givenUrl.pathname.includes(wellKnown)
     if (givenUrl.search !== "" || givenUrl.hash !== "" || given.includes("#") || given.includes("?")) {
-      return yield* new InvalidConfiguration({
+      return yield* new ConfigurationError({
+        reason: "InvalidUrl",
         detail: `the ${isMetadataUrl ? "metadata URL" : "issuer"} ${givenUrl.origin}${givenUrl.pathname} has a ` +
           "query or fragment, which RFC 8414 forbids"
       })
@@ -204,22 +207,24 @@ export const discover = <S extends string = string, Rules extends ScopeRules<S> 
     }).pipe(Effect.provideService(HttpClient.HttpClient, http))
 
     // The reader's own words are about a token; a failed discovery says it is one, and where.
-    const inDiscovery = (url: string, error: TransportError | TransientServerError | RateLimited) => {
+    const inDiscovery = (url: string, error: Transient): TokenRequestError => {
       const where = `discovery of ${given} at ${url}`
-      switch (error._tag) {
-        case "TransportError":
-          return new TransportError({
-            reason: error.reason,
-            detail: error.reason === "Deadline"
+      switch (error.reason) {
+        case "Transport":
+          return new TokenRequestError({
+            reason: "Transport",
+            ...(error.kind === undefined ? {} : { kind: error.kind }),
+            detail: error.kind === "Deadline"
               ? `${where}: no metadata within ${Duration.format(overall)}`
-              : error.reason === "Timeout"
+              : error.kind === "Timeout"
               ? `${where}: no answer within ${Duration.format(perAttempt)}`
               : `${where}: ${error.detail}`
           })
-        case "TransientServerError":
-          return new TransientServerError({
-            status: error.status,
-            preview: error.preview.length === 0 ? where : `${where}: ${error.preview}`
+        case "Transient":
+          return new TokenRequestError({
+            reason: "Transient",
+            ...(error.status === undefined ? {} : { status: error.status }),
+            description: error.description === undefined ? where : `${where}: ${error.description}`
           })
         case "RateLimited":
           return error
@@ -228,7 +233,7 @@ export const discover = <S extends string = string, Rules extends ScopeRules<S> 
 
     const read = (url: string) =>
       Effect.flatMap(Effect.either(reader.getJson(url)), (body) => {
-        if (Either.isRight(body) || body.left._tag !== "InvalidTokenResponse" || body.left.reason !== "Redirect") {
+        if (Either.isRight(body) || !isRedirect(body.left)) {
           return Effect.succeed({ url, body })
         }
         return Option.match(addsTrailingSlash(url, locations.get(new URL(url).href)), {
@@ -240,16 +245,15 @@ export const discover = <S extends string = string, Rules extends ScopeRules<S> 
       })
 
     const problems: Array<string> = []
-    let unreachable: Option.Option<TransportError | TransientServerError | RateLimited> = Option.none()
+    let unreachable: Option.Option<TokenRequestError> = Option.none()
     let metadata: Metadata | undefined
     for (const candidate of isMetadataUrl ? [given] : metadataUrls(given)) {
       const { body, url } = yield* read(candidate)
       if (Either.isLeft(body)) {
         const error = body.left
-        if (error._tag === "InvalidConfiguration") return yield* error
-        if (isUnreachable(error) && Option.isNone(unreachable)) unreachable = Option.some(inDiscovery(url, error))
-        const redirect = error._tag === "InvalidTokenResponse" && error.reason === "Redirect"
-        problems.push(`${url}: ${describe(error)}${redirect ? ", not followed" : ""}`)
+        if (error instanceof ConfigurationError) return yield* error
+        if (isTransient(error) && Option.isNone(unreachable)) unreachable = Option.some(inDiscovery(url, error))
+        problems.push(`${url}: ${describe(error)}${isRedirect(error) ? ", not followed" : ""}`)
         continue
       }
       const decoded = Schema.decodeUnknownEither(Metadata)(body.right)
@@ -262,7 +266,8 @@ export const discover = <S extends string = string, Rules extends ScopeRules<S> 
     }
     if (metadata === undefined) {
       if (Option.isSome(unreachable)) return yield* unreachable.value
-      return yield* new InvalidConfiguration({
+      return yield* new ConfigurationError({
+        reason: "InvalidMetadata",
         detail: `discovery found no valid RFC 8414 or OpenID metadata for ${given} (${problems.join("; ")}): ` +
           `check the ${isMetadataUrl ? "metadata URL" : "issuer URL"}`
       })
@@ -270,7 +275,8 @@ export const discover = <S extends string = string, Rules extends ScopeRules<S> 
     // A different issuer is refused, not tried elsewhere: it is what a mix-up attack looks like.
     const issuer = metadata.issuer
     if (isMetadataUrl ? !isWellKnownUrlOf(issuer, given) : issuer !== given) {
-      return yield* new InvalidConfiguration({
+      return yield* new ConfigurationError({
+        reason: "InvalidMetadata",
         detail: isMetadataUrl
           ? `the metadata at ${given} names the issuer ${issuer}, whose metadata is not there: refusing it ` +
             "(RFC 8414 §3.3)"

@@ -17,8 +17,7 @@ import type { CryptoKey, JWK } from "jose"
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from "jose"
 import { randomString } from "./internal/crypto.js"
 import { discard } from "./internal/http.js"
-import type { TokenRequestError } from "./OAuthError.js"
-import { InvalidConfiguration } from "./OAuthError.js"
+import { ConfigurationError, TokenRequestError } from "./OAuthError.js"
 import { challenge } from "./Pkce.js"
 import type { Provider } from "./Provider.js"
 
@@ -50,17 +49,17 @@ export interface Extension {
     method: string,
     url: string,
     accessToken?: Redacted.Redacted<string> | undefined
-  ) => Effect.Effect<string, InvalidConfiguration>
+  ) => Effect.Effect<string, ConfigurationError>
   /** Keeps the `DPoP-Nonce` a response from `url` carries, for the next proofs to its origin. */
   readonly observe: (url: string, headers: Readonly<Record<string, string | undefined>>) => Effect.Effect<void>
   /**
    * Sends a token request to `url` with a fresh proof in the headers given to `send`; a
    * `use_dpop_nonce` refusal (RFC 9449 §8) is sent once more with a proof carrying the server's nonce.
    */
-  readonly tokenRequest: <A>(
+  readonly tokenRequest: <A, E>(
     url: string,
-    send: (headers: Record<string, string>) => Effect.Effect<A, TokenRequestError>
-  ) => Effect.Effect<A, TokenRequestError>
+    send: (headers: Record<string, string>) => Effect.Effect<A, E>
+  ) => Effect.Effect<A, E | ConfigurationError>
   /**
    * Sends a resource request with a DPoP-bound access token (`Authorization: DPoP` and a proof with
    * `ath`, never as a Bearer token); a 401 `use_dpop_nonce` (RFC 9449 §9) is sent once more with
@@ -70,10 +69,10 @@ export interface Extension {
     request: HttpClientRequest.HttpClientRequest,
     accessToken: Redacted.Redacted<string>,
     execute: (request: HttpClientRequest.HttpClientRequest) => Effect.Effect<HttpClientResponse.HttpClientResponse, E>
-  ) => Effect.Effect<HttpClientResponse.HttpClientResponse, E | InvalidConfiguration>
+  ) => Effect.Effect<HttpClientResponse.HttpClientResponse, E | ConfigurationError>
 }
 
-const invalid = (detail: string) => new InvalidConfiguration({ detail })
+const invalid = (detail: string) => new ConfigurationError({ reason: "InvalidOption", detail })
 
 /**
  * A fresh key pair (default `ES256`); the private key is not extractable, so script on the page can
@@ -155,7 +154,11 @@ export const make = (key: KeyPair): Extension => {
     observe,
     tokenRequest: (url, send) => {
       const once = Effect.flatMap(proof("POST", url), (dpop) => send({ dpop }))
-      return Effect.catchIf(once, (e) => e._tag === "ErrorResponse" && e.error === "use_dpop_nonce", () => once)
+      return Effect.catchIf(
+        once,
+        (e) => e instanceof TokenRequestError && e.reason === "ErrorResponse" && e.error === "use_dpop_nonce",
+        () => once
+      )
     },
     resourceRequest: (request, accessToken, execute) => {
       const once = proof(request.method, request.url, accessToken).pipe(

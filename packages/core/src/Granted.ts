@@ -6,7 +6,7 @@
  * Running an effect that needs a scope the client cannot have — or a scope of another provider —
  * then leaves `Granted<that provider, that scope>` unprovided: a compile error. Where the types
  * cannot know (scopes read at run time), the layer provides the provider's whole scope type and the
- * check happens at run time, as a typed `InsufficientScope`.
+ * check happens at run time, as a typed `ScopeError`.
  *
  * @since 0.1.0
  */

@@ -5,7 +5,7 @@
  * `none`, an HMAC only ever keyed with the client secret), `iss`, `aud` / `azp`, `exp` / `iat` with a
  * clock skew, the nonce, `auth_time` against `max_age`, `at_hash` / `c_hash`. A refresh's new ID
  * token passes them too and keeps `iss`, `sub` and `aud` (§12.2). A token that fails is an
- * {@link InvalidIdToken} naming the check, and is never returned or stored.
+ * {@link IdTokenError} naming the check, and is never returned or stored.
  *
  * @since 0.1.0
  */
@@ -19,10 +19,11 @@ import * as Schema from "effect/Schema"
 import type { JWTPayload } from "jose"
 import { decodeJwt } from "jose"
 import type { Grant } from "./Grant.js"
+import * as OAuthErrorBase from "./internal/error.js"
 import * as internal from "./internal/idToken.js"
 import * as Jwks from "./internal/jwks.js"
 import type { TokenRequestError } from "./OAuthError.js"
-import { InvalidConfiguration } from "./OAuthError.js"
+import { ConfigurationError } from "./OAuthError.js"
 import { challenge } from "./Pkce.js"
 import type { Provider } from "./Provider.js"
 import { Token } from "./Token.js"
@@ -65,24 +66,23 @@ export const Check = Schema.Literal(
 export type Check = typeof Check.Type
 
 /**
- * An ID token failed a check: nothing was returned or stored. The message names the check and never
- * quotes the token or its nonce.
+ * An ID token failed a check: nothing was returned or stored. `reason` names the check (see
+ * {@link Check}); the message never quotes the token or its nonce.
  *
  * @since 0.1.0
  * @category errors
  */
-export class InvalidIdToken extends Schema.TaggedError<InvalidIdToken>("@effect-oauth/core/IdToken/InvalidIdToken")(
-  "InvalidIdToken",
-  { check: Check, detail: Schema.String }
-) {
-  /**
-   * @since 0.1.0
-   */
-  override get message(): string {
-    return `The ID token failed the ${this.check} check: ${this.detail}. It was refused and nothing was stored: ` +
-      "sign in again; if it keeps failing, check the issuer, the client id and the allowed algorithms."
-  }
-}
+export class IdTokenError extends OAuthErrorBase.make<IdTokenError>()(
+  "IdTokenError",
+  {
+    reason: Check,
+    /** What the check found. */
+    detail: Schema.String
+  },
+  (e) =>
+    `The ID token failed the ${e.reason} check: ${e.detail}. It was refused and nothing was stored: ` +
+    "sign in again; if it keeps failing, check the issuer, the client id and the allowed algorithms."
+) {}
 
 /**
  * The standard claims of an ID token (OIDC Core §2). Extend it for your provider's own claims
@@ -180,15 +180,15 @@ export interface Extension {
    */
   readonly login: (
     codeVerifier: Redacted.Redacted<string>
-  ) => Effect.Effect<ReadonlyArray<readonly [string, string]>, InvalidConfiguration>
+  ) => Effect.Effect<ReadonlyArray<readonly [string, string]>, ConfigurationError>
   /** Checks a token response's `id_token`; the token with it, or the previous one's on a refresh without. */
-  readonly check: (response: Response) => Effect.Effect<Token, InvalidIdToken | TokenRequestError>
+  readonly check: (response: Response) => Effect.Effect<Token, IdTokenError | TokenRequestError | ConfigurationError>
   /** How many times the JWKS was fetched. */
   readonly jwksFetches: () => number
 }
 
-const toError = (error: internal.Failure | TokenRequestError): InvalidIdToken | TokenRequestError =>
-  error._tag === "Failure" ? new InvalidIdToken({ check: error.check, detail: error.detail }) : error
+const toError = <E extends TokenRequestError | ConfigurationError>(error: internal.Failure | E): IdTokenError | E =>
+  error._tag === "Failure" ? new IdTokenError({ reason: error.check, detail: error.detail }) : error
 
 const payloadOf = (idToken: Redacted.Redacted<string>): Option.Option<JWTPayload> => {
   try {
@@ -208,7 +208,7 @@ const payloadOf = (idToken: Redacted.Redacted<string>): Option.Option<JWTPayload
  * @since 0.1.0
  * @category constructors
  */
-export const nonceOf = (codeVerifier: Redacted.Redacted<string>): Effect.Effect<string, InvalidConfiguration> =>
+export const nonceOf = (codeVerifier: Redacted.Redacted<string>): Effect.Effect<string, ConfigurationError> =>
   challenge(Redacted.make(`nonce:${Redacted.value(codeVerifier)}`))
 
 /**
@@ -234,19 +234,23 @@ export const make = (options: Options = {}): Extension => {
       const idToken = body.id_token
       const login = grant._tag === "AuthorizationCode"
       if (idToken === undefined || idToken === null) {
-        if (login) return yield* new InvalidIdToken({ check: "Missing", detail: "the token response has no id_token" })
+        if (login) return yield* new IdTokenError({ reason: "Missing", detail: "the token response has no id_token" })
         // A refresh without a new ID token keeps the one of the login (§12.2).
         return new Token({ ...token, idToken: previous?.idToken ?? Option.none() })
       }
       if (typeof idToken !== "string") {
-        return yield* new InvalidIdToken({ check: "Malformed", detail: "id_token is not a string" })
+        return yield* new IdTokenError({ reason: "Malformed", detail: "id_token is not a string" })
       }
       if (Option.isNone(provider.issuer)) {
-        return yield* new InvalidConfiguration({ detail: `${provider.name} has no issuer to check ID tokens against` })
+        return yield* new ConfigurationError({
+          reason: "MissingEndpoint",
+          detail: `${provider.name} has no issuer to check ID tokens against`
+        })
       }
       const jwksUri = options.jwksUri ?? provider.jwksUri
       if (jwksUri === undefined) {
-        return yield* new InvalidConfiguration({
+        return yield* new ConfigurationError({
+          reason: "MissingEndpoint",
           detail: `${provider.name} has no jwks_uri: discover the provider, or pass jwksUri to IdToken.openId`
         })
       }
@@ -302,14 +306,14 @@ export const openId = <P extends Provider<string>>(provider: P, options: Options
  * @category getters
  */
 export const claims: {
-  (token: Token): Effect.Effect<Option.Option<Claims>, InvalidIdToken>
-  <A, I>(token: Token, schema: Schema.Schema<A, I>): Effect.Effect<Option.Option<A>, InvalidIdToken>
+  (token: Token): Effect.Effect<Option.Option<Claims>, IdTokenError>
+  <A, I>(token: Token, schema: Schema.Schema<A, I>): Effect.Effect<Option.Option<A>, IdTokenError>
 } = <A, I>(token: Token, schema?: Schema.Schema<A, I>) =>
   Effect.suspend(() => {
     if (Option.isNone(token.idToken)) return Effect.succeed(Option.none())
     const payload = payloadOf(token.idToken.value)
     if (Option.isNone(payload)) {
-      return Effect.fail(new InvalidIdToken({ check: "Malformed", detail: "the stored ID token is not a JWT" }))
+      return Effect.fail(new IdTokenError({ reason: "Malformed", detail: "the stored ID token is not a JWT" }))
     }
     const decoded: Either.Either<A | Claims, unknown> =
       (schema === undefined ? Schema.decodeUnknownEither(Claims) : Schema.decodeUnknownEither(schema))(
@@ -318,7 +322,7 @@ export const claims: {
     return Either.isRight(decoded)
       ? Effect.succeed(Option.some(decoded.right))
       : Effect.fail(
-        new InvalidIdToken({ check: "Claims", detail: "the ID token's claims do not match the claims schema" })
+        new IdTokenError({ reason: "Claims", detail: "the ID token's claims do not match the claims schema" })
       )
   })
 
@@ -338,9 +342,11 @@ export const logoutUrl = (
     readonly postLogoutRedirectUri?: string | undefined
     readonly state?: string | undefined
   }
-): Either.Either<string, InvalidConfiguration> => {
+): Either.Either<string, ConfigurationError> => {
   if (provider.endSessionEndpoint === undefined) {
-    return Either.left(new InvalidConfiguration({ detail: `${provider.name} has no end_session_endpoint` }))
+    return Either.left(
+      new ConfigurationError({ reason: "MissingEndpoint", detail: `${provider.name} has no end_session_endpoint` })
+    )
   }
   return Either.map(checkEndpoint(provider.endSessionEndpoint, provider.allowInsecureHttp), (endpoint) => {
     const url = new URL(endpoint)

@@ -11,8 +11,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import type { TokenRequestError } from "./OAuthError.js"
-import { InvalidConfiguration, InvalidTokenResponse } from "./OAuthError.js"
+import { ConfigurationError, TokenRequestError } from "./OAuthError.js"
 import type { ScopeSet } from "./Scopes.js"
 import { empty, parse } from "./Scopes.js"
 import type { TokenEndpoint } from "./TokenEndpoint.js"
@@ -64,7 +63,7 @@ export type Introspection =
   }
 
 const invalid = (field: string, detail: string) =>
-  new InvalidTokenResponse({ reason: "InvalidField", status: 200, field, detail })
+  new TokenRequestError({ reason: "InvalidResponse", kind: "InvalidField", status: 200, field, detail })
 
 /**
  * Introspects `token` at the provider's `introspection_endpoint` (or `options.endpoint`).
@@ -79,11 +78,14 @@ export const introspect = (
     readonly hint?: "access_token" | "refresh_token" | undefined
     readonly endpoint?: string | undefined
   } = {}
-): Effect.Effect<Introspection, TokenRequestError> =>
+): Effect.Effect<Introspection, TokenRequestError | ConfigurationError> =>
   Effect.gen(function*() {
     const url = options.endpoint ?? endpoint.provider.introspectionEndpoint
     if (url === undefined) {
-      return yield* new InvalidConfiguration({ detail: `${endpoint.provider.name} has no introspection_endpoint` })
+      return yield* new ConfigurationError({
+        reason: "MissingEndpoint",
+        detail: `${endpoint.provider.name} has no introspection_endpoint`
+      })
     }
     const body = yield* endpoint.postForm(url, [
       ["token", Redacted.value(token)],

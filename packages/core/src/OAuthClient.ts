@@ -39,16 +39,15 @@ import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type { ClientConfig } from "./ClientConfig.js"
 import * as Granted from "./Granted.js"
+import type { IdTokenError } from "./IdToken.js"
 import { makeEngine, serviceOf } from "./internal/client.js"
 import * as Engine from "./internal/engine.js"
 import type {
-  ClientAuthenticationFailed,
-  ErrorResponse,
-  InvalidConfiguration,
-  InvalidScopeRequest,
+  ConfigurationError,
   ReauthorizationRequired,
-  TokenRequestError,
-  TokenStoreError
+  ScopeError,
+  StoreError,
+  TokenRequestError
 } from "./OAuthError.js"
 import type { Provider } from "./Provider.js"
 import * as ScopeRules from "./ScopeRules.js"
@@ -63,29 +62,13 @@ import type { TokenStore } from "./TokenStore.js"
  * @since 0.1.0
  * @category models
  */
-export type OAuthClientError = TokenRequestError | ReauthorizationRequired | InvalidScopeRequest | TokenStoreError
-
-/**
- * The errors after which the slot stops refreshing until it is given a new token: retrying them
- * cannot help.
- *
- * @since 0.1.0
- * @category models
- */
-export type FatalError =
-  | ClientAuthenticationFailed
+export type OAuthClientError =
+  | TokenRequestError
+  | ConfigurationError
+  | IdTokenError
   | ReauthorizationRequired
-  | InvalidConfiguration
-  | InvalidScopeRequest
-  | ErrorResponse
-
-/**
- * Whether an error stops the slot's refreshing (see {@link FatalError}).
- *
- * @since 0.1.0
- * @category predicates
- */
-export const isFatal: (error: OAuthClientError) => error is FatalError = Engine.isFatal
+  | ScopeError
+  | StoreError
 
 /**
  * What a slot holds: the client's own token (client credentials, re-run on expiry), or a user's
@@ -241,12 +224,12 @@ export interface Service<out S extends string = string> {
   /** The scopes of a usable token (typed by what the session's grant can hold). */
   readonly scopes: Effect.Effect<ScopeSet<S>, OAuthClientError>
   /** Hands the slot a token from an interactive login: persisted, clears a fatal failure, scheduled. */
-  readonly setToken: (token: Token) => Effect.Effect<void, TokenStoreError>
+  readonly setToken: (token: Token) => Effect.Effect<void, StoreError>
   /**
    * Revokes the tokens at the provider (RFC 7009, where it has an endpoint) and always deletes them
    * locally.
    */
-  readonly revoke: Effect.Effect<void, TokenRequestError | TokenStoreError>
+  readonly revoke: Effect.Effect<void, TokenRequestError | ConfigurationError | StoreError>
 }
 
 /**
@@ -299,7 +282,7 @@ export const make = <
   options: Options<P, Rules, Sess> & SessionCheck<Rules, Sess>
 ): Effect.Effect<
   Service<GrantedScopes<P, Rules, Sess>>,
-  InvalidScopeRequest,
+  ScopeError,
   HttpClient.HttpClient | TokenStore | Scope.Scope
 > =>
   Effect.gen(function*() {
@@ -327,7 +310,7 @@ export const layer = <P extends string, Rules extends ScopeRules.ScopeRules<P>, 
   options: Options<P, Rules, Sess> & SessionCheck<Rules, Sess>
 ): Layer.Layer<
   OAuthClient | Granted.Granted<Provider<P, Rules>, GrantedScopes<P, Rules, Sess>>,
-  InvalidScopeRequest,
+  ScopeError,
   HttpClient.HttpClient | TokenStore
 > => Layer.merge(Layer.scoped(OAuthClient, make(options)), layerGranted(options))
 
@@ -345,7 +328,7 @@ export const layerConfig = <P extends string, Rules extends ScopeRules.ScopeRule
     & SessionCheck<Rules, Sess>
 ): Layer.Layer<
   OAuthClient | Granted.Granted<Provider<P, Rules>, GrantedScopes<P, Rules, Sess>>,
-  InvalidScopeRequest | ConfigError.ConfigError,
+  ScopeError | ConfigError.ConfigError,
   HttpClient.HttpClient | TokenStore
 > =>
   Layer.merge(
@@ -393,7 +376,7 @@ export const layerUser = <P extends string, Rules extends ScopeRules.ScopeRules<
   }
 ): Layer.Layer<
   OAuthClient | Granted.Granted<Provider<P, Rules>, LoginScopes<P, Rules, S>>,
-  InvalidScopeRequest,
+  ScopeError,
   HttpClient.HttpClient | TokenStore
 > =>
   Layer.merge(
@@ -430,7 +413,7 @@ export interface TagClass<Self, Id extends string> extends Context.TagClass<Self
     options: Options<P, Rules, Sess> & SessionCheck<Rules, Sess>
   ) => Layer.Layer<
     Self | Granted.Granted<Provider<P, Rules>, GrantedScopes<P, Rules, Sess>>,
-    InvalidScopeRequest,
+    ScopeError,
     HttpClient.HttpClient | TokenStore
   >
 }

@@ -8,7 +8,7 @@
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { base64Url, randomString, unavailable } from "./internal/crypto.js"
-import type { InvalidConfiguration } from "./OAuthError.js"
+import type { ConfigurationError } from "./OAuthError.js"
 
 /**
  * A fresh code verifier: 32 random bytes, base64url-encoded into 43 characters of the RFC 7636
@@ -17,7 +17,7 @@ import type { InvalidConfiguration } from "./OAuthError.js"
  * @since 0.1.0
  * @category constructors
  */
-export const verifier: Effect.Effect<Redacted.Redacted<string>, InvalidConfiguration> = Effect.map(
+export const verifier: Effect.Effect<Redacted.Redacted<string>, ConfigurationError> = Effect.map(
   randomString(32),
   Redacted.make
 )
@@ -28,7 +28,7 @@ export const verifier: Effect.Effect<Redacted.Redacted<string>, InvalidConfigura
  * @since 0.1.0
  * @category constructors
  */
-export const challenge = (codeVerifier: Redacted.Redacted<string>): Effect.Effect<string, InvalidConfiguration> =>
+export const challenge = (codeVerifier: Redacted.Redacted<string>): Effect.Effect<string, ConfigurationError> =>
   Effect.suspend(() => {
     const subtle = globalThis.crypto?.subtle
     if (subtle === undefined) return Effect.fail(unavailable("crypto.subtle"))
@@ -57,7 +57,7 @@ export interface Pkce {
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<Pkce, InvalidConfiguration> = Effect.flatMap(
+export const make: Effect.Effect<Pkce, ConfigurationError> = Effect.flatMap(
   verifier,
   (v) => Effect.map(challenge(v), (c): Pkce => ({ verifier: v, challenge: c, method: "S256" }))
 )

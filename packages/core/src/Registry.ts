@@ -28,7 +28,7 @@ import { makeEngine, serviceOf } from "./internal/client.js"
 import type * as Engine from "./internal/engine.js"
 import * as Scheduler from "./internal/scheduler.js"
 import * as OAuthClient from "./OAuthClient.js"
-import type { TokenRequestError, TokenStoreError } from "./OAuthError.js"
+import type { ConfigurationError, StoreError, TokenRequestError } from "./OAuthError.js"
 import * as RateLimit from "./RateLimit.js"
 import type { TokenStore } from "./TokenStore.js"
 
@@ -58,7 +58,7 @@ export declare namespace Registry {
     /** An `HttpClient` that spends the user's tokens (see `AuthorizedHttpClient`); it may be kept too. */
     readonly httpClient: (userId: string) => Effect.Effect<HttpClient.HttpClient.With<AuthorizedHttpClient.Error>>
     /** Signs the user out: revokes at the provider where it can, deletes the stored token, forgets the slot. */
-    readonly remove: (userId: string) => Effect.Effect<void, TokenRequestError | TokenStoreError>
+    readonly remove: (userId: string) => Effect.Effect<void, TokenRequestError | ConfigurationError | StoreError>
     /** How many users' slots are open. */
     readonly size: Effect.Effect<number>
   }

@@ -8,7 +8,7 @@
  */
 import * as Either from "effect/Either"
 import type { GrantKind } from "./Grant.js"
-import { InvalidScopeRequest } from "./OAuthError.js"
+import { ScopeError } from "./OAuthError.js"
 import type { ScopeSet } from "./Scopes.js"
 import { empty, fromIterable, isScopeToken, isSubset, union } from "./Scopes.js"
 
@@ -116,7 +116,7 @@ export interface Exclusive<S extends string = string> {
 
 /**
  * A named rule over the scopes requested with some grants. The name is what an
- * `InvalidScopeRequest` reports as its `rule`.
+ * `ScopeError` reports as its `rule`.
  *
  * @since 0.1.0
  * @category models
@@ -206,7 +206,7 @@ export const exclusive = <const C extends Fields<Exclusive>>(
 ): { readonly _tag: "Exclusive" } & C => ({ _tag: "Exclusive" as const, ...fields })
 
 const broken = (rule: string, grant: GrantKind, requested: ReadonlyArray<string>, detail: string) =>
-  Either.left(new InvalidScopeRequest({ rule, grant, requested, detail }))
+  Either.left(new ScopeError({ reason: "BreaksRule", rule, grant, requested, detail }))
 
 const violation = <S extends string>(
   constraint: Constraint<S>,
@@ -257,7 +257,7 @@ const unsafeSet = <S extends string>(scopes: ReadonlyArray<S>): ScopeSet<S> =>
 /**
  * Checks the scopes requested with a grant against the policy, before anything is sent. Returns
  * the effective set (the request, or the grant's defaults when empty, plus the scopes the server
- * implies), or an `InvalidScopeRequest` whose `rule` names the broken rule: `scope-grammar`,
+ * implies), or an `ScopeError` whose `rule` names the broken rule: `scope-grammar`,
  * `unknown-scope`, `explicit-scopes-required`, `grant-scope-not-allowed`, `grant-scope-forbidden`,
  * or a constraint's own name.
  *
@@ -268,7 +268,7 @@ export const validate = <S extends string>(
   rules: ScopeRules<S>,
   grant: GrantKind,
   requested: ScopeSet<S>
-): Either.Either<ScopeSet<S>, InvalidScopeRequest> => {
+): Either.Either<ScopeSet<S>, ScopeError> => {
   const values = requested.values
   const policy: GrantPolicy<S> = rules.grants[grant] ?? {}
   const badToken = values.find((scope) => !isScopeToken(scope))
@@ -345,7 +345,7 @@ export const validate = <S extends string>(
 export const narrows = <S extends string>(
   granted: ScopeSet<S>,
   requested: ScopeSet<S>
-): Either.Either<ScopeSet<S>, InvalidScopeRequest> =>
+): Either.Either<ScopeSet<S>, ScopeError> =>
   isSubset(requested, granted)
     ? Either.right(requested)
     : broken(

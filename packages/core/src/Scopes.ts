@@ -15,7 +15,7 @@ import type { Pipeable } from "effect/Pipeable"
 import { pipeArguments } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
-import { InvalidScopeToken } from "./OAuthError.js"
+import { ScopeError } from "./OAuthError.js"
 
 /**
  * @since 0.1.0
@@ -125,10 +125,10 @@ export const make = <const S extends ReadonlyArray<string>>(...scopes: S): Scope
  * @since 0.1.0
  * @category constructors
  */
-export const fromIterable = <S extends string>(scopes: Iterable<S>): Either.Either<ScopeSet<S>, InvalidScopeToken> => {
+export const fromIterable = <S extends string>(scopes: Iterable<S>): Either.Either<ScopeSet<S>, ScopeError> => {
   const values = Array.from(scopes)
   for (const token of values) {
-    if (!isScopeToken(token)) return Either.left(new InvalidScopeToken({ token }))
+    if (!isScopeToken(token)) return Either.left(new ScopeError({ reason: "Malformed", scope: token }))
   }
   return Either.right(normalize(values))
 }
@@ -136,12 +136,12 @@ export const fromIterable = <S extends string>(scopes: Iterable<S>): Either.Eith
 /**
  * Parses the space-delimited wire form (`"public identify"`). Runs of spaces and leading or
  * trailing spaces are tolerated; any other character outside the grammar is an
- * `InvalidScopeToken` error. Never throws.
+ * `ScopeError` (reason `Malformed`). Never throws.
  *
  * @since 0.1.0
  * @category parsing
  */
-export const parse = (input: string): Either.Either<ScopeSet<string>, InvalidScopeToken> =>
+export const parse = (input: string): Either.Either<ScopeSet<string>, ScopeError> =>
   fromIterable(input.split(" ").filter((token) => token.length > 0))
 
 /**

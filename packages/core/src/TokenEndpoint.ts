@@ -21,21 +21,12 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type { ClientConfig } from "./ClientConfig.js"
 import type { Grant } from "./Grant.js"
+import type { IdTokenError } from "./IdToken.js"
 import { base64 } from "./internal/crypto.js"
 import { toForm } from "./internal/grantForm.js"
 import * as Http from "./internal/http.js"
 import * as RetryAfter from "./internal/retryAfter.js"
-import type { TokenRequestError } from "./OAuthError.js"
-import {
-  ClientAuthenticationFailed,
-  ErrorResponse,
-  InvalidConfiguration,
-  InvalidTokenResponse,
-  isTransient,
-  RateLimited,
-  TransientServerError,
-  TransportError
-} from "./OAuthError.js"
+import { ConfigurationError, isTransient, TokenRequestError } from "./OAuthError.js"
 import type { ErrorBody, Provider } from "./Provider.js"
 import type { ScopeSet } from "./Scopes.js"
 import type { Token } from "./Token.js"
@@ -77,7 +68,7 @@ export interface TokenEndpoint {
       readonly requested?: ScopeSet<string> | undefined
       readonly previous?: Token | undefined
     }
-  ) => Effect.Effect<Token, TokenRequestError>
+  ) => Effect.Effect<Token, TokenRequestError | ConfigurationError | IdTokenError>
   /**
    * RFC 7009 revocation. When the provider has no revocation endpoint, nothing is sent to the
    * server (the token stays valid there until it expires): it succeeds and logs a warning.
@@ -85,7 +76,7 @@ export interface TokenEndpoint {
   readonly revoke: (
     token: Redacted.Redacted<string>,
     options?: { readonly hint?: "access_token" | "refresh_token" | undefined }
-  ) => Effect.Effect<void, TokenRequestError>
+  ) => Effect.Effect<void, TokenRequestError | ConfigurationError>
   /**
    * Posts a form to one of the provider's endpoints with the client's authentication, and reads a
    * JSON object back (used by device authorization).
@@ -93,9 +84,11 @@ export interface TokenEndpoint {
   readonly postForm: (
     url: string,
     form: ReadonlyArray<readonly [string, string]>
-  ) => Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError>
+  ) => Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError | ConfigurationError>
   /** Reads a JSON object from one of the provider's URLs with the same caps (used by discovery). */
-  readonly getJson: (url: string) => Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError>
+  readonly getJson: (
+    url: string
+  ) => Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError | ConfigurationError>
 }
 
 /**
@@ -116,19 +109,20 @@ export const maxBodyBytes: number = Http.maxBodyBytes
 export const checkEndpoint = (
   url: string,
   allowInsecureHttp: boolean
-): Either.Either<URL, InvalidConfiguration> => {
+): Either.Either<URL, ConfigurationError> => {
   let parsed: URL
   try {
     parsed = new URL(url)
   } catch {
-    return Either.left(new InvalidConfiguration({ detail: `${url} is not a valid URL` }))
+    return Either.left(new ConfigurationError({ reason: "InvalidUrl", detail: `${url} is not a valid URL` }))
   }
   if (parsed.protocol === "https:") return Either.right(parsed)
   if (parsed.protocol === "http:" && (Http.isLoopbackHost(parsed.hostname) || allowInsecureHttp)) {
     return Either.right(parsed)
   }
   return Either.left(
-    new InvalidConfiguration({
+    new ConfigurationError({
+      reason: "InsecureUrl",
       detail: `${parsed.origin} is not https: use an https endpoint (http is allowed only on loopback, or with ` +
         "allowInsecureHttp)"
     })
@@ -215,24 +209,28 @@ const errorBodyOf = (
   )
 
 const transient = (status: number, preview: string, retryAfter: Option.Option<number>) =>
-  new TransientServerError({
+  new TokenRequestError({
+    reason: "Transient",
     status,
-    preview,
+    ...(preview === "" ? {} : { description: preview }),
     ...(Option.isSome(retryAfter) ? { retryAfterMillis: retryAfter.value } : {})
   })
 
-const retryAfterMillisOf = (error: TokenRequestError): number =>
-  (error._tag === "RateLimited" || error._tag === "TransientServerError") ? error.retryAfterMillis ?? 0 : 0
-
 const fromErrorBody = (status: number, error: ErrorBody, retryAfter: Option.Option<number>): TokenRequestError => {
   if (error.error === "invalid_client") {
-    return new ClientAuthenticationFailed({ status, ...(error.description ? { description: error.description } : {}) })
+    return new TokenRequestError({
+      reason: "ClientAuthentication",
+      error: error.error,
+      status,
+      ...(error.description ? { description: error.description } : {})
+    })
   }
   if (status === 429) return rateLimited(status, retryAfter)
   if (rfcCodes.has(error.error) || status >= 500) {
     return transient(status, Http.preview(error.description ?? error.error, []), retryAfter)
   }
-  return new ErrorResponse({
+  return new TokenRequestError({
+    reason: "ErrorResponse",
     error: error.error,
     status,
     ...(error.description !== undefined ? { description: error.description } : {}),
@@ -241,7 +239,11 @@ const fromErrorBody = (status: number, error: ErrorBody, retryAfter: Option.Opti
 }
 
 const rateLimited = (status: number, retryAfter: Option.Option<number>) =>
-  new RateLimited({ status, ...(Option.isSome(retryAfter) ? { retryAfterMillis: retryAfter.value } : {}) })
+  new TokenRequestError({
+    reason: "RateLimited",
+    status,
+    ...(Option.isSome(retryAfter) ? { retryAfterMillis: retryAfter.value } : {})
+  })
 
 /**
  * Reads a token endpoint's answer as JSON, or the typed error it stands for; `secrets` (what the
@@ -259,8 +261,9 @@ export const readResponse = (
     const status = response.status
     // Status 0 is what a browser's fetch shows of a redirect it was told not to follow.
     if (status === 0 || (status >= 300 && status < 400)) {
-      return yield* new InvalidTokenResponse({
-        reason: "Redirect",
+      return yield* new TokenRequestError({
+        reason: "InvalidResponse",
+        kind: "Redirect",
         status,
         detail: "the endpoint redirected; redirects are never followed from a token endpoint"
       })
@@ -271,10 +274,10 @@ export const readResponse = (
     const json = parseJson(text)
     if (status >= 200 && status < 300) {
       if (Option.isNone(json)) {
-        return yield* new InvalidTokenResponse({ reason: "NotJson", status, detail: "the body is not JSON" })
+        return yield* invalid("NotJson", status, "the body is not JSON")
       }
       if (!isRecord(json.value)) {
-        return yield* new InvalidTokenResponse({ reason: "NotObject", status, detail: "the body is not a JSON object" })
+        return yield* invalid("NotObject", status, "the body is not a JSON object")
       }
       if (json.value.access_token === undefined) {
         const error = errorBodyOf(provider, status, json.value, secrets)
@@ -289,11 +292,11 @@ export const readResponse = (
     if (status >= 500) {
       return yield* transient(status, Option.isSome(json) ? "" : Http.preview(text, secrets), retryAfter)
     }
-    return yield* new InvalidTokenResponse({
-      reason: "UnexpectedStatus",
+    return yield* invalid(
+      "UnexpectedStatus",
       status,
-      detail: "the server answered with an error status and no OAuth error body"
-    })
+      "the server answered with an error status and no OAuth error body"
+    )
   })
 
 /**
@@ -349,20 +352,27 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
     // One timer per attempt: the attempt's own timeout, or what is left of the deadline if that is
     // sooner (a timer is a fiber or two, so the deadline is not raced separately).
     const timeout =
-      (deadlineAt: number) =>
-      <A, R>(attempt: Effect.Effect<A, TokenRequestError, R>): Effect.Effect<A, TokenRequestError, R> =>
+      (deadlineAt: number) => <A, E, R>(attempt: Effect.Effect<A, E, R>): Effect.Effect<A, E | TokenRequestError, R> =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const left = deadlineAt - now
           return left < Duration.toMillis(attemptTimeout)
             ? Effect.timeoutFail(attempt, {
               duration: Duration.millis(Math.max(0, left)),
               onTimeout: () =>
-                new TransportError({ reason: "Deadline", detail: `no token within ${Duration.format(deadline)}` })
+                new TokenRequestError({
+                  reason: "Transport",
+                  kind: "Deadline",
+                  detail: `no token within ${Duration.format(deadline)}`
+                })
             })
             : Effect.timeoutFail(attempt, {
               duration: attemptTimeout,
               onTimeout: () =>
-                new TransportError({ reason: "Timeout", detail: `no answer within ${Duration.format(attemptTimeout)}` })
+                new TokenRequestError({
+                  reason: "Transport",
+                  kind: "Timeout",
+                  detail: `no answer within ${Duration.format(attemptTimeout)}`
+                })
             })
         })
 
@@ -373,8 +383,9 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
           Effect.catchTag("ResponseError", (error) =>
             error.reason === "StatusCode" ? Effect.succeed(error.response) : Effect.fail(error)),
           Effect.mapError((error) =>
-            new TransportError({
-              reason: "Network",
+            new TokenRequestError({
+              reason: "Transport",
+              kind: "Network",
               detail: error._tag === "RequestError" ? `${error.reason} error` : `unexpected ${error.reason}`
             })
           ),
@@ -397,17 +408,17 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
      * the server's own error (with its `Retry-After`) rather than a bare deadline.
      */
     const withRetries = <A>(
-      attempt: (deadlineAt: number) => Effect.Effect<A, TokenRequestError>,
-      retryable: (error: TokenRequestError) => boolean
-    ): Effect.Effect<A, TokenRequestError> =>
+      attempt: (deadlineAt: number) => Effect.Effect<A, Failure>,
+      retryable: (error: Failure) => boolean
+    ): Effect.Effect<A, Failure> =>
       Effect.flatMap(Clock.currentTimeMillis, (start) => {
         const deadlineAt = start + Duration.toMillis(deadline)
-        const waitFor = (delay: Duration.Duration, error: TokenRequestError) =>
-          Duration.max(delay, Duration.millis(retryAfterMillisOf(error)))
+        const waitFor = (delay: Duration.Duration, error: Failure) =>
+          Duration.max(delay, Duration.millis(error instanceof TokenRequestError ? error.retryAfterMillis ?? 0 : 0))
         const policy = Schedule.exponential(backoff).pipe(
           Schedule.jittered,
           Schedule.delays,
-          Schedule.intersect(Schedule.identity<TokenRequestError>()),
+          Schedule.intersect(Schedule.identity<Failure>()),
           Schedule.intersect(Schedule.count),
           Schedule.modifyDelay(([[delay, error]]) => waitFor(delay, error)),
           Schedule.checkEffect((_, [[delay, error], retries]) =>
@@ -418,9 +429,12 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
                 (now) => now + Duration.toMillis(waitFor(delay, error)) <= deadlineAt
               )
           ),
-          Schedule.tapInput((error: TokenRequestError) =>
+          Schedule.tapInput((error: Failure) =>
             Effect.logDebug("token endpoint attempt failed").pipe(
-              Effect.annotateLogs({ "oauth.error": error._tag, "oauth.status": "status" in error ? error.status : 0 })
+              Effect.annotateLogs({
+                "oauth.error": error.reason,
+                "oauth.status": error instanceof TokenRequestError ? error.status ?? 0 : 0
+              })
             )
           )
         )
@@ -492,7 +506,7 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
                 ], deadlineAt).pipe(
                   // RFC 7009 §2.2: a successful revocation may answer with an empty body.
                   Effect.catchIf(
-                    (error) => error._tag === "InvalidTokenResponse" && (error.reason === "NotJson"),
+                    (error) => error instanceof TokenRequestError && error.kind === "NotJson",
                     () => Effect.succeed({})
                   ),
                   Effect.asVoid
@@ -522,21 +536,29 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
     return self
   })
 
+type Failure = TokenRequestError | ConfigurationError
+
 const sentAtOf = <A, E, R>(attempt: Effect.Effect<A, E, R>): Effect.Effect<readonly [A, number], E, R> =>
   Effect.flatMap(Clock.currentTimeMillis, (sentAt) => Effect.map(attempt, (a) => [a, sentAt] as const))
 
 // RFC 6749 §4.1.2: a code is single use, so an exchange whose answer never came must not be sent
 // again (the server may have spent the code): the error says so, and is not transient.
-const singleUse = (error: TokenRequestError): TokenRequestError =>
-  error._tag === "TransportError"
-    ? new TransportError({
-      reason: error.reason,
+const singleUse = <E>(error: E | TokenRequestError): E | TokenRequestError =>
+  error instanceof TokenRequestError && error.reason === "Transport"
+    ? new TokenRequestError({
+      reason: "Transport",
+      ...(error.kind === undefined ? {} : { kind: error.kind }),
       detail: `${error.detail}; the authorization code it carried is single use and may have been spent`,
       retryable: false
     })
     : error
 
 // The answer to these never arrived whole, so the server may or may not have acted on the request.
-const outcomeUnknown = (error: TokenRequestError): boolean =>
-  (error._tag === "TransportError" && error.reason !== "Deadline") ||
-  (error._tag === "InvalidTokenResponse" && error.reason === "NotJson" && error.status >= 200 && error.status < 300)
+const outcomeUnknown = (error: Failure): boolean =>
+  error instanceof TokenRequestError && (
+    (error.reason === "Transport" && error.kind !== "Deadline") ||
+    (error.kind === "NotJson" && error.status !== undefined && error.status >= 200 && error.status < 300)
+  )
+
+const invalid = (kind: "NotJson" | "NotObject" | "UnexpectedStatus", status: number, detail: string) =>
+  new TokenRequestError({ reason: "InvalidResponse", kind, status, detail })

@@ -10,7 +10,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { InvalidTokenResponse } from "./OAuthError.js"
+import { TokenRequestError } from "./OAuthError.js"
 import type { Provider } from "./Provider.js"
 import type { ScopeSet } from "./Scopes.js"
 import { empty, parse } from "./Scopes.js"
@@ -32,7 +32,7 @@ export interface Context {
 }
 
 const invalid = (status: number, field: string, detail: string) =>
-  Either.left(new InvalidTokenResponse({ reason: "InvalidField", status, field, detail }))
+  Either.left(new TokenRequestError({ reason: "InvalidResponse", kind: "InvalidField", status, field, detail }))
 
 const DigitString = Schema.String.pipe(Schema.pattern(/^\d+$/))
 
@@ -106,7 +106,7 @@ export const parseExpiresIn = (value: unknown): Either.Either<Option.Option<numb
 export const toToken = (
   body: Readonly<Record<string, unknown>>,
   context: Context
-): Either.Either<Token, InvalidTokenResponse> => {
+): Either.Either<Token, TokenRequestError> => {
   const { now, previous, provider, requested, status } = context
   const decoded = decode(body)
   if (Either.isLeft(decoded)) {

@@ -26,8 +26,8 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { logCorrupt } from "./internal/corruptValue.js"
 import * as encryptedStore from "./internal/encryptedStore.js"
-import type { InvalidConfiguration } from "./OAuthError.js"
-import { TokenStoreError } from "./OAuthError.js"
+import type { ConfigurationError } from "./OAuthError.js"
+import { StoreError } from "./OAuthError.js"
 import { Token } from "./Token.js"
 
 /**
@@ -87,19 +87,19 @@ export declare namespace TokenStore {
    */
   export interface Service {
     /** The token stored under `key`; a stored value that cannot be read is absent. */
-    readonly get: (key: string) => Effect.Effect<Option.Option<Token>, TokenStoreError>
+    readonly get: (key: string) => Effect.Effect<Option.Option<Token>, StoreError>
     /**
      * A compare-and-set: writes `token` under `key` only if the stored value is what `expected`
      * says — `{ _tag: "Absent" }` (nothing stored) or `{ _tag: "Version", version }` (the stored
      * token has that version) — and answers `Written`, or `Conflict` with the stored value. The
      * previous value is replaced atomically.
      */
-    readonly set: (key: string, token: Token, expected: Expectation) => Effect.Effect<SetResult, TokenStoreError>
+    readonly set: (key: string, token: Token, expected: Expectation) => Effect.Effect<SetResult, StoreError>
     /**
      * Removes the token under `key` if the stored value is what `expected` says (removing a missing
      * key with `Absent` expected is `Written`); otherwise `Conflict` with the stored value.
      */
-    readonly remove: (key: string, expected: Expectation) => Effect.Effect<SetResult, TokenStoreError>
+    readonly remove: (key: string, expected: Expectation) => Effect.Effect<SetResult, StoreError>
     /**
      * Runs a refresh of the slot `key` while holding a lock that other processes (or browser tabs)
      * sharing the store respect, so they refresh once between them and never spend a rotated
@@ -109,7 +109,7 @@ export declare namespace TokenStore {
     readonly withRefreshLock?: <A, E>(
       key: string,
       refresh: Effect.Effect<A, E>
-    ) => Effect.Effect<A, E | TokenStoreError>
+    ) => Effect.Effect<A, E | StoreError>
   }
 }
 
@@ -432,11 +432,11 @@ const lockFor = (store: KeyValue): KeyedLock => {
 
 // A store's error message (a PlatformError's names the module, method, reason and path) never
 // holds the value written.
-const platformFailure = (operation: TokenStoreError["operation"]) => (error: { readonly message: string }) =>
-  new TokenStoreError({ operation, detail: `the key-value store failed: ${error.message}` })
+const platformFailure = (operation: StoreError["reason"]) => (error: { readonly message: string }) =>
+  new StoreError({ reason: operation, detail: `the key-value store failed: ${error.message}` })
 
 const unstorable = (problem: StoredTokenProblem) =>
-  new TokenStoreError({ operation: "set", detail: `the token cannot be stored: ${problem.detail}` })
+  new StoreError({ reason: "Set", detail: `the token cannot be stored: ${problem.detail}` })
 
 /**
  * The store on `@effect/platform`'s `KeyValueStore` of the context (see {@link fromKeyValue}).
@@ -467,7 +467,7 @@ export const fromKeyValue = (store: KeyValue, options?: KeyValueStoreOptions): T
   const prefix = options?.prefix ?? "effect-oauth/token/"
   const lock = lockFor(store)
 
-  const read = (operation: TokenStoreError["operation"], key: string) =>
+  const read = (operation: StoreError["reason"], key: string) =>
     store.get(key).pipe(
       Effect.mapError(platformFailure(operation)),
       Effect.flatMap(Option.match({
@@ -477,7 +477,7 @@ export const fromKeyValue = (store: KeyValue, options?: KeyValueStoreOptions): T
     )
 
   return TokenStore.of({
-    get: (key) => read("get", prefix + key),
+    get: (key) => read("Get", prefix + key),
     set: (key, token, expected) =>
       Either.match(encodeStored(token), {
         onLeft: (problem) => Effect.fail(unstorable(problem)),
@@ -485,9 +485,9 @@ export const fromKeyValue = (store: KeyValue, options?: KeyValueStoreOptions): T
           const fullKey = prefix + key
           return lock.withLock(fullKey)(
             writeIfExpected(
-              read("set", fullKey),
+              read("Set", fullKey),
               expected,
-              Effect.mapError(store.set(fullKey, text), platformFailure("set"))
+              Effect.mapError(store.set(fullKey, text), platformFailure("Set"))
             )
           )
         }
@@ -496,9 +496,9 @@ export const fromKeyValue = (store: KeyValue, options?: KeyValueStoreOptions): T
       const fullKey = prefix + key
       return lock.withLock(fullKey)(
         writeIfExpected(
-          read("remove", fullKey),
+          read("Remove", fullKey),
           expected,
-          Effect.mapError(store.remove(fullKey), platformFailure("remove"))
+          Effect.mapError(store.remove(fullKey), platformFailure("Remove"))
         )
       )
     }
@@ -549,13 +549,13 @@ export interface CallbacksOptions<E = never, R = never> {
 // The callback's error may quote what it was given (a database error echoing a row), so only its
 // tag, a class name, goes into the message. Interruption passes through.
 const guardCallback =
-  (operation: TokenStoreError["operation"], callback: string) =>
-  <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, TokenStoreError> =>
+  (operation: StoreError["reason"], callback: string) =>
+  <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, StoreError> =>
     self.pipe(
       Effect.catchAll((error) =>
         Effect.fail(
-          new TokenStoreError({
-            operation,
+          new StoreError({
+            reason: operation,
             detail: Predicate.hasProperty(error, "_tag") && typeof error._tag === "string"
               ? `the ${callback} callback failed with ${error._tag}`
               : `the ${callback} callback failed`
@@ -563,13 +563,13 @@ const guardCallback =
         )
       ),
       Effect.catchAllDefect(() =>
-        Effect.fail(new TokenStoreError({ operation, detail: `the ${callback} callback failed with a defect` }))
+        Effect.fail(new StoreError({ reason: operation, detail: `the ${callback} callback failed with a defect` }))
       )
     )
 
 /**
  * A store on the application's own persistence. Failures of the callbacks (errors and defects)
- * become `TokenStoreError`s whose messages carry no token.
+ * become `StoreError`s whose messages carry no token.
  *
  * @since 0.1.0
  * @category constructors
@@ -579,17 +579,17 @@ export const makeCallbacks = <E = never, R = never>(
 ): Effect.Effect<TokenStore.Service, never, R> =>
   Effect.map(Effect.context<R>(), (context) => {
     const lock = makeKeyedLock()
-    const load = (operation: TokenStoreError["operation"], key: string) =>
+    const load = (operation: StoreError["reason"], key: string) =>
       Effect.suspend(() => options.load(key)).pipe(Effect.provide(context), guardCallback(operation, "load"))
-    const save = (operation: TokenStoreError["operation"], key: string, token: Option.Option<Token>) =>
+    const save = (operation: StoreError["reason"], key: string, token: Option.Option<Token>) =>
       Effect.suspend(() => options.save(key, token)).pipe(Effect.provide(context), guardCallback(operation, "save"))
     const saveIf = options.saveIf
     const write = (
-      operation: TokenStoreError["operation"],
+      operation: StoreError["reason"],
       key: string,
       token: Option.Option<Token>,
       expected: Expectation
-    ): Effect.Effect<SetResult, TokenStoreError> =>
+    ): Effect.Effect<SetResult, StoreError> =>
       saveIf !== undefined
         ? Effect.suspend(() => saveIf(key, token, expected)).pipe(
           Effect.provide(context),
@@ -598,9 +598,9 @@ export const makeCallbacks = <E = never, R = never>(
         )
         : lock.withLock(key)(writeIfExpected(load(operation, key), expected, save(operation, key, token)))
     return TokenStore.of({
-      get: (key) => load("get", key),
-      set: (key, token, expected) => write("set", key, Option.some(token), expected),
-      remove: (key, expected) => write("remove", key, Option.none(), expected)
+      get: (key) => load("Get", key),
+      set: (key, token, expected) => write("Set", key, Option.some(token), expected),
+      remove: (key, expected) => write("Remove", key, Option.none(), expected)
     })
   })
 
@@ -651,7 +651,7 @@ export const layerCallbacks = <E = never, R = never>(
  * The wrapped store still sees each token's version (and nothing else of it), so its conditional
  * writes and refresh lock work as before. A key is 32 random bytes in base64 (`openssl rand -base64
  * 32`), best read with `Config.redacted`; a missing or malformed key fails the layer with
- * `InvalidConfiguration`.
+ * `ConfigurationError`.
  *
  * @example
  * ```ts
@@ -671,7 +671,7 @@ export const layerCallbacks = <E = never, R = never>(
  */
 export const encrypted = (
   keys: encrypted.Keys
-): <E, R>(self: Layer.Layer<TokenStore, E, R>) => Layer.Layer<TokenStore, E | InvalidConfiguration, R> =>
+): <E, R>(self: Layer.Layer<TokenStore, E, R>) => Layer.Layer<TokenStore, E | ConfigurationError, R> =>
   encryptedStore.layer(keys)
 
 /**

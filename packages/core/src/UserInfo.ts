@@ -13,10 +13,10 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import type { InvalidIdToken } from "./IdToken.js"
+import type { IdTokenError } from "./IdToken.js"
 import { claims as idTokenClaims } from "./IdToken.js"
-import type { TokenRequestError } from "./OAuthError.js"
-import { InvalidConfiguration, TransportError } from "./OAuthError.js"
+import * as OAuthErrorBase from "./internal/error.js"
+import { ConfigurationError, TokenRequestError } from "./OAuthError.js"
 import type { Provider } from "./Provider.js"
 import type { Token } from "./Token.js"
 import { checkEndpoint, readResponse } from "./TokenEndpoint.js"
@@ -50,23 +50,25 @@ export type Claims = typeof Claims.Type
  * @since 0.1.0
  * @category errors
  */
-export class InvalidUserInfo extends Schema.TaggedError<InvalidUserInfo>("@effect-oauth/core/UserInfo/InvalidUserInfo")(
-  "InvalidUserInfo",
-  { reason: Schema.Literal("NoIdToken", "SubjectMismatch", "InvalidClaims"), detail: Schema.String }
-) {
-  /**
-   * @since 0.1.0
-   */
-  override get message(): string {
-    return `The UserInfo response was refused (${this.reason}): ${this.detail}.`
-  }
-}
+export class UserInfoError extends OAuthErrorBase.make<UserInfoError>()(
+  "UserInfoError",
+  {
+    reason: Schema.Literal("NoIdToken", "SubjectMismatch", "InvalidClaims"),
+    /** What the check found. */
+    detail: Schema.String
+  },
+  (e) =>
+    `The UserInfo response was refused (${e.reason}): ${e.detail}. ` +
+    (e.reason === "NoIdToken"
+      ? "Sign in with the openid scope so the token carries an ID token."
+      : "Do not use it; sign in again, and check the provider's userinfo_endpoint if it keeps failing.")
+) {}
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type Error = InvalidUserInfo | InvalidIdToken | TokenRequestError
+export type Error = UserInfoError | IdTokenError | TokenRequestError | ConfigurationError
 
 /**
  * Reads the user's claims with `token` from the provider's `userinfo_endpoint`, decoded with
@@ -89,12 +91,15 @@ export const fetch: {
 ): Effect.Effect<A | Claims, Error, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     if (provider.userinfoEndpoint === undefined) {
-      return yield* new InvalidConfiguration({ detail: `${provider.name} has no userinfo_endpoint` })
+      return yield* new ConfigurationError({
+        reason: "MissingEndpoint",
+        detail: `${provider.name} has no userinfo_endpoint`
+      })
     }
     const url = yield* checkEndpoint(provider.userinfoEndpoint, provider.allowInsecureHttp)
     const idClaims = yield* idTokenClaims(token)
     if (Option.isNone(idClaims)) {
-      return yield* new InvalidUserInfo({
+      return yield* new UserInfoError({
         reason: "NoIdToken",
         detail: "the token has no ID token to compare sub with"
       })
@@ -105,20 +110,25 @@ export const fetch: {
     const sent = token.tokenType === "Bearer"
       ? http.execute(HttpClientRequest.bearerToken(request, Redacted.value(token.accessToken)))
       : dpop === undefined
-      ? Effect.fail(new InvalidConfiguration({ detail: "a DPoP token needs the provider's Dpop extension" }))
+      ? Effect.fail(
+        new ConfigurationError({
+          reason: "MissingEndpoint",
+          detail: "a DPoP token needs the provider's Dpop extension"
+        })
+      )
       : dpop.resourceRequest(request, token.accessToken, http.execute)
     const response = yield* Effect.mapError(sent, (error) =>
-      error._tag === "InvalidConfiguration"
+      error instanceof ConfigurationError
         ? error
-        : new TransportError({ reason: "Network", detail: "the UserInfo request failed" }))
+        : new TokenRequestError({ reason: "Transport", kind: "Network", detail: "the UserInfo request failed" }))
     const body = yield* readResponse(provider, response, [Redacted.value(token.accessToken)])
     const decoded: Either.Either<A | Claims, unknown> =
       (schema === undefined ? Schema.decodeUnknownEither(Claims) : Schema.decodeUnknownEither(schema))(body)
     if (Either.isLeft(decoded)) {
-      return yield* new InvalidUserInfo({ reason: "InvalidClaims", detail: "the response does not match the schema" })
+      return yield* new UserInfoError({ reason: "InvalidClaims", detail: "the response does not match the schema" })
     }
     if (decoded.right.sub !== idClaims.value.sub) {
-      return yield* new InvalidUserInfo({
+      return yield* new UserInfoError({
         reason: "SubjectMismatch",
         detail: "its sub is not the ID token's: it is about another user"
       })
@@ -128,7 +138,8 @@ export const fetch: {
     Effect.scoped,
     Effect.timeoutFail({
       duration: Duration.seconds(30),
-      onTimeout: () => new TransportError({ reason: "Timeout", detail: "no UserInfo answer within 30 seconds" })
+      onTimeout: () =>
+        new TokenRequestError({ reason: "Transport", kind: "Timeout", detail: "no UserInfo answer within 30 seconds" })
     }),
     Effect.withSpan("UserInfo.fetch", { captureStackTrace: false, attributes: { "oauth.provider": provider.name } })
   )

@@ -86,7 +86,7 @@ const callback = (params: ReadonlyArray<readonly [string, string]>, base = redir
 const good = (login: Authorization.Started, more: ReadonlyArray<readonly [string, string]> = []) =>
   callback([["code", code], ["state", stateOf(login)], ...more])
 
-const reason = (error: unknown) => (error as OAuthError.AuthorizationResponseError).reason
+const reason = (error: unknown) => (error as OAuthError.AuthorizationError).reason
 
 /** No secret of the login may appear in what an error shows. */
 const assertNoSecret = (error: unknown, login: Authorization.Started) => {
@@ -185,20 +185,20 @@ describe("Authorization.start", () => {
     Effect.gen(function*() {
       const scopeRules: ScopeRules<string> = { known: ["read"], grants: {}, constraints: [] }
       const error = yield* Effect.flip(startA({ provider: { ...providerA, scopeRules }, scopes: Scopes.make("admin") }))
-      assert.instanceOf(error, Errors.InvalidScopeRequest)
-      assert.strictEqual((error as OAuthError.InvalidScopeRequest).rule, "unknown-scope")
+      assert.instanceOf(error, Errors.ScopeError)
+      assert.strictEqual((error as OAuthError.ScopeError).rule, "unknown-scope")
     }))
 
   it.effect("a provider without an authorization endpoint is refused", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(startA({ provider: { ...providerA, authorizationEndpoint: Option.none() } }))
-      assert.instanceOf(error, Errors.InvalidConfiguration)
+      assert.instanceOf(error, Errors.ConfigurationError)
     }))
 
   it.effect("an http authorization endpoint is refused unless loopback or allowed", () =>
     Effect.gen(function*() {
       const insecure = { ...providerA, authorizationEndpoint: Option.some("http://alpha.example/authorize") }
-      assert.instanceOf(yield* Effect.flip(startA({ provider: insecure })), Errors.InvalidConfiguration)
+      assert.instanceOf(yield* Effect.flip(startA({ provider: insecure })), Errors.ConfigurationError)
       const allowed = yield* startA({ provider: { ...insecure, allowInsecureHttp: true } })
       assert.isTrue(allowed.url.startsWith("http://alpha.example/authorize?"))
       const loopback = yield* startA({
@@ -211,9 +211,9 @@ describe("Authorization.start", () => {
     Effect.gen(function*() {
       assert.instanceOf(
         yield* Effect.flip(startA({ redirectUri: "https://app.example/cb#x" })),
-        Errors.InvalidConfiguration
+        Errors.ConfigurationError
       )
-      assert.instanceOf(yield* Effect.flip(startA({ redirectUri: "/callback" })), Errors.InvalidConfiguration)
+      assert.instanceOf(yield* Effect.flip(startA({ redirectUri: "/callback" })), Errors.ConfigurationError)
       // Private-use schemes (RFC 8252 §7.1) are fine.
       const native = yield* startA({ redirectUri: "com.example.app:/oauth2redirect" })
       assert.strictEqual(native.transaction.redirectUri, "com.example.app:/oauth2redirect")
@@ -325,19 +325,19 @@ describe("Authorization.complete", () => {
 
   it.effect("the exchange's own error comes back as it is", () =>
     Effect.gen(function*() {
-      const refused = new Errors.ErrorResponse({ error: "invalid_grant", status: 400 })
+      const refused = new Errors.TokenRequestError({ reason: "ErrorResponse", error: "invalid_grant", status: 400 })
       const { calls, endpoint } = fakeEndpoint({ answer: Effect.fail(refused) })
       const login = yield* startA()
       const error = yield* Effect.flip(Authorization.complete(endpoint, login.transaction, good(login)))
-      assert.strictEqual(error._tag, "ErrorResponse")
-      assert.strictEqual((error as OAuthError.ErrorResponse).error, "invalid_grant")
+      assert.strictEqual(error.reason, "ErrorResponse")
+      assert.strictEqual((error as OAuthError.TokenRequestError).error, "invalid_grant")
       assert.strictEqual(calls.length, 1)
     }))
 
   interface Case {
     readonly name: string
     readonly url: (login: Authorization.Started) => string
-    readonly reason: OAuthError.AuthorizationResponseError["reason"]
+    readonly reason: OAuthError.AuthorizationError["reason"]
     readonly provider?: Provider.Provider<string>
     readonly transaction?: (transaction: Authorization.Transaction) => Authorization.Transaction
     readonly endpointClient?: ClientConfig.ClientConfig
@@ -473,7 +473,7 @@ describe("Authorization.complete", () => {
         const login = yield* startA({ provider })
         const transaction = c.transaction ? c.transaction(login.transaction) : login.transaction
         const error = yield* Effect.flip(Authorization.complete(endpoint, transaction, c.url(login)))
-        assert.instanceOf(error, Errors.AuthorizationResponseError)
+        assert.instanceOf(error, Errors.AuthorizationError)
         assert.strictEqual(reason(error), c.reason)
         assert.strictEqual(calls.length, 0)
         assertNoSecret(error, login)
@@ -512,7 +512,7 @@ describe("Authorization.complete", () => {
         const url = callback([["error", error], ["error_description", "The user said no"], ["state", stateOf(login)]])
         const denied = yield* Effect.flip(Authorization.complete(endpoint, login.transaction, url))
         assert.strictEqual(reason(denied), "Denied")
-        const typed = denied as OAuthError.AuthorizationResponseError
+        const typed = denied as OAuthError.AuthorizationError
         assert.strictEqual(typed.error, error)
         assert.strictEqual(typed.description, "The user said no")
         assert.include(typed.message, error)
@@ -530,7 +530,7 @@ describe("Authorization.complete", () => {
         stateOf(login)
       ]])
       const error = yield* Effect.flip(Authorization.complete(endpoint, login.transaction, url))
-      assert.isAtMost((error as OAuthError.AuthorizationResponseError).description?.length ?? 0, 300)
+      assert.isAtMost((error as OAuthError.AuthorizationError).description?.length ?? 0, 300)
     }))
 })
 
@@ -556,11 +556,11 @@ describe("Authorization.PendingLogins", () => {
 
   it.effect("the transaction is consumed even when the exchange fails", () =>
     Effect.gen(function*() {
-      const refused = new Errors.ErrorResponse({ error: "invalid_grant", status: 400 })
+      const refused = new Errors.TokenRequestError({ reason: "ErrorResponse", error: "invalid_grant", status: 400 })
       const { calls, endpoint } = fakeEndpoint({ answer: Effect.fail(refused) })
       const { login, pending } = yield* setup()
       const failed = yield* Effect.flip(Authorization.completeWith(pending, endpoint, good(login)))
-      assert.strictEqual(failed._tag, "ErrorResponse")
+      assert.strictEqual(failed.reason, "ErrorResponse")
       const again = yield* Effect.flip(Authorization.completeWith(pending, endpoint, good(login)))
       assert.strictEqual(reason(again), "StateMismatch")
       assert.strictEqual(calls.length, 1)
@@ -736,7 +736,7 @@ describe("Authorization against the test server", () => {
           callbackUrl
         )
       )
-      assert.strictEqual(error._tag, "ErrorResponse")
+      assert.strictEqual(error.reason, "ErrorResponse")
     }))
 
   it.effect("the server's iss is accepted when it promises one", () =>
@@ -821,7 +821,7 @@ describe("Authorization against the test server", () => {
       const refused = yield* Authorization.start({ provider: endpoint.provider, client: server.client, redirectUri })
       const wrongCode = withParam(yield* server.authorize(refused.url), "code", "not-the-code")
       const failed = yield* Effect.flip(Authorization.complete(endpoint, refused.transaction, wrongCode))
-      assert.strictEqual(failed._tag, "ErrorResponse")
+      assert.strictEqual(failed.reason, "ErrorResponse")
       assert.deepStrictEqual(yield* codeExchanges, { ok: 1, error: 1 })
       const retry = yield* Effect.flip(Authorization.complete(endpoint, refused.transaction, wrongCode))
       assert.strictEqual(reason(retry), "StateMismatch")

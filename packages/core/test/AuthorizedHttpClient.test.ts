@@ -90,7 +90,7 @@ describe("AuthorizedHttpClient", () => {
         { path: "/me", status: 401, body: "{}" }
       ])
       const error = yield* Effect.flip(me)
-      assert.strictEqual(error._tag, "ReauthorizationRequired")
+      assert.strictEqual(error._tag, "@effect-oauth/ReauthorizationRequired")
     }).pipe(Effect.provide(Env())))
 
   it.effect("a 401 for a token that had not expired, without a refresh token, is not called expired", () =>
@@ -108,7 +108,7 @@ describe("AuthorizedHttpClient", () => {
         yield* server.injectFaults([{ path: "/me", status: 401, body: "{}" }])
         return yield* Effect.flip(me)
       }).pipe(Effect.provide(layer))
-      assert.strictEqual(error._tag === "ReauthorizationRequired" ? error.reason : error._tag, "NoRefreshToken")
+      assert.strictEqual(error._tag === "@effect-oauth/ReauthorizationRequired" ? error.reason : error._tag, "NoRefreshToken")
       assert.include(error.message, "refused")
       assert.notInclude(error.message.toLowerCase(), "expired")
     }).pipe(Effect.provide(TestServer.layerInMemory())))
@@ -149,7 +149,7 @@ describe("AuthorizedHttpClient", () => {
       assert.isTrue(Option.isNone(yield* Fiber.poll(fiber)))
       yield* TestClock.adjust(Duration.millis(1))
       const error = yield* Fiber.join(fiber)
-      assert.strictEqual(error._tag, "ReauthorizationRequired")
+      assert.strictEqual(error._tag, "@effect-oauth/ReauthorizationRequired")
       assert.strictEqual(yield* faults, 3)
     }).pipe(Effect.provide(Env({}, {}, { unauthorizedGracePeriod: Spotify.provider.unauthorizedGracePeriod }))))
 
@@ -184,7 +184,7 @@ describe("AuthorizedHttpClient", () => {
         { path: "/me", status: 401, body: "{}" }
       ])
       const refused = yield* Effect.flatMap(OAuthClient.OAuthClient, (client) => client.token)
-      assert.strictEqual((yield* Effect.flip(me))._tag, "ReauthorizationRequired")
+      assert.strictEqual((yield* Effect.flip(me))._tag, "@effect-oauth/ReauthorizationRequired")
       // The refused token is not spent again: the next call carries a new one.
       const next = yield* Effect.flatMap(OAuthClient.OAuthClient, (client) => client.token)
       assert.notStrictEqual(next.accessToken, refused.accessToken)
@@ -212,9 +212,9 @@ describe("AuthorizedHttpClient", () => {
           { path: "/me", status: 401, body: "{}" },
           { path: "/me", status: 401, body: "{}" }
         ])
-        assert.strictEqual((yield* Effect.flip(me))._tag, "ReauthorizationRequired")
+        assert.strictEqual((yield* Effect.flip(me))._tag, "@effect-oauth/ReauthorizationRequired")
         const again = yield* Effect.flip(me)
-        assert.strictEqual(again._tag, "ReauthorizationRequired")
+        assert.strictEqual(again._tag, "@effect-oauth/ReauthorizationRequired")
         // Nothing more was sent: the second call knew the user has to sign in again.
         assert.strictEqual(yield* faults, 2)
         assert.isTrue(Option.isNone(yield* store.get(client.key)))
@@ -229,7 +229,7 @@ describe("AuthorizedHttpClient", () => {
       const results = yield* Effect.all(Array.from({ length: 10 }, () => Effect.flip(me)), {
         concurrency: "unbounded"
       })
-      assert.isTrue(results.every((e) => e._tag === "ClientAuthenticationFailed"))
+      assert.isTrue(results.every((e) => e.reason === "ClientAuthentication"))
       const counters = yield* server.counters
       assert.strictEqual(counters.tokenRequests["client_credentials"]?.error ?? 0, 1)
     }).pipe(Effect.provide(Env())))
@@ -239,8 +239,8 @@ describe("AuthorizedHttpClient", () => {
       const server = yield* TestServer.TestServer
       const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
       const error = yield* Effect.flip(http.get(`${server.meEndpoint}?scope=admin`))
-      assert.strictEqual(error._tag, "InsufficientScope")
-      if (error._tag === "InsufficientScope") assert.deepStrictEqual(error.required, ["admin"])
+      assert.strictEqual(error._tag, "@effect-oauth/ScopeError")
+      if (error._tag === "@effect-oauth/ScopeError") assert.deepStrictEqual(error.required, ["admin"])
       assert.strictEqual(yield* tokenRequests, 1)
     }).pipe(Effect.provide(Env())))
 
@@ -248,7 +248,7 @@ describe("AuthorizedHttpClient", () => {
     Effect.gen(function*() {
       const provider = (yield* TestServer.TestServer).provider()
       const error = yield* Effect.flip(me.pipe(AuthorizedHttpClient.requireScopes(provider, "write")))
-      assert.strictEqual(error._tag, "InsufficientScope")
+      assert.strictEqual(error._tag, "@effect-oauth/ScopeError")
       assert.strictEqual(yield* apiStatus(200), 0)
       const ok = yield* me.pipe(AuthorizedHttpClient.requireScopes(provider, "read"))
       assert.strictEqual(ok.status, 200)
@@ -262,8 +262,8 @@ describe("AuthorizedHttpClient", () => {
         AuthorizedHttpClient.requireScopes(provider, "read")
       )
       const error = yield* Effect.flip(nested)
-      assert.strictEqual(error._tag, "InsufficientScope")
-      if (error._tag === "InsufficientScope") assert.deepStrictEqual(error.required, ["read", "write"])
+      assert.strictEqual(error._tag, "@effect-oauth/ScopeError")
+      if (error._tag === "@effect-oauth/ScopeError") assert.deepStrictEqual(error.required, ["read", "write"])
       assert.strictEqual(yield* apiStatus(200), 0)
     }).pipe(Effect.provide(Env())))
 
@@ -328,8 +328,8 @@ describe("AuthorizedHttpClient trusted origins (BEHAVIOUR.md §1, §3)", () => {
         yield* Effect.gen(function*() {
           const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
           const error = yield* Effect.flip(http.get(`${elsewhere.url}/steal`))
-          assert.strictEqual(error._tag, "UntrustedOrigin")
-          if (error._tag !== "UntrustedOrigin") return
+          assert.strictEqual(error._tag, "@effect-oauth/UntrustedOrigin")
+          if (error._tag !== "@effect-oauth/UntrustedOrigin") return
           assert.strictEqual(error.reason, "NotTrusted")
           assert.strictEqual(error.origin, elsewhere.url)
           assert.include(error.message, elsewhere.url)
@@ -375,7 +375,7 @@ describe("AuthorizedHttpClient trusted origins (BEHAVIOUR.md §1, §3)", () => {
           const error = yield* Effect.flip(HttpClient.followRedirects(http).get(`${redirecting.url}/start`)).pipe(
             Effect.provideService(FetchHttpClient.RequestInit, { redirect: "manual" })
           )
-          assert.strictEqual(error._tag, "UntrustedOrigin")
+          assert.strictEqual(error._tag, "@effect-oauth/UntrustedOrigin")
           const token = yield* accessToken
           assert.deepStrictEqual(redirecting.seen.map((seen) => seen.authorization), [
             `Bearer ${token}`,
@@ -393,7 +393,7 @@ describe("AuthorizedHttpClient trusted origins (BEHAVIOUR.md §1, §3)", () => {
         const mapped = server.url.replace("127.0.0.1", "[::ffff:127.0.0.1]")
         const get = Effect.flatMap(AuthorizedHttpClient.AuthorizedHttpClient, (http) => http.get(`${mapped}/x`))
         const refused = yield* Effect.flip(get.pipe(Effect.provide(SocketEnv(http, { trustedOrigins: [mapped] }))))
-        assert.strictEqual(refused._tag === "UntrustedOrigin" ? refused.reason : refused._tag, "InsecureHttp")
+        assert.strictEqual(refused._tag === "@effect-oauth/UntrustedOrigin" ? refused.reason : refused._tag, "InsecureHttp")
         assert.include(refused.message, "allowInsecureHttp")
         assert.deepStrictEqual(server.seen, [])
         const response = yield* get.pipe(
@@ -407,7 +407,7 @@ describe("AuthorizedHttpClient trusted origins (BEHAVIOUR.md §1, §3)", () => {
   it.effect("a provider without apiBaseUrl trusts no origin until told, and says so", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(me)
-      assert.strictEqual(error._tag === "UntrustedOrigin" ? error.reason : error._tag, "NoTrustedOrigin")
+      assert.strictEqual(error._tag === "@effect-oauth/UntrustedOrigin" ? error.reason : error._tag, "NoTrustedOrigin")
       assert.include(error.message, "apiBaseUrl")
       assert.include(error.message, "trustedOrigins")
       assert.strictEqual(yield* tokenRequests, 0)
@@ -442,7 +442,7 @@ describe("AuthorizedHttpClient trusted origins (BEHAVIOUR.md §1, §3)", () => {
           ? "sent"
           : "NotTrusted"
         const outcome = yield* Effect.match(http.get(url), {
-          onFailure: (error) => error._tag === "UntrustedOrigin" ? error.reason : error._tag,
+          onFailure: (error) => error._tag === "@effect-oauth/UntrustedOrigin" ? error.reason : error._tag,
           onSuccess: () => "sent"
         })
         assert.strictEqual(outcome, expected, url)

@@ -86,25 +86,25 @@ const readers: ReadonlyArray<
     "token",
     (url) =>
       Effect.flatMap(endpointAt(url), (endpoint) => endpoint.request(Grant.ClientCredentials(Scopes.make()))).pipe(
-        Effect.match({ onFailure: (e) => e._tag === "InvalidTokenResponse" ? e.reason : e._tag, onSuccess: () => "ok" })
+        Effect.match({ onFailure: (e) => e.reason === "InvalidResponse" ? e.kind ?? "" : e._tag, onSuccess: () => "ok" })
       )
   ],
   ["revocation", (url) =>
     Effect.flatMap(endpointAt(url), (endpoint) => endpoint.revoke(Redacted.make("a-token"))).pipe(
-      Effect.match({ onFailure: (e) => e._tag === "InvalidTokenResponse" ? e.reason : e._tag, onSuccess: () => "ok" })
+      Effect.match({ onFailure: (e) => e.reason === "InvalidResponse" ? e.kind ?? "" : e._tag, onSuccess: () => "ok" })
     )],
   [
     "device authorization",
     (url) =>
       Effect.flatMap(endpointAt(url), (endpoint) => DeviceAuthorization.start(endpoint)).pipe(
-        Effect.match({ onFailure: (e) => e._tag === "InvalidTokenResponse" ? e.reason : e._tag, onSuccess: () => "ok" })
+        Effect.match({ onFailure: (e) => e.reason === "InvalidResponse" ? e.kind ?? "" : e._tag, onSuccess: () => "ok" })
       )
   ],
   ["discovery", (url) =>
     Discovery.discover(url, { attemptTimeout: "10 seconds" }).pipe(
       // Discovery sums up what each metadata URL gave; the reason of each is in the detail.
       Effect.match({
-        onFailure: (e) => e._tag === "InvalidConfiguration" ? (/\((\w+)\)/.exec(e.detail)?.[1] ?? e.detail) : e._tag,
+        onFailure: (e) => e._tag === "@effect-oauth/ConfigurationError" ? (/\((\w+)\)/.exec(e.detail)?.[1] ?? e.detail) : e._tag,
         onSuccess: () => "ok"
       })
     )]

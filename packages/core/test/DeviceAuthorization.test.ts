@@ -78,8 +78,8 @@ describe("DeviceAuthorization", () => {
       yield* server.denyDevice(started.userCode)
       yield* TestClock.adjust(Duration.seconds(5))
       const error = yield* Fiber.join(fiber)
-      assert.strictEqual(error._tag, "AuthorizationResponseError")
-      if (error._tag === "AuthorizationResponseError") assert.strictEqual(error.reason, "Denied")
+      assert.strictEqual(error._tag, "@effect-oauth/AuthorizationError")
+      if (error._tag === "@effect-oauth/AuthorizationError") assert.strictEqual(error.reason, "Denied")
       yield* TestClock.adjust(Duration.seconds(60))
       assert.strictEqual((yield* deviceCounts).error, 1, "no poll after the denial")
     }).pipe(Effect.provide(TestServer.layerInMemory())))
@@ -91,8 +91,8 @@ describe("DeviceAuthorization", () => {
       const fiber = yield* Effect.fork(Effect.flip(DeviceAuthorization.poll(endpoint, started)))
       yield* TestClock.adjust(Duration.seconds(30))
       const error = yield* Fiber.join(fiber)
-      assert.strictEqual(error._tag, "AuthorizationResponseError")
-      if (error._tag === "AuthorizationResponseError") assert.strictEqual(error.reason, "Timeout")
+      assert.strictEqual(error._tag, "@effect-oauth/AuthorizationError")
+      if (error._tag === "@effect-oauth/AuthorizationError") assert.strictEqual(error.reason, "Timeout")
       // 30 s lifetime, 5 s interval: polls at 5, 10, 15, 20 and no later.
       assert.strictEqual((yield* deviceCounts).error, 5)
     }).pipe(Effect.provide(TestServer.layerInMemory({ deviceCodeLifetimeSeconds: 30 }))))
@@ -110,7 +110,7 @@ describe("DeviceAuthorization", () => {
       const fiber = yield* Effect.fork(Effect.flip(DeviceAuthorization.poll(endpoint, started)))
       yield* TestClock.adjust(Duration.seconds(5))
       const error = yield* Fiber.join(fiber)
-      assert.strictEqual(error._tag, "ErrorResponse")
+      assert.strictEqual(error.reason, "ErrorResponse")
     }).pipe(Effect.provide(TestServer.layerInMemory())))
 
   it.effect("a dropped connection doubles the interval", () =>
@@ -133,12 +133,12 @@ describe("DeviceAuthorization", () => {
       const server = yield* TestServer.TestServer
       const noDevice = yield* endpointFor((s) => Provider.make({ tokenEndpoint: s.tokenEndpoint }))
       const error = yield* Effect.flip(DeviceAuthorization.start(noDevice))
-      assert.strictEqual(error._tag, "InvalidConfiguration")
+      assert.strictEqual(error._tag, "@effect-oauth/ConfigurationError")
       const strict = yield* endpointFor((s) =>
         s.provider({ scopeRules: { known: ["read"], grants: {}, constraints: [] } })
       )
       const refused = yield* Effect.flip(DeviceAuthorization.start(strict, { scopes: Scopes.make("admin") }))
-      assert.strictEqual(refused._tag, "InvalidScopeRequest")
+      assert.strictEqual(refused._tag, "@effect-oauth/ScopeError")
       assert.strictEqual((yield* server.counters).deviceAuthorizationRequests, 0)
     }).pipe(Effect.provide(TestServer.layerInMemory())))
 
@@ -229,7 +229,7 @@ describe("DeviceAuthorization", () => {
       })
 
     const refusedField = (result: Either.Either<DeviceAuthorization.Started, unknown>) =>
-      Either.isLeft(result) && result.left instanceof OAuthError.InvalidTokenResponse ? result.left.field : "accepted"
+      Either.isLeft(result) && result.left instanceof OAuthError.TokenRequestError ? result.left.field : "accepted"
 
     it.effect("one that is not https (or http on loopback) is refused, naming the field", () =>
       Effect.gen(function*() {

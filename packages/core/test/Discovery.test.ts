@@ -215,7 +215,7 @@ describe("Discovery", () => {
         [rfc8414]: metadata("https://evil.example"),
         [openid]: metadata(issuer)
       })
-      assert.strictEqual(error._tag, "InvalidConfiguration")
+      assert.strictEqual(error._tag, "@effect-oauth/ConfigurationError")
       assert.include(error.message, "evil.example")
       assert.deepStrictEqual(asked, [rfc8414])
     }))
@@ -224,7 +224,7 @@ describe("Discovery", () => {
     Effect.gen(function*() {
       for (const other of [`${issuer}/`, "https://ID.example", "http://id.example"]) {
         const { error } = yield* refused({ [rfc8414]: metadata(other) })
-        assert.strictEqual(error._tag, "InvalidConfiguration")
+        assert.strictEqual(error._tag, "@effect-oauth/ConfigurationError")
       }
     }))
 
@@ -239,10 +239,10 @@ describe("Discovery", () => {
         ]
       ) {
         const { error } = yield* refused({ [rfc8414]: { ...metadata(issuer), [field]: "http://id.example/x" } })
-        assert.strictEqual(error._tag, "InvalidConfiguration")
+        assert.strictEqual(error._tag, "@effect-oauth/ConfigurationError")
       }
       const { asked, error } = yield* refused({}, "http://id.example")
-      assert.strictEqual(error._tag, "InvalidConfiguration")
+      assert.strictEqual(error._tag, "@effect-oauth/ConfigurationError")
       assert.deepStrictEqual(asked, [])
       const insecure = "http://id.example"
       const allowed = yield* discovered(
@@ -268,7 +268,7 @@ describe("Discovery", () => {
     Effect.gen(function*() {
       for (const bad of [`${issuer}?tenant=1`, `${issuer}#x`, "not a url"]) {
         const { asked, error } = yield* refused({}, bad)
-        assert.strictEqual(error._tag, "InvalidConfiguration")
+        assert.strictEqual(error._tag, "@effect-oauth/ConfigurationError")
         assert.deepStrictEqual(asked, [])
       }
     }))
@@ -291,7 +291,7 @@ describe("Discovery", () => {
   it.effect("says so when no metadata can be found", () =>
     Effect.gen(function*() {
       const { asked, error } = yield* refused({}, "https://none.example")
-      assert.strictEqual(error._tag, "InvalidConfiguration")
+      assert.strictEqual(error._tag, "@effect-oauth/ConfigurationError")
       assert.include(error.message, "HTTP 404")
       assert.strictEqual(asked.length, 2)
     }))
@@ -305,7 +305,7 @@ describe("Discovery", () => {
         [openid]: redirect,
         [elsewhere]: metadata(issuer)
       })
-      assert.strictEqual(error._tag, "InvalidConfiguration")
+      assert.strictEqual(error._tag, "@effect-oauth/ConfigurationError")
       assert.include(error.message, "Redirect")
       assert.notInclude(asked, elsewhere)
     }))
@@ -317,14 +317,14 @@ describe("Discovery", () => {
           headers: { "content-type": "application/json" }
         })
       const { error } = yield* refused({ [rfc8414]: huge, [openid]: huge })
-      assert.strictEqual(error._tag, "InvalidConfiguration")
+      assert.strictEqual(error._tag, "@effect-oauth/ConfigurationError")
       assert.include(error.message, "BodyTooLarge")
     }))
 
   it.effect("a server that cannot be reached is a transport error, after trying both URLs", () =>
     Effect.gen(function*() {
       const { asked, error } = yield* refused({ [rfc8414]: () => "fail", [openid]: () => "fail" })
-      assert.strictEqual(error._tag, "TransportError")
+      assert.strictEqual(error.reason, "Transport")
       // Each URL is tried twice (a transport failure is transient), the RFC 8414 one first.
       assert.deepStrictEqual(asked, [rfc8414, rfc8414, openid, openid])
     }))
@@ -345,7 +345,7 @@ describe("Discovery", () => {
       )
       for (let i = 0; i < 10 && fiber.unsafePoll() === null; i++) yield* TestClock.adjust(Duration.seconds(10))
       const error = yield* Fiber.join(fiber)
-      assert.strictEqual(error._tag, "TransportError")
+      assert.strictEqual(error.reason, "Transport")
     }))
 
   describe("as real servers serve it", () => {
@@ -428,7 +428,7 @@ describe("Discovery", () => {
             [`${openidPath}/?x=1`]: json({})
           }))
           const error = yield* refusal(Discovery.discover(`${server.origin}/o`))
-          assert.strictEqual(error._tag, "InvalidConfiguration", location)
+          assert.strictEqual(error._tag, "@effect-oauth/ConfigurationError", location)
           assert.include(error.message, "not followed")
           assert.deepStrictEqual(server.asked, ["/.well-known/oauth-authorization-server/o", openidPath], location)
         }
@@ -443,7 +443,7 @@ describe("Discovery", () => {
           [`${openidPath}//`]: json({})
         }))
         const error = yield* refusal(Discovery.discover(`${origin}${openidPath}`))
-        assert.strictEqual(error._tag, "InvalidConfiguration")
+        assert.strictEqual(error._tag, "@effect-oauth/ConfigurationError")
         assert.deepStrictEqual(asked, [openidPath, `${openidPath}/`])
       }).pipe(Effect.provide(NodeHttpClient.layerUndici), Effect.scoped))
 
@@ -454,7 +454,7 @@ describe("Discovery", () => {
           const { origin } = yield* django(issuerOf)
           for (const at of [`${origin}/o`, `${origin}${openidPath}/`, `${origin}${openidPath}`]) {
             const error = yield* refusal(Discovery.discover(at))
-            assert.strictEqual(error._tag, "InvalidConfiguration", `${issuerOf(origin)} at ${at}`)
+            assert.strictEqual(error._tag, "@effect-oauth/ConfigurationError", `${issuerOf(origin)} at ${at}`)
             assert.include(error.message, "RFC 8414 §3.3")
           }
         }
@@ -468,7 +468,7 @@ describe("Discovery", () => {
         // A document at one issuer's well-known URL is not another issuer's.
         const { origin } = yield* django()
         const error = yield* refusal(Discovery.discover(`${origin}/.well-known/openid-configuration`))
-        assert.strictEqual(error._tag, "InvalidConfiguration")
+        assert.strictEqual(error._tag, "@effect-oauth/ConfigurationError")
       }).pipe(Effect.provide(NodeHttpClient.layerUndici), Effect.scoped))
   })
 
@@ -498,7 +498,7 @@ describe("Discovery", () => {
         )
         for (let i = 0; i < 10 && fiber.unsafePoll() === null; i++) yield* TestClock.adjust(Duration.seconds(1))
         const error = yield* Fiber.join(fiber)
-        assert.strictEqual(error._tag, "TransportError")
+        assert.strictEqual(error.reason, "Transport")
         assert.include(error.message, `discovery of ${server.issuer}`)
         assert.include(error.message, "no metadata within 1s")
         assert.notInclude(error.message, "token")
@@ -521,7 +521,7 @@ describe("Discovery", () => {
         const failing = yield* Effect.fork(refusal(Discovery.discover(server.issuer)))
         for (let i = 0; i < 30 && failing.unsafePoll() === null; i++) yield* TestClock.adjust(Duration.seconds(1))
         const error = yield* Fiber.join(failing)
-        assert.strictEqual(error._tag, "TransientServerError")
+        assert.strictEqual(error.reason, "Transient")
         assert.include(error.message, `discovery of ${server.issuer} at ${server.metadataUrl}`)
         assert.include(error.message, "Service Unavailable")
       }).pipe(Effect.provide(TestServer.layerInMemory())))

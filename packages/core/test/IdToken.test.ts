@@ -18,7 +18,7 @@ const signIn = (options: IdToken.Options = {}, scopes = Scopes.make("openid", "p
     return { token, started, endpoint, provider }
   })
 
-/** What an exit came to: `succeeded`, the failed check of an `InvalidIdToken`, or another error's tag. */
+/** What an exit came to: `succeeded`, the failed check of an `IdTokenError`, or another error's tag. */
 const failedCheck = (exit: Exit.Exit<unknown, unknown>): string =>
   Exit.match(exit, {
     onSuccess: () => "succeeded",
@@ -26,8 +26,8 @@ const failedCheck = (exit: Exit.Exit<unknown, unknown>): string =>
       Option.match(Cause.failureOption(cause), {
         onNone: () => "defect",
         onSome: (error) =>
-          error instanceof IdToken.InvalidIdToken
-            ? error.check
+          error instanceof IdToken.IdTokenError
+            ? error.reason
             : Predicate.hasProperty(error, "_tag")
             ? String(error._tag)
             : "unknown"
@@ -62,7 +62,7 @@ describe("IdToken", () => {
       const custom = yield* IdToken.claims(token, Schema.Struct({ sub: Schema.String, auth_time: Schema.Number }))
       assert.strictEqual(Option.getOrThrow(custom).sub, "1")
       const wrong = yield* Effect.either(IdToken.claims(token, Schema.Struct({ email: Schema.String })))
-      assert.isTrue(Either.isLeft(wrong) && wrong.left.check === "Claims")
+      assert.isTrue(Either.isLeft(wrong) && wrong.left.reason === "Claims")
       // Nothing secret in the ID token's string forms.
       const jwt = Redacted.value(Option.getOrThrow(token.idToken))
       assert.notInclude(JSON.stringify(token), jwt)
@@ -124,7 +124,7 @@ describe("IdToken", () => {
         const server = yield* TestServer.TestServer
         yield* server.configure({ idTokenFault: "wrongNonce" })
         const error = yield* Effect.flip(signIn())
-        assert.strictEqual(error._tag, "InvalidIdToken")
+        assert.strictEqual(error._tag, "@effect-oauth/IdTokenError")
         assert.include(error.message, "Nonce")
         assert.notInclude(JSON.stringify(error), "not-the-nonce-that-was-sent")
         assert.notInclude(error.message, "not-the-nonce-that-was-sent")

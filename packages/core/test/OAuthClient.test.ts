@@ -82,7 +82,7 @@ describe("OAuthClient", () => {
       const server = yield* TestServer.TestServer
       const client = yield* makeClient(OAuthClient.user("later"), "slot/later")
       const first = yield* Effect.flip(client.token)
-      assert.strictEqual(first._tag, "ReauthorizationRequired")
+      assert.strictEqual(first._tag, "@effect-oauth/ReauthorizationRequired")
       const issued = yield* server.issueToken({ scopes: ["read"], lifetimeSeconds: 3600 })
       const now = yield* TestClock.currentTimeMillis
       const store = yield* TokenStore.TokenStore
@@ -220,12 +220,12 @@ describe("OAuthClient", () => {
       yield* client.token
       yield* server.resetSecret()
       const failure = yield* Effect.flip(client.refresh)
-      assert.strictEqual(failure._tag, "ClientAuthenticationFailed")
+      assert.strictEqual(failure.reason, "ClientAuthentication")
       const before = yield* counts("client_credentials")
       // Within the cool-down (1 minute) neither callers nor the refresh fiber send anything.
       for (let i = 0; i < 5; i++) {
         yield* TestClock.adjust(Duration.seconds(11))
-        assert.strictEqual((yield* Effect.flip(client.refresh))._tag, "ClientAuthenticationFailed")
+        assert.strictEqual((yield* Effect.flip(client.refresh)).reason, "ClientAuthentication")
       }
       assert.deepStrictEqual(yield* counts("client_credentials"), before)
       // After it, one more try (by the fiber); it fails again and the cool-down doubles.
@@ -249,9 +249,9 @@ describe("OAuthClient", () => {
         coolDown: Duration.seconds(3)
       })
       const first = yield* Effect.flip(client.token)
-      assert.strictEqual(first._tag, "ErrorResponse")
+      assert.strictEqual(first.reason, "ErrorResponse")
       yield* TestClock.adjust(Duration.seconds(2))
-      assert.strictEqual((yield* Effect.flip(client.token))._tag, "ErrorResponse")
+      assert.strictEqual((yield* Effect.flip(client.token)).reason, "ErrorResponse")
       yield* TestClock.adjust(Duration.seconds(1))
       const token = yield* client.token
       assert.strictEqual(token.version >= 0, true)
@@ -272,15 +272,15 @@ describe("OAuthClient", () => {
       // 30 s is longer than the deadline: the endpoint does not wait it out, and the callers get
       // RateLimited at once, with the time left.
       const error = yield* Effect.flip(client.token)
-      assert.strictEqual(error._tag, "RateLimited")
+      assert.strictEqual(error.reason, "RateLimited")
       const callers = yield* Effect.forEach(
         Array.from({ length: 20 }, () => Effect.flip(client.token)),
         (e) => e,
         { concurrency: "unbounded" }
       )
       for (const e of callers) {
-        assert.strictEqual(e._tag, "RateLimited")
-        assert.strictEqual(e._tag === "RateLimited" && e.retryAfterMillis, 30_000)
+        assert.strictEqual(e.reason, "RateLimited")
+        assert.strictEqual(e.reason === "RateLimited" && e.retryAfterMillis, 30_000)
       }
       assert.strictEqual((yield* server.counters).faults, 1)
       assert.strictEqual((yield* counts("client_credentials")).ok, 0)
@@ -361,7 +361,7 @@ describe("OAuthClient", () => {
       Effect.gen(function*() {
         const client = yield* makeClient(OAuthClient.user("alice"))
         const error = yield* Effect.flip(client.token)
-        assert.strictEqual(error._tag, "ReauthorizationRequired")
+        assert.strictEqual(error._tag, "@effect-oauth/ReauthorizationRequired")
       }).pipe(Effect.provide(Env())))
 
     it.scoped("refresh rotates the refresh token and persists before releasing callers", () =>
@@ -400,12 +400,12 @@ describe("OAuthClient", () => {
         yield* login(client)
         yield* server.revokeAll()
         const error = yield* Effect.flip(client.refresh)
-        assert.strictEqual(error._tag, "ReauthorizationRequired")
+        assert.strictEqual(error._tag, "@effect-oauth/ReauthorizationRequired")
         assert.isTrue(Option.isNone(yield* store.get("carol")))
         // Fatal: no further request.
         const before = yield* counts("refresh_token")
         const again = yield* Effect.flip(client.token)
-        assert.strictEqual(again._tag, "ReauthorizationRequired")
+        assert.strictEqual(again._tag, "@effect-oauth/ReauthorizationRequired")
         assert.deepStrictEqual(yield* counts("refresh_token"), before)
       }).pipe(Effect.provide(Env())))
 
@@ -460,7 +460,7 @@ describe("OAuthClient", () => {
           ...memory,
           set: (key, token, expected) =>
             failing
-              ? Effect.fail(new OAuthError.TokenStoreError({ operation: "set", detail: "disk full" }))
+              ? Effect.fail(new OAuthError.StoreError({ reason: "Set", detail: "disk full" }))
               : memory.set(key, token, expected)
         }
         const client = yield* OAuthClient.make({
@@ -596,7 +596,7 @@ describe("OAuthClient", () => {
         yield* client.revoke
         assert.isTrue(Option.isNone(yield* store.get("frank")))
         assert.strictEqual((yield* server.counters).revocations, 1)
-        assert.strictEqual((yield* Effect.flip(client.token))._tag, "ReauthorizationRequired")
+        assert.strictEqual((yield* Effect.flip(client.token))._tag, "@effect-oauth/ReauthorizationRequired")
       }).pipe(Effect.provide(Env())))
 
     it.scoped("deletes the local token even when the provider's revocation fails", () =>
@@ -611,7 +611,7 @@ describe("OAuthClient", () => {
           body: JSON.stringify({ error: "invalid_request" })
         }])
         const error = yield* Effect.flip(client.revoke)
-        assert.strictEqual(error._tag, "ErrorResponse")
+        assert.strictEqual(error.reason, "ErrorResponse")
         assert.isTrue(Option.isNone(yield* store.get("gina")))
       }).pipe(Effect.provide(Env())))
   })

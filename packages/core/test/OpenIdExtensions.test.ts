@@ -46,8 +46,8 @@ describe("UserInfo", () => {
       assert.strictEqual(claims.email, "test-user@example.com")
       yield* server.configure({ userinfoSubject: "2" })
       const error = yield* Effect.flip(UserInfo.fetch(provider, token))
-      assert.strictEqual(error._tag, "InvalidUserInfo")
-      assert.isTrue(error._tag === "InvalidUserInfo" && error.reason === "SubjectMismatch")
+      assert.strictEqual(error._tag, "@effect-oauth/UserInfoError")
+      assert.isTrue(error._tag === "@effect-oauth/UserInfoError" && error.reason === "SubjectMismatch")
     }).pipe(Effect.provide(TestServer.layerInMemory())))
 })
 
@@ -91,7 +91,7 @@ describe("ClientAssertion", () => {
       // Without the registered key the same assertions are refused.
       yield* server.configure({ clientPublicJwk: null })
       const refused = yield* Effect.flip(endpoint.request(Grant.ClientCredentials(Scopes.make("read"))))
-      assert.strictEqual(refused._tag, "ClientAuthenticationFailed")
+      assert.strictEqual(refused.reason, "ClientAuthentication")
     }).pipe(Effect.provide(TestServer.layerInMemory())))
 
   it.effect("client_secret_jwt: an HMAC with the secret; a wrong secret is refused", () =>
@@ -106,7 +106,7 @@ describe("ClientAssertion", () => {
         client: { clientId: server.client.clientId, clientSecret: Option.some(Redacted.make("wrong")) }
       })
       const refused = yield* Effect.flip(wrong.request(Grant.ClientCredentials(Scopes.make("read"))))
-      assert.strictEqual(refused._tag, "ClientAuthenticationFailed")
+      assert.strictEqual(refused.reason, "ClientAuthentication")
     }).pipe(Effect.provide(TestServer.layerInMemory())))
 })
 
@@ -166,7 +166,7 @@ describe("Dpop", () => {
         client: server.client
       })
       const refused = yield* Effect.flip(other.request(Grant.RefreshToken(refreshToken), { previous: token }))
-      assert.strictEqual(refused._tag, "ErrorResponse")
+      assert.strictEqual(refused.reason, "ErrorResponse")
       const refreshed = yield* endpoint.request(Grant.RefreshToken(refreshToken), { previous: token })
       assert.strictEqual(refreshed.tokenType, "DPoP")
     }).pipe(Effect.provide(TestServer.layerInMemory())))
@@ -210,7 +210,7 @@ describe("Dpop through AuthorizedHttpClient and UserInfo", () => {
       // The same token on a provider without the extension is refused before anything is sent.
       const sent = (yield* server.counters).dpopRejections
       const refused = yield* Effect.flip(UserInfo.fetch(IdToken.openId(server.provider()), token))
-      assert.strictEqual(refused._tag, "InvalidConfiguration")
+      assert.strictEqual(refused._tag, "@effect-oauth/ConfigurationError")
       assert.strictEqual((yield* server.counters).dpopRejections, sent)
     }).pipe(Effect.provide(TestServer.layerInMemory())))
 })
@@ -230,6 +230,6 @@ describe("PAR", () => {
       const refused = yield* Effect.flip(
         Authorization.start({ provider, client: server.client, redirectUri, scopes: Scopes.make("openid") })
       )
-      assert.strictEqual(refused._tag, "InvalidConfiguration")
+      assert.strictEqual(refused._tag, "@effect-oauth/ConfigurationError")
     }).pipe(Effect.provide(TestServer.layerInMemory())))
 })

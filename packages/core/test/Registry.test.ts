@@ -124,7 +124,7 @@ describe("Registry", () => {
       assert.isTrue(Option.isNone(yield* store.get(key)))
       assert.strictEqual(yield* registry.size, 0)
       const error = yield* Effect.flip(Effect.flatMap(registry.get("gone"), (user) => user.token))
-      assert.strictEqual(error._tag, "ReauthorizationRequired")
+      assert.strictEqual(error._tag, "@effect-oauth/ReauthorizationRequired")
     }).pipe(Effect.provide(Env())))
 
   it.scoped("100 users cost no fiber each, and each refreshes before expiry", () =>

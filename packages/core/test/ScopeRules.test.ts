@@ -5,11 +5,11 @@ import * as Spotify from "@effect-oauth/core/providers/Spotify"
 import { assert, describe, it } from "@effect/vitest"
 import { Either, Equal, FastCheck } from "effect"
 
-const ok = (result: Either.Either<Scopes.ScopeSet<string>, OAuthError.InvalidScopeRequest>) => {
+const ok = (result: Either.Either<Scopes.ScopeSet<string>, OAuthError.ScopeError>) => {
   if (Either.isLeft(result)) assert.fail(result.left.message)
   return Scopes.format(Either.getOrThrow(result))
 }
-const rule = (result: Either.Either<Scopes.ScopeSet<string>, OAuthError.InvalidScopeRequest>) => {
+const rule = (result: Either.Either<Scopes.ScopeSet<string>, OAuthError.ScopeError>) => {
   if (Either.isRight(result)) return assert.fail("expected the request to be refused")
   assert.isTrue(result.left.message.length > 0)
   return result.left.rule

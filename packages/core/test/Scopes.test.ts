@@ -62,7 +62,7 @@ describe("Scopes", () => {
     }
     for (const bad of ["\"", "\\", "\u00e9", "\t", "a\u007f", "\u0000", "a\nb", "\u{1F600}", "ok \u00a0"]) {
       const result = Scopes.parse(bad)
-      assert.isTrue(Either.isLeft(result) && result.left instanceof OAuthError.InvalidScopeToken, JSON.stringify(bad))
+      assert.isTrue(Either.isLeft(result) && result.left instanceof OAuthError.ScopeError, JSON.stringify(bad))
     }
   })
 
@@ -71,7 +71,7 @@ describe("Scopes", () => {
     const tokens = input.split(" ").filter((t) => t.length > 0)
     return tokens.every(grammatical)
       ? Either.isRight(result) && Scopes.format(result.right) === [...new Set(tokens)].sort().join(" ")
-      : Either.isLeft(result) && result.left instanceof OAuthError.InvalidScopeToken
+      : Either.isLeft(result) && result.left instanceof OAuthError.ScopeError
   })
 
   it.prop("a set parsed from grammatical tokens holds exactly them", [fc.array(
@@ -104,7 +104,7 @@ describe("Scopes", () => {
     for (const bad of ["a\"b", "a\\b", "a\tb", "café", "a\u0000"]) {
       const result = Scopes.parse(bad)
       assert.isTrue(Either.isLeft(result), bad)
-      if (Either.isLeft(result)) assert.instanceOf(result.left, OAuthError.InvalidScopeToken)
+      if (Either.isLeft(result)) assert.instanceOf(result.left, OAuthError.ScopeError)
     }
   })
 

@@ -145,7 +145,7 @@ describe("TokenEndpoint", () => {
         const { error, requests } = yield* Effect.flip(run([ok(bearer)], undefined, {
           provider: { ...provider, tokenEndpoint: "http://auth.example/token" }
         }))
-        assert.strictEqual(error._tag, "InvalidConfiguration")
+        assert.strictEqual(error._tag, "@effect-oauth/ConfigurationError")
         assert.strictEqual(requests.length, 0)
       }))
   })
@@ -162,23 +162,23 @@ describe("TokenEndpoint", () => {
         )
         yield* TestClock.adjust(Duration.minutes(1))
         const { error, requests } = yield* Fiber.join(fiber)
-        assert.strictEqual(error._tag, "TransientServerError")
-        if (error._tag === "TransientServerError") assert.strictEqual(error.preview, "Bad Gateway")
+        assert.strictEqual(error.reason, "Transient")
+        if (error.reason === "Transient") assert.strictEqual(error.description, "Bad Gateway")
         assert.strictEqual(requests.length, 4)
       }))
 
     it.effect("200 that is not JSON, or not an object, is invalid", () =>
       Effect.gen(function*() {
         assert.strictEqual(
-          ((yield* failure([{ body: "<html>ok</html>" }])).error as OAuthError.InvalidTokenResponse).reason,
+          ((yield* failure([{ body: "<html>ok</html>" }])).error as OAuthError.TokenRequestError).reason,
           "NotJson"
         )
         assert.strictEqual(
-          ((yield* failure([{ body: "[1,2]" }])).error as OAuthError.InvalidTokenResponse).reason,
+          ((yield* failure([{ body: "[1,2]" }])).error as OAuthError.TokenRequestError).reason,
           "NotObject"
         )
         assert.strictEqual(
-          ((yield* failure([{ body: "\"token\"" }])).error as OAuthError.InvalidTokenResponse).reason,
+          ((yield* failure([{ body: "\"token\"" }])).error as OAuthError.TokenRequestError).reason,
           "NotObject"
         )
       }))
@@ -215,15 +215,15 @@ describe("TokenEndpoint", () => {
     it.effect("200 with error and no access_token is the OAuth error", () =>
       Effect.gen(function*() {
         const { error } = yield* failure([ok({ error: "invalid_scope", error_description: "nope" })])
-        assert.strictEqual(error._tag, "ErrorResponse")
+        assert.strictEqual(error.reason, "ErrorResponse")
       }))
 
     const invalidField = (name: string, body: Record<string, unknown>, field: string) =>
       it.effect(name, () =>
         Effect.gen(function*() {
           const { error } = yield* failure([ok(body)])
-          assert.strictEqual(error._tag, "InvalidTokenResponse")
-          if (error._tag === "InvalidTokenResponse") assert.strictEqual(error.field, field)
+          assert.strictEqual(error.reason, "InvalidResponse")
+          if (error.reason === "InvalidResponse") assert.strictEqual(error.field, field)
         }))
 
     invalidField("access_token missing is invalid, naming the field", { token_type: "Bearer" }, "access_token")
@@ -247,7 +247,7 @@ describe("TokenEndpoint", () => {
       Effect.gen(function*() {
         for (const raw of ["1e400", "-1e400"]) {
           const { error } = yield* failure([{ body: `{"access_token":"x","token_type":"bearer","expires_in":${raw}}` }])
-          assert.strictEqual(error._tag, "InvalidTokenResponse")
+          assert.strictEqual(error.reason, "InvalidResponse")
         }
       }))
 
@@ -296,14 +296,14 @@ describe("TokenEndpoint", () => {
           [{ status: 400, body: JSON.stringify({ error: "invalid_grant" }) }],
           code
         )
-        assert.strictEqual(error._tag, "ErrorResponse")
+        assert.strictEqual(error.reason, "ErrorResponse")
         assert.strictEqual(requests.length, 1)
       }))
 
     it.effect("a code exchange is not retried even after a 503", () =>
       Effect.gen(function*() {
         const { error, requests } = yield* failure([{ status: 503, body: "busy" }], code)
-        assert.strictEqual(error._tag, "TransientServerError")
+        assert.strictEqual(error.reason, "Transient")
         assert.strictEqual(requests.length, 1)
       }))
 
@@ -311,7 +311,7 @@ describe("TokenEndpoint", () => {
       Effect.gen(function*() {
         for (const status of [400, 401]) {
           const { error, requests } = yield* failure([{ status, body: JSON.stringify({ error: "invalid_client" }) }])
-          assert.strictEqual(error._tag, "ClientAuthenticationFailed")
+          assert.strictEqual(error.reason, "ClientAuthentication")
           assert.strictEqual(requests.length, 1)
         }
       }))
@@ -326,8 +326,8 @@ describe("TokenEndpoint", () => {
           Effect.flatMap((endpoint) => Effect.flip(endpoint.request(refresh))),
           Effect.provideService(HttpClient.HttpClient, httpClient)
         )
-        assert.strictEqual(error._tag, "ErrorResponse")
-        if (error._tag === "ErrorResponse") assert.strictEqual(error.error, "invalid_grant")
+        assert.strictEqual(error.reason, "ErrorResponse")
+        if (error.reason === "ErrorResponse") assert.strictEqual(error.error, "invalid_grant")
       }))
 
     it.effect("4xx without a JSON error is invalid with the status", () =>
@@ -337,8 +337,8 @@ describe("TokenEndpoint", () => {
           body: "not found",
           headers: { "content-type": "text/plain" }
         }])
-        assert.strictEqual(error._tag, "InvalidTokenResponse")
-        if (error._tag === "InvalidTokenResponse") {
+        assert.strictEqual(error.reason, "InvalidResponse")
+        if (error.reason === "InvalidResponse") {
           assert.strictEqual(error.reason, "UnexpectedStatus")
           assert.strictEqual(error.status, 404)
         }
@@ -386,7 +386,7 @@ describe("TokenEndpoint", () => {
       Effect.gen(function*() {
         for (const status of [301, 302, 307]) {
           const { error, requests } = yield* failure([{ status, headers: { location: "https://evil.example/" } }])
-          assert.strictEqual((error as OAuthError.InvalidTokenResponse).reason, "Redirect")
+          assert.strictEqual((error as OAuthError.TokenRequestError).reason, "Redirect")
           assert.strictEqual(requests.length, 1)
         }
       }))
@@ -407,8 +407,8 @@ describe("TokenEndpoint", () => {
         )
         yield* TestClock.adjust(Duration.seconds(30))
         const error = yield* Fiber.join(fiber)
-        assert.strictEqual(error._tag, "TransportError")
-        if (error._tag === "TransportError") assert.strictEqual(error.reason, "Deadline")
+        assert.strictEqual(error.reason, "Transport")
+        if (error.reason === "Transport") assert.strictEqual(error.kind, "Deadline")
         assert.isAtLeast(attempts, 2)
       }))
 
@@ -460,7 +460,7 @@ describe("TokenEndpoint", () => {
             res.end()
           })
           const error = yield* request(origin, http)
-          assert.strictEqual(error._tag === "InvalidTokenResponse" ? error.reason : error._tag, "Redirect")
+          assert.strictEqual(error.reason === "InvalidResponse" ? error.kind : error._tag, "Redirect")
           assert.strictEqual(hits, 0)
         }).pipe(Effect.scoped))
     }
@@ -481,7 +481,7 @@ describe("TokenEndpoint", () => {
           pump()
         })
         const error = yield* request(origin)
-        assert.strictEqual((error as OAuthError.InvalidTokenResponse).reason, "BodyTooLarge")
+        assert.strictEqual((error as OAuthError.TokenRequestError).reason, "BodyTooLarge")
         assert.isBelow(written, 8 * 1024 * 1024)
       }).pipe(Effect.scoped))
 
@@ -535,7 +535,7 @@ describe("TokenEndpoint", () => {
         const result = yield* refreshAt(origin)
         assert.strictEqual(hits, 2)
         const error = Option.getOrThrow(Either.getLeft(result))
-        assert.strictEqual(error._tag, "TransportError")
+        assert.strictEqual(error.reason, "Transport")
         assert.notInclude(JSON.stringify(error) + error.message, secret)
       }).pipe(Effect.scoped))
 
@@ -558,7 +558,7 @@ describe("TokenEndpoint", () => {
       Effect.gen(function*() {
         const origin = yield* serve((req) => req.socket.destroy())
         const error = yield* request(origin)
-        assert.strictEqual(error._tag, "TransportError")
+        assert.strictEqual(error.reason, "Transport")
       }).pipe(Effect.scoped))
   })
 
@@ -602,7 +602,7 @@ describe("TokenEndpoint", () => {
           const { error, requests } = yield* Effect.flip(run([ok(bearer)], undefined, {
             provider: { ...provider, tokenEndpoint }
           }))
-          assert.strictEqual(error._tag, "InvalidConfiguration", tokenEndpoint)
+          assert.strictEqual(error._tag, "@effect-oauth/ConfigurationError", tokenEndpoint)
           assert.strictEqual(requests.length, 0)
         }
       }))
@@ -660,8 +660,8 @@ describe("TokenEndpoint", () => {
         const { requests, result } = yield* runWith([{ status: 429, headers: { "retry-after": "3600" } }], cc)
         assert.strictEqual(requests.length, 1)
         const error = Option.getOrThrow(Either.getLeft(result))
-        assert.strictEqual(error._tag, "RateLimited")
-        if (error._tag === "RateLimited") assert.strictEqual(error.retryAfterMillis, 3_600_000)
+        assert.strictEqual(error.reason, "RateLimited")
+        if (error.reason === "RateLimited") assert.strictEqual(error.retryAfterMillis, 3_600_000)
       }))
 
     it.effect("a 503 with Retry-After waits at least that long", () =>
@@ -714,7 +714,7 @@ describe("TokenEndpoint", () => {
         )
         yield* TestClock.adjust(Duration.seconds(6))
         const error = yield* Fiber.join(fiber)
-        assert.strictEqual(error._tag === "TransportError" ? error.reason : error._tag, "Timeout")
+        assert.strictEqual(error.reason === "Transport" ? error.kind : error._tag, "Timeout")
       }))
 
     it.effect("a refresh whose outcome is unknown is sent again once only", () =>
@@ -752,7 +752,7 @@ describe("TokenEndpoint", () => {
     it.effect("a code exchange whose connection dropped is not retried", () =>
       Effect.gen(function*() {
         const { error, requests } = yield* failure(["drop", ok(bearer)], code)
-        assert.strictEqual(error._tag, "TransportError")
+        assert.strictEqual(error.reason, "Transport")
         assert.strictEqual(requests.length, 1)
       }))
 
@@ -769,7 +769,7 @@ describe("TokenEndpoint", () => {
         yield* TestClock.adjust(Duration.seconds(6))
         const [exchangeError, otherError] = [yield* Fiber.join(exchange), yield* Fiber.join(other)]
         assert.strictEqual(
-          exchangeError._tag === "TransportError" ? exchangeError.reason : exchangeError._tag,
+          exchangeError.reason === "Transport" ? exchangeError.kind : exchangeError._tag,
           "Timeout"
         )
         assert.notInclude(exchangeError.message, "retried")
@@ -787,8 +787,8 @@ describe("TokenEndpoint", () => {
           [{ status: 500, body: JSON.stringify({ leaked: "at-secret-value" }) }],
           code
         )
-        assert.strictEqual(error._tag, "TransientServerError")
-        if (error._tag === "TransientServerError") assert.strictEqual(error.preview, "")
+        assert.strictEqual(error.reason, "Transient")
+        if (error.reason === "Transient") assert.strictEqual(error.description, "")
       }))
 
     it.effect("an HTML preview is stripped of tags and scripts, collapsed and at most 100 characters", () =>
@@ -796,11 +796,12 @@ describe("TokenEndpoint", () => {
         const html = `<html><head><style>p{}</style><script>var x = 1</script></head>` +
           `<body><p>Service\n\n   Unavailable</p>${"<b>more</b> ".repeat(100)}</body></html>`
         const { error } = yield* failure([{ status: 503, body: html, headers: { "content-type": "text/html" } }], code)
-        if (error._tag !== "TransientServerError") return assert.fail(error._tag)
-        assert.isTrue(error.preview.startsWith("Service Unavailable more more"))
-        assert.isAtMost(error.preview.length, 100)
-        assert.notInclude(error.preview, "<")
-        assert.notInclude(error.preview, "var x")
+        if (error.reason !== "Transient") return assert.fail(error._tag)
+        const preview = error.description ?? ""
+        assert.isTrue(preview.startsWith("Service Unavailable more more"))
+        assert.isAtMost(preview.length, 100)
+        assert.notInclude(preview, "<")
+        assert.notInclude(error.description, "var x")
       }))
 
     it.effect("server text echoing a secret the client sent has it replaced with <redacted>", () =>
@@ -810,7 +811,7 @@ describe("TokenEndpoint", () => {
           status: 400,
           body: JSON.stringify({ error: "invalid_request", error_description: echo })
         }], refresh)
-        if (described.error._tag !== "ErrorResponse") return assert.fail(described.error._tag)
+        if (described.error.reason !== "ErrorResponse") return assert.fail(described.error._tag)
         assert.strictEqual(described.error.description, "you sent <redacted> as <redacted> (<redacted>)")
         // osu! puts whole sentences in `error`; the message carries it too.
         const sentence = yield* failure(
@@ -822,8 +823,8 @@ describe("TokenEndpoint", () => {
           [{ status: 503, body: `<html><p>code-secret / verifier-secret / ${secret}</p></html>` }],
           code
         )
-        if (page.error._tag !== "TransientServerError") return assert.fail(page.error._tag)
-        assert.strictEqual(page.error.preview, "<redacted> / <redacted> / <redacted>")
+        if (page.error.reason !== "Transient") return assert.fail(page.error._tag)
+        assert.strictEqual(page.error.description, "<redacted> / <redacted> / <redacted>")
         const invalidClient = yield* failure(
           [{ status: 401, body: JSON.stringify({ error: "invalid_client", error_description: `bad ${secret}` }) }]
         )
@@ -841,7 +842,7 @@ describe("TokenEndpoint", () => {
           Effect.flatMap((endpoint) => Effect.flip(endpoint.request(refresh, { previous }))),
           Effect.provideService(HttpClient.HttpClient, httpClient)
         )
-        assert.strictEqual(error._tag === "ErrorResponse" ? error.description : error._tag, "<redacted> was revoked")
+        assert.strictEqual(error.reason === "ErrorResponse" ? error.description : error._tag, "<redacted> was revoked")
       }))
 
     it.effect("400 with an RFC error is an ErrorResponse carrying the status and description", () =>
@@ -850,7 +851,7 @@ describe("TokenEndpoint", () => {
           status: 400,
           body: JSON.stringify({ error: "invalid_scope", error_description: "too wide", error_uri: "https://x/doc" })
         }])
-        if (error._tag !== "ErrorResponse") return assert.fail(error._tag)
+        if (error.reason !== "ErrorResponse") return assert.fail(error._tag)
         assert.strictEqual(error.status, 400)
         assert.strictEqual(error.description, "too wide")
         assert.strictEqual(error.uri, "https://x/doc")
@@ -859,7 +860,7 @@ describe("TokenEndpoint", () => {
     it.effect("a 4xx with a JSON body but no error member is an unexpected status", () =>
       Effect.gen(function*() {
         const { error } = yield* failure([{ status: 403, body: JSON.stringify({ message: "no" }) }])
-        assert.strictEqual(error._tag === "InvalidTokenResponse" ? error.reason : error._tag, "UnexpectedStatus")
+        assert.strictEqual(error.reason === "InvalidResponse" ? error.kind : error._tag, "UnexpectedStatus")
       }))
 
     it.effect("the provider's classifier runs before the standard reading", () =>
@@ -880,7 +881,7 @@ describe("TokenEndpoint", () => {
           Effect.provideService(HttpClient.HttpClient, httpClient)
         )
         assert.deepStrictEqual(classified, [418])
-        assert.strictEqual(error._tag === "ErrorResponse" ? error.error : error._tag, "invalid_grant")
+        assert.strictEqual(error.reason === "ErrorResponse" ? error.error : error._tag, "invalid_grant")
       }))
 
     it.effect("status 0 (a browser's opaque redirect) is a redirect", () =>
@@ -892,7 +893,7 @@ describe("TokenEndpoint", () => {
           Effect.flatMap((endpoint) => Effect.flip(endpoint.request(code))),
           Effect.provideService(HttpClient.HttpClient, httpClient)
         )
-        assert.strictEqual(error._tag === "InvalidTokenResponse" ? error.reason : error._tag, "Redirect")
+        assert.strictEqual(error.reason === "InvalidResponse" ? error.kind : error._tag, "Redirect")
       }))
 
     it.effect("a client piped through filterStatusOk still gives the typed error", () =>
@@ -902,7 +903,7 @@ describe("TokenEndpoint", () => {
           Effect.flatMap((endpoint) => Effect.flip(endpoint.request(code))),
           Effect.provideService(HttpClient.HttpClient, HttpClient.filterStatusOk(httpClient))
         )
-        assert.strictEqual(error._tag === "ErrorResponse" ? error.error : error._tag, "invalid_grant")
+        assert.strictEqual(error.reason === "ErrorResponse" ? error.error : error._tag, "invalid_grant")
       }))
 
     it.effect("a body longer than its Content-Length claims is still capped", () =>
@@ -911,7 +912,7 @@ describe("TokenEndpoint", () => {
           body: JSON.stringify({ ...bearer, pad: "x".repeat(1024 * 1024) }),
           headers: { "content-length": "10" }
         }])
-        assert.strictEqual(error._tag === "InvalidTokenResponse" ? error.reason : error._tag, "BodyTooLarge")
+        assert.strictEqual(error.reason === "InvalidResponse" ? error.kind : error._tag, "BodyTooLarge")
       }))
 
     it.effect("a streamed body over 1 MiB without Content-Length stops being read", () =>
@@ -931,7 +932,7 @@ describe("TokenEndpoint", () => {
           Effect.flatMap((endpoint) => Effect.flip(endpoint.request(code))),
           Effect.provideService(HttpClient.HttpClient, httpClient)
         )
-        assert.strictEqual(error._tag === "InvalidTokenResponse" ? error.reason : error._tag, "BodyTooLarge")
+        assert.strictEqual(error.reason === "InvalidResponse" ? error.kind : error._tag, "BodyTooLarge")
         assert.isBelow(pulled, 40)
       }))
   })

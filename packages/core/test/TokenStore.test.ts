@@ -452,7 +452,7 @@ describe("layerKeyValueStore", () => {
       })
     ))
 
-  it.effect("a token that cannot be stored fails with TokenStoreError and writes nothing", () =>
+  it.effect("a token that cannot be stored fails with StoreError and writes nothing", () =>
     withKvs((store, kvs) =>
       Effect.gen(function*() {
         const previous = makeToken({ version: 1 })
@@ -460,8 +460,8 @@ describe("layerKeyValueStore", () => {
         const error = yield* Effect.flip(
           put(store, "slot", makeToken({ expiresAt: Option.some(Number.POSITIVE_INFINITY) }))
         )
-        assert.strictEqual(error._tag, "TokenStoreError")
-        assert.strictEqual(error.operation, "set")
+        assert.strictEqual(error._tag, "@effect-oauth/StoreError")
+        assert.strictEqual(error.reason, "Set")
         assert.include(error.message, "cannot be stored")
         assertNoSecret(error.message)
         assertToken(yield* store.get("slot"), previous)
@@ -503,22 +503,22 @@ describe("layerKeyValueStore", () => {
     size: Effect.succeed(0)
   })
 
-  it.effect("a failing KeyValueStore fails every operation with TokenStoreError", () =>
+  it.effect("a failing KeyValueStore fails every operation with StoreError", () =>
     Effect.gen(function*() {
       const store = yield* TokenStore.makeKeyValueStore()
       const get = yield* Effect.flip(store.get("slot"))
       const set = yield* Effect.flip(store.set("slot", makeToken(), { _tag: "Version", version: 1 }))
       const conditional = yield* Effect.flip(cas(store, "slot", makeToken(), { _tag: "Absent" }))
       const remove = yield* Effect.flip(store.remove("slot", { _tag: "Absent" }))
-      assert.deepStrictEqual([get.operation, set.operation, conditional.operation, remove.operation], [
-        "get",
-        "set",
-        "set",
-        "remove"
+      assert.deepStrictEqual([get.reason, set.reason, conditional.reason, remove.reason], [
+        "Get",
+        "Set",
+        "Set",
+        "Remove"
       ])
       assert.include(get.message, "PermissionDenied")
       for (const error of [get, set, conditional, remove]) {
-        assert.strictEqual(error._tag, "TokenStoreError")
+        assert.strictEqual(error._tag, "@effect-oauth/StoreError")
         assertNoSecret(error.message)
         assertNoSecret(JSON.stringify(error))
       }
@@ -550,7 +550,7 @@ describe("layerCallbacks", () => {
       assert.deepStrictEqual(saved[1], ["k", Option.none()])
     }))
 
-  it.effect("a failing load fails get and conditional set with TokenStoreError naming the error's tag only", () =>
+  it.effect("a failing load fails get and conditional set with StoreError naming the error's tag only", () =>
     Effect.gen(function*() {
       let saves = 0
       const store = yield* make({
@@ -559,9 +559,9 @@ describe("layerCallbacks", () => {
       })
       const get = yield* Effect.flip(store.get("k"))
       const set = yield* Effect.flip(cas(store, "k", makeToken(), { _tag: "Absent" }))
-      assert.strictEqual(get._tag, "TokenStoreError")
-      assert.strictEqual(get.operation, "get")
-      assert.strictEqual(set.operation, "set")
+      assert.strictEqual(get._tag, "@effect-oauth/StoreError")
+      assert.strictEqual(get.reason, "Get")
+      assert.strictEqual(set.reason, "Set")
       assert.include(get.message, "load callback failed with DatabaseError")
       assert.strictEqual(saves, 0)
       for (const error of [get, set]) {
@@ -570,7 +570,7 @@ describe("layerCallbacks", () => {
       }
     }))
 
-  it.effect("a failing save fails set and remove with TokenStoreError", () =>
+  it.effect("a failing save fails set and remove with StoreError", () =>
     Effect.gen(function*() {
       const store = yield* make({
         load: () => Effect.succeedNone,
@@ -584,14 +584,14 @@ describe("layerCallbacks", () => {
       const set = yield* Effect.flip(put(store, "k", makeToken()))
       const conditional = yield* Effect.flip(cas(store, "k", makeToken(), { _tag: "Absent" }))
       const remove = yield* Effect.flip(del(store, "k"))
-      assert.deepStrictEqual([set.operation, conditional.operation, remove.operation], ["set", "set", "remove"])
+      assert.deepStrictEqual([set.reason, conditional.reason, remove.reason], ["Set", "Set", "Remove"])
       for (const error of [set, conditional, remove]) {
         assert.include(error.message, "save callback failed")
         assertNoSecret(error.message)
       }
     }))
 
-  it.effect("defects and throws in callbacks become TokenStoreError, not defects", () =>
+  it.effect("defects and throws in callbacks become StoreError, not defects", () =>
     Effect.gen(function*() {
       const store = yield* make({
         load: (key) =>
@@ -610,7 +610,7 @@ describe("layerCallbacks", () => {
         const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
         assert.isTrue(Option.isSome(failure), "expected a typed failure, not a defect")
         const error = Option.getOrThrow(failure)
-        assert.strictEqual(error._tag, "TokenStoreError")
+        assert.strictEqual(error._tag, "@effect-oauth/StoreError")
         assert.include(error.message, "with a defect")
         assertNoSecret(error.message)
       }
@@ -653,7 +653,7 @@ describe("layerCallbacks", () => {
       assert.deepStrictEqual(calls, ["load", "save", "load"])
     }))
 
-  it.effect("a failing saveIf fails the conditional set with TokenStoreError", () =>
+  it.effect("a failing saveIf fails the conditional set with StoreError", () =>
     Effect.gen(function*() {
       const store = yield* make({
         load: () => Effect.succeedNone,
@@ -661,7 +661,7 @@ describe("layerCallbacks", () => {
         saveIf: () => Effect.fail(new DatabaseError({ statement: secretAccess }))
       })
       const error = yield* Effect.flip(cas(store, "k", makeToken(), { _tag: "Absent" }))
-      assert.strictEqual(error.operation, "set")
+      assert.strictEqual(error.reason, "Set")
       assert.include(error.message, "saveIf callback failed with DatabaseError")
       assertNoSecret(error.message)
     }))

@@ -4,7 +4,7 @@
  * in their own tests. Every test uses its own keys, so a driver whose storage outlives one build
  * (a directory, a database) can run the suite on it.
  */
-import type { TokenStoreError } from "@effect-oauth/core/OAuthError"
+import type { StoreError } from "@effect-oauth/core/OAuthError"
 import * as Scopes from "@effect-oauth/core/Scopes"
 import { Token } from "@effect-oauth/core/Token"
 import { encrypted, expectationOf, TokenStore } from "@effect-oauth/core/TokenStore"
@@ -50,7 +50,7 @@ export const makeToken = (overrides: Partial<ConstructorParameters<typeof Token>
 
 /** Asserts that `actual` holds a token equal, field by field, to `expected`. */
 /** Writes against whatever is stored (read, then compare-and-set): whether it was written. */
-export const put = (store: TokenStore.Service, key: string, token: Token): Effect.Effect<boolean, TokenStoreError> =>
+export const put = (store: TokenStore.Service, key: string, token: Token): Effect.Effect<boolean, StoreError> =>
   Effect.flatMap(
     store.get(key),
     (current) => Effect.map(store.set(key, token, expectationOf(current)), (result) => result._tag === "Written")
@@ -62,11 +62,11 @@ export const cas = (
   key: string,
   token: Token,
   expected: Expectation
-): Effect.Effect<boolean, TokenStoreError> =>
+): Effect.Effect<boolean, StoreError> =>
   Effect.map(store.set(key, token, expected), (result) => result._tag === "Written")
 
 /** Removes whatever is stored (read, then a conditional remove). */
-export const del = (store: TokenStore.Service, key: string): Effect.Effect<boolean, TokenStoreError> =>
+export const del = (store: TokenStore.Service, key: string): Effect.Effect<boolean, StoreError> =>
   Effect.flatMap(
     store.get(key),
     (current) => Effect.map(store.remove(key, expectationOf(current)), (result) => result._tag === "Written")

@@ -1,4 +1,4 @@
-import { InvalidConfiguration } from "@effect-oauth/core/OAuthError"
+import { ConfigurationError } from "@effect-oauth/core/OAuthError"
 import * as TokenStore from "@effect-oauth/core/TokenStore"
 import * as KeyValueStore from "@effect/platform/KeyValueStore"
 import { assert, describe, it } from "@effect/vitest"
@@ -191,7 +191,7 @@ describe("TokenStore.encrypted", () => {
       assertToken(yield* (yield* storeOver(kv, only("env", keyOne))).get("slot"), makeToken())
     }))
 
-  it.effect("bad keys fail the layer with InvalidConfiguration, never showing the key", () =>
+  it.effect("bad keys fail the layer with ConfigurationError, never showing the key", () =>
     Effect.gen(function*() {
       const kv = yield* makeKv
       const short = btoa("only sixteen byt")
@@ -212,9 +212,9 @@ describe("TokenStore.encrypted", () => {
         )
         assert.isTrue(Exit.isFailure(exit), label)
         const error = Option.getOrThrow(
-          Cause.failureOption((exit as Exit.Failure<unknown, InvalidConfiguration>).cause)
+          Cause.failureOption((exit as Exit.Failure<unknown, ConfigurationError>).cause)
         )
-        assert.instanceOf(error, InvalidConfiguration, label)
+        assert.instanceOf(error, ConfigurationError, label)
         assert.include(error.message, words, label)
         for (const secret of [keyOne, keyTwo, short]) assert.notInclude(JSON.stringify(error) + error.message, secret)
       }

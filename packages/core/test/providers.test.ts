@@ -91,7 +91,7 @@ describe("providers/Osu", () => {
     const result = ScopeRules.validate(Osu.provider.scopeRules, "ClientCredentials", Scopes.make("*"))
     assert.isTrue(Either.isLeft(result))
     if (Either.isLeft(result)) {
-      assert.instanceOf(result.left, OAuthError.InvalidScopeRequest)
+      assert.instanceOf(result.left, OAuthError.ScopeError)
       assert.strictEqual(result.left.rule, "osu.client-credentials-no-star")
     }
   })
@@ -155,7 +155,7 @@ describe("presets and RFC 9207 iss", () => {
           Authorization.complete(endpoint, forged.transaction, withIss(yield* server.authorize(forged.url), server.url))
         )
         assert.strictEqual(
-          refused._tag === "AuthorizationResponseError" ? refused.reason : refused._tag,
+          refused._tag === "@effect-oauth/AuthorizationError" ? refused.reason : refused._tag,
           "IssuerMismatch"
         )
         assert.deepStrictEqual(yield* exchanges, { ok: 0, error: 0 })

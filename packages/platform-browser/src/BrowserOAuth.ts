@@ -17,9 +17,10 @@ import * as Authorization from "@effect-oauth/core/Authorization"
 import * as AuthorizedHttpClient from "@effect-oauth/core/AuthorizedHttpClient"
 import type { ClientConfig } from "@effect-oauth/core/ClientConfig"
 import type * as Granted from "@effect-oauth/core/Granted"
+import type { IdTokenError } from "@effect-oauth/core/IdToken"
 import * as OAuthClient from "@effect-oauth/core/OAuthClient"
-import type { InvalidScopeRequest, TokenRequestError, TokenStoreError } from "@effect-oauth/core/OAuthError"
-import { AuthorizationResponseError, InvalidConfiguration } from "@effect-oauth/core/OAuthError"
+import type { ScopeError, StoreError, TokenRequestError } from "@effect-oauth/core/OAuthError"
+import { AuthorizationError, ConfigurationError } from "@effect-oauth/core/OAuthError"
 import type { Provider } from "@effect-oauth/core/Provider"
 import type { ScopeRules } from "@effect-oauth/core/ScopeRules"
 import type { ScopeSet } from "@effect-oauth/core/Scopes"
@@ -137,7 +138,12 @@ export interface Options<P extends string = string, Rules extends ScopeRules<P> 
  * @since 0.1.0
  * @category models
  */
-export type CompleteLoginError = AuthorizationResponseError | TokenRequestError | TokenStoreError
+export type CompleteLoginError =
+  | AuthorizationError
+  | TokenRequestError
+  | ConfigurationError
+  | IdTokenError
+  | StoreError
 
 /**
  * @since 0.1.0
@@ -150,13 +156,13 @@ export interface Service {
       readonly scopes?: ScopeSet<string> | undefined
       readonly extraParams?: Readonly<Record<string, string>> | undefined
     }
-  ) => Effect.Effect<void, InvalidConfiguration | InvalidScopeRequest>
+  ) => Effect.Effect<void, ConfigurationError | ScopeError>
   /** Completes the login on the callback page (see the module's description). */
   readonly completeLogin: (location: string | URL | Location) => Effect.Effect<Token, CompleteLoginError>
   /** Whether `location` is a callback to complete (it carries `state` and a `code` or an `error`). */
   readonly isCallback: (location: string | URL | Location) => boolean
   /** Revokes the tokens at the provider (where it can) and always forgets them here. */
-  readonly logout: Effect.Effect<void, TokenRequestError | TokenStoreError>
+  readonly logout: Effect.Effect<void, TokenRequestError | ConfigurationError | StoreError>
 }
 
 /**
@@ -173,7 +179,7 @@ export class BrowserOAuth extends Context.Tag("@effect-oauth/platform-browser/Br
  */
 export const login = (
   options?: Parameters<Service["login"]>[0]
-): Effect.Effect<void, InvalidConfiguration | InvalidScopeRequest, BrowserOAuth> =>
+): Effect.Effect<void, ConfigurationError | ScopeError, BrowserOAuth> =>
   Effect.flatMap(BrowserOAuth, (service) => service.login(options))
 
 /**
@@ -193,10 +199,11 @@ export const completeLogin = (
  * @since 0.1.0
  * @category accessors
  */
-export const logout: Effect.Effect<void, TokenRequestError | TokenStoreError, BrowserOAuth> = Effect.flatMap(
-  BrowserOAuth,
-  (service) => service.logout
-)
+export const logout: Effect.Effect<void, TokenRequestError | ConfigurationError | StoreError, BrowserOAuth> = Effect
+  .flatMap(
+    BrowserOAuth,
+    (service) => service.logout
+  )
 
 /**
  * The `sessionStorage` key of a pending login's transaction.
@@ -272,11 +279,11 @@ export const make = (
       return Effect.gen(function*() {
         const url = new URL(href)
         const state = url.searchParams.get("state")
-        if (state === null) return yield* new AuthorizationResponseError({ reason: "MissingState" })
+        if (state === null) return yield* new AuthorizationError({ reason: "MissingState" })
         const now = yield* Clock.currentTimeMillis
         // A login left unfinished for longer than its time to live is as good as unknown.
         const transaction = Option.filter(takeTransaction(state), (t) => now - t.createdAt <= transactionTimeToLive)
-        if (Option.isNone(transaction)) return yield* new AuthorizationResponseError({ reason: "StateMismatch" })
+        if (Option.isNone(transaction)) return yield* new AuthorizationError({ reason: "StateMismatch" })
         const token = yield* Authorization.complete(endpoint, transaction.value, url)
         yield* client.setToken(token)
         return token
@@ -296,7 +303,10 @@ export const make = (
           })
           const storage = sessionStorageOf()
           if (Option.isNone(storage)) {
-            return yield* new InvalidConfiguration({ detail: "sessionStorage is not available to keep the login" })
+            return yield* new ConfigurationError({
+              reason: "Environment",
+              detail: "sessionStorage is not available to keep the login"
+            })
           }
           const stored = Either.try(() =>
             storage.value.setItem(
@@ -305,7 +315,10 @@ export const make = (
             )
           )
           if (Either.isLeft(stored)) {
-            return yield* new InvalidConfiguration({ detail: "sessionStorage refused the login transaction (full?)" })
+            return yield* new ConfigurationError({
+              reason: "Environment",
+              detail: "sessionStorage refused the login transaction (full?)"
+            })
           }
           yield* navigate(started.url)
         }),
@@ -339,7 +352,7 @@ export type Services<P extends string, Rules extends ScopeRules<P> = ScopeRules<
  */
 export const layerWith = <P extends string, Rules extends ScopeRules<P>, S extends P = never>(
   options: Options<P, Rules, S>
-): Layer.Layer<Services<P, Rules, S>, InvalidScopeRequest, HttpClient.HttpClient> => {
+): Layer.Layer<Services<P, Rules, S>, ScopeError, HttpClient.HttpClient> => {
   const store = options.store ?? memory
   const client = OAuthClient.layerUser<P, Rules, S>({
     provider: options.provider,
@@ -363,5 +376,5 @@ export const layerWith = <P extends string, Rules extends ScopeRules<P>, S exten
  */
 export const layer = <P extends string, Rules extends ScopeRules<P>, S extends P = never>(
   options: Options<P, Rules, S>
-): Layer.Layer<Services<P, Rules, S> | HttpClient.HttpClient, InvalidScopeRequest> =>
+): Layer.Layer<Services<P, Rules, S> | HttpClient.HttpClient, ScopeError> =>
   layerWith(options).pipe(Layer.provideMerge(layerHttpClient))

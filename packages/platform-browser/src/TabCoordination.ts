@@ -21,7 +21,7 @@
  * @since 0.1.0
  */
 import type * as OAuthClient from "@effect-oauth/core/OAuthClient"
-import type { TokenStoreError } from "@effect-oauth/core/OAuthError"
+import type { StoreError } from "@effect-oauth/core/OAuthError"
 import { TokenStore } from "@effect-oauth/core/TokenStore"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -176,7 +176,7 @@ export const make = (
     const locks = lockManager()
     const withRefreshLock = Option.match(locks, {
       onNone: () => store.withRefreshLock,
-      onSome: (locks) => <A, E>(key: string, refresh: Effect.Effect<A, E>): Effect.Effect<A, E | TokenStoreError> =>
+      onSome: (locks) => <A, E>(key: string, refresh: Effect.Effect<A, E>): Effect.Effect<A, E | StoreError> =>
         withWebLock(locks, `${name}/refresh/${key}`, refresh, settle)
     })
 

@@ -114,8 +114,8 @@ describe("BrowserOAuth", () => {
         const server = yield* TestServer.TestServer
         return { error, counters: yield* server.counters }
       }).pipe(Effect.provide(Env(sent)))
-      assert.strictEqual(error._tag, "AuthorizationResponseError")
-      if (error._tag === "AuthorizationResponseError") assert.strictEqual(error.reason, "StateMismatch")
+      assert.strictEqual(error._tag, "@effect-oauth/AuthorizationError")
+      if (error._tag === "@effect-oauth/AuthorizationError") assert.strictEqual(error.reason, "StateMismatch")
       assert.strictEqual(
         counters.tokenRequests.authorization_code.ok + counters.tokenRequests.authorization_code.error,
         0
@@ -138,8 +138,8 @@ describe("BrowserOAuth", () => {
         const server = yield* TestServer.TestServer
         return { error, counters: yield* server.counters }
       }).pipe(Effect.provide(Env(sent)))
-      assert.strictEqual(error._tag, "AuthorizationResponseError")
-      if (error._tag === "AuthorizationResponseError") assert.strictEqual(error.reason, "TokenInCallback")
+      assert.strictEqual(error._tag, "@effect-oauth/AuthorizationError")
+      if (error._tag === "@effect-oauth/AuthorizationError") assert.strictEqual(error.reason, "TokenInCallback")
       assert.strictEqual(counters.tokenRequests.authorization_code.ok, 0)
       const href = new URL(globalThis.location.href)
       assert.strictEqual(href.hash, "")
@@ -159,8 +159,8 @@ describe("BrowserOAuth", () => {
         yield* BrowserOAuth.completeLogin(callback)
         return yield* Effect.flip(BrowserOAuth.completeLogin(callback))
       }).pipe(Effect.provide(Env(sent)))
-      assert.strictEqual(error._tag, "AuthorizationResponseError")
-      if (error._tag === "AuthorizationResponseError") assert.strictEqual(error.reason, "StateMismatch")
+      assert.strictEqual(error._tag, "@effect-oauth/AuthorizationError")
+      if (error._tag === "@effect-oauth/AuthorizationError") assert.strictEqual(error.reason, "StateMismatch")
     }))
 
   it.effect("a login older than 10 minutes is refused like an unknown state, before any token request", () =>
@@ -175,8 +175,8 @@ describe("BrowserOAuth", () => {
         const server = yield* TestServer.TestServer
         return { error, counters: yield* server.counters }
       }).pipe(Effect.provide(Env(sent)))
-      assert.strictEqual(error._tag, "AuthorizationResponseError")
-      if (error._tag === "AuthorizationResponseError") assert.strictEqual(error.reason, "StateMismatch")
+      assert.strictEqual(error._tag, "@effect-oauth/AuthorizationError")
+      if (error._tag === "@effect-oauth/AuthorizationError") assert.strictEqual(error.reason, "StateMismatch")
       assert.strictEqual(
         counters.tokenRequests.authorization_code.ok + counters.tokenRequests.authorization_code.error,
         0
@@ -195,8 +195,8 @@ describe("BrowserOAuth", () => {
         yield* landOnCallback(sent[0]!)
         return yield* Effect.flip(BrowserOAuth.completeLogin(globalThis.location))
       }).pipe(Effect.provide(Env(sent)))
-      assert.strictEqual(error._tag, "AuthorizationResponseError")
-      if (error._tag === "AuthorizationResponseError") assert.strictEqual(error.reason, "Denied")
+      assert.strictEqual(error._tag, "@effect-oauth/AuthorizationError")
+      if (error._tag === "@effect-oauth/AuthorizationError") assert.strictEqual(error.reason, "Denied")
     }))
 
   it.effect("logout revokes at the server and forgets the token", () =>

@@ -214,7 +214,7 @@ describe("TabCoordination", () => {
       assert.isTrue(Option.isNone(yield* stored(b)))
       assert.isTrue(Option.isNone(yield* held(b)))
       const error = yield* inTab(b, Effect.flip(Effect.flatMap(OAuthClient.OAuthClient, (client) => client.token)))
-      assert.strictEqual(error._tag, "ReauthorizationRequired")
+      assert.strictEqual(error._tag, "@effect-oauth/ReauthorizationRequired")
     }))
 
   it.scoped("tabs on localStorage share by re-reading: a login and a refresh in one tab reach the other, which sends nothing", () =>

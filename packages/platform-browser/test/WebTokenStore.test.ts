@@ -45,7 +45,7 @@ describe("WebTokenStore", () => {
       assert.strictEqual(globalThis.localStorage.getItem("effect-oauth/token/user/b"), "{not json")
     }).pipe(Effect.provide(WebTokenStore.layerLocalStorage())))
 
-  it.effect("a storage that refuses a write (quota) fails with a TokenStoreError naming the call, not the token", () => {
+  it.effect("a storage that refuses a write (quota) fails with a StoreError naming the call, not the token", () => {
     const full: Pick<Storage, "getItem" | "setItem" | "removeItem"> = {
       getItem: () => null,
       setItem: () => {
@@ -63,7 +63,7 @@ describe("WebTokenStore", () => {
         Effect.gen(function*() {
           const store = yield* TokenStore.TokenStore
           const error = yield* Effect.flip(store.set("user/c", token, { _tag: "Absent" }))
-          assert.strictEqual(error.operation, "set")
+          assert.strictEqual(error.reason, "Set")
           assert.include(error.message, "localStorage.setItem(effect-oauth/token/user/c)")
           assert.notInclude(error.message, "access-1")
         }).pipe(Effect.provide(WebTokenStore.layerLocalStorage())),

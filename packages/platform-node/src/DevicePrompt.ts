@@ -6,10 +6,11 @@
  * @since 0.1.0
  */
 import * as DeviceAuthorization from "@effect-oauth/core/DeviceAuthorization"
+import type { IdTokenError } from "@effect-oauth/core/IdToken"
 import type {
-  AuthorizationResponseError,
-  InvalidConfiguration,
-  InvalidScopeRequest,
+  AuthorizationError,
+  ConfigurationError,
+  ScopeError,
   TokenRequestError
 } from "@effect-oauth/core/OAuthError"
 import type { ScopeSet } from "@effect-oauth/core/Scopes"
@@ -61,7 +62,7 @@ export const login = (
   options: Options = {}
 ): Effect.Effect<
   Token,
-  TokenRequestError | AuthorizationResponseError | InvalidConfiguration | InvalidScopeRequest
+  TokenRequestError | AuthorizationError | ConfigurationError | IdTokenError | ScopeError
 > => {
   const print = options.print ?? ((line: string) => Console.log(line))
   return DeviceAuthorization.authorize(endpoint, {

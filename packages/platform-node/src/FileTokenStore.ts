@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { InvalidConfiguration, TokenStoreError } from "@effect-oauth/core/OAuthError"
+import { ConfigurationError, StoreError } from "@effect-oauth/core/OAuthError"
 import type { Token } from "@effect-oauth/core/Token"
 import { encodeStored, makeKeyedLock, readStored, TokenStore, writeIfExpected } from "@effect-oauth/core/TokenStore"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
@@ -76,7 +76,7 @@ const appName = "effect-oauth"
  * @since 0.1.0
  * @category utils
  */
-export const defaultDirectoryFor = (platform: NodeJS.Platform): Effect.Effect<string, InvalidConfiguration> =>
+export const defaultDirectoryFor = (platform: NodeJS.Platform): Effect.Effect<string, ConfigurationError> =>
   Effect.gen(function*() {
     const paths = platform === "win32" ? NodePathModule.win32 : NodePathModule.posix
     const env = (name: string) => Config.option(Config.nonEmptyString(name))
@@ -95,7 +95,8 @@ export const defaultDirectoryFor = (platform: NodeJS.Platform): Effect.Effect<st
       }
     })
     if (Option.isNone(home)) {
-      return yield* new InvalidConfiguration({
+      return yield* new ConfigurationError({
+        reason: "Environment",
         detail: "no home directory to keep tokens in: set HOME (or XDG_CONFIG_HOME), or pass a directory"
       })
     }
@@ -110,7 +111,11 @@ export const defaultDirectoryFor = (platform: NodeJS.Platform): Effect.Effect<st
   }).pipe(
     Effect.catchTag(
       "ConfigError",
-      () => new InvalidConfiguration({ detail: "the environment could not be read to find the token directory" })
+      () =>
+        new ConfigurationError({
+          reason: "Environment",
+          detail: "the environment could not be read to find the token directory"
+        })
     )
   )
 
@@ -120,7 +125,7 @@ export const defaultDirectoryFor = (platform: NodeJS.Platform): Effect.Effect<st
  * @since 0.1.0
  * @category utils
  */
-export const defaultDirectory: Effect.Effect<string, InvalidConfiguration> = Effect.suspend(() =>
+export const defaultDirectory: Effect.Effect<string, ConfigurationError> = Effect.suspend(() =>
   defaultDirectoryFor(process.platform)
 )
 
@@ -172,7 +177,7 @@ const isReason = (reason: PlatformError.SystemErrorReason) => (error: PlatformEr
  */
 export const make = (
   options?: Options
-): Effect.Effect<TokenStore.Service, InvalidConfiguration, FileSystem.FileSystem | Path.Path> =>
+): Effect.Effect<TokenStore.Service, ConfigurationError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
@@ -183,12 +188,10 @@ export const make = (
     const host = NodeOs.hostname()
     const posix = process.platform !== "win32"
 
-    const failure = (operation: TokenStoreError["operation"], detail: string) =>
-      new TokenStoreError({ operation, detail })
+    const failure = (operation: StoreError["reason"], detail: string) => new StoreError({ reason: operation, detail })
     // A PlatformError's message names the method, the path and the system's reason, never file data.
-    const platformFailure =
-      (operation: TokenStoreError["operation"], doing: string) => (error: PlatformError.PlatformError) =>
-        failure(operation, `${doing}: ${error.message}`)
+    const platformFailure = (operation: StoreError["reason"], doing: string) => (error: PlatformError.PlatformError) =>
+      failure(operation, `${doing}: ${error.message}`)
 
     const filePath = (key: string) => path.join(directory, fileNameFor(key))
     const lockNameFor = (key: string) => fileNameFor(key).replace(/\.json$/, ".lock")
@@ -209,7 +212,7 @@ export const make = (
         )
       }
     })
-    const ensureDirectory = (operation: TokenStoreError["operation"]) =>
+    const ensureDirectory = (operation: StoreError["reason"]) =>
       fs.makeDirectory(directory, { recursive: true, mode: 0o700 }).pipe(
         Effect.mapError(platformFailure(operation, `cannot create the directory ${directory}`)),
         Effect.zipRight(posix ? Effect.mapError(secureDirectory, (detail) => failure(operation, detail)) : Effect.void)
@@ -255,7 +258,7 @@ export const make = (
         ))
 
     if (posix && (yield* fs.exists(directory).pipe(Effect.orElseSucceed(() => false)))) {
-      yield* Effect.mapError(secureDirectory, (detail) => new InvalidConfiguration({ detail }))
+      yield* Effect.mapError(secureDirectory, (detail) => new ConfigurationError({ reason: "Environment", detail }))
       // Opening the store deletes what crashed writers of this host left, for every key at once.
       yield* Effect.flatMap(listTemporaries, (found) => {
         for (const temporary of found) {
@@ -278,9 +281,9 @@ export const make = (
     // ---- reading ------------------------------------------------------------
 
     const read = (
-      operation: TokenStoreError["operation"],
+      operation: StoreError["reason"],
       key: string
-    ): Effect.Effect<Option.Option<Token>, TokenStoreError> => {
+    ): Effect.Effect<Option.Option<Token>, StoreError> => {
       const file = filePath(key)
       return Effect.gen(function*() {
         const found = yield* readTokenFile(file).pipe(
@@ -297,7 +300,7 @@ export const make = (
 
     // ---- writing ------------------------------------------------------------
 
-    const writeAtomic = (operation: TokenStoreError["operation"], file: string, text: string) =>
+    const writeAtomic = (operation: StoreError["reason"], file: string, text: string) =>
       Effect.gen(function*() {
         yield* ensureDirectory(operation)
         const temporary = path.join(directory, temporaryName(path.basename(file), randomId()))
@@ -399,7 +402,7 @@ export const make = (
             return
           }
           if (!isReason("AlreadyExists")(created.left)) {
-            return yield* platformFailure("lock", `cannot create the lock file ${lock}`)(created.left)
+            return yield* platformFailure("Lock", `cannot create the lock file ${lock}`)(created.left)
           }
           const content = yield* Effect.either(fs.readFileString(lock))
           if (Either.isRight(content)) {
@@ -413,12 +416,12 @@ export const make = (
           }
           if (now >= deadline) {
             return yield* failure(
-              "lock",
+              "Lock",
               `timed out after ${Duration.format(lockTimeout)} waiting for the lock file ${lock}`
             )
           }
           yield* restore(Effect.sleep(pollInterval))
-          if (round > 1_000_000) return yield* failure("lock", `gave up waiting for the lock file ${lock}`)
+          if (round > 1_000_000) return yield* failure("Lock", `gave up waiting for the lock file ${lock}`)
         }
       })
 
@@ -451,7 +454,7 @@ export const make = (
     const lockKey = (
       key: string,
       renew: boolean
-    ): Effect.Effect<Option.Option<{ readonly lock: string; readonly holder: Holder }>, TokenStoreError, Scope.Scope> =>
+    ): Effect.Effect<Option.Option<{ readonly lock: string; readonly holder: Holder }>, StoreError, Scope.Scope> =>
       Effect.gen(function*() {
         const lock = lockPath(key)
         const held = (yield* FiberRef.get(heldLocks)).get(lock)
@@ -464,10 +467,10 @@ export const make = (
               Effect.timeoutFail({
                 duration: lockTimeout,
                 onTimeout: () =>
-                  failure("lock", `timed out after ${Duration.format(lockTimeout)} waiting for the lock file ${lock}`)
+                  failure("Lock", `timed out after ${Duration.format(lockTimeout)} waiting for the lock file ${lock}`)
               })
             )
-            yield* ensureDirectory("lock")
+            yield* ensureDirectory("Lock")
             const id = randomId()
             yield* takeFileLock(lock, id, deadline, restore)
             const holder: Holder = { active: true }
@@ -492,22 +495,22 @@ export const make = (
         )
       })
 
-    const withKeyLock = <A, E>(key: string, self: Effect.Effect<A, E>): Effect.Effect<A, E | TokenStoreError> =>
+    const withKeyLock = <A, E>(key: string, self: Effect.Effect<A, E>): Effect.Effect<A, E | StoreError> =>
       Effect.scoped(
         Effect.flatMap(lockKey(key, false), () => self)
       )
 
     return TokenStore.of({
-      get: (key) => read("get", key),
+      get: (key) => read("Get", key),
       set: (key, token, expected) =>
         Either.match(encodeStored(token), {
-          onLeft: (problem) => Effect.fail(failure("set", `the token cannot be stored: ${problem.detail}`)),
+          onLeft: (problem) => Effect.fail(failure("Set", `the token cannot be stored: ${problem.detail}`)),
           onRight: (text) => {
             return withKeyLock(
               key,
               Effect.zipRight(
                 sweepUnjudged(key),
-                writeIfExpected(read("set", key), expected, writeAtomic("set", filePath(key), text))
+                writeIfExpected(read("Set", key), expected, writeAtomic("Set", filePath(key), text))
               )
             )
           }
@@ -517,13 +520,13 @@ export const make = (
         return withKeyLock(
           key,
           writeIfExpected(
-            read("remove", key),
+            read("Remove", key),
             expected,
             fs.remove(file).pipe(
               Effect.catchIf(isReason("NotFound"), () => Effect.void),
               // A logout leaves no copy of the token behind, not even a crashed writer's.
               Effect.zipRight(sweepKey(key)),
-              Effect.mapError(platformFailure("remove", `cannot remove ${file}`))
+              Effect.mapError(platformFailure("Remove", `cannot remove ${file}`))
             )
           )
         )
@@ -551,7 +554,7 @@ export const make = (
  */
 export const layer = (
   options?: Options
-): Layer.Layer<TokenStore, InvalidConfiguration, FileSystem.FileSystem | Path.Path> =>
+): Layer.Layer<TokenStore, ConfigurationError, FileSystem.FileSystem | Path.Path> =>
   Layer.effect(TokenStore, make(options))
 
 /**
@@ -560,5 +563,5 @@ export const layer = (
  * @since 0.1.0
  * @category layers
  */
-export const layerNode = (options?: Options): Layer.Layer<TokenStore, InvalidConfiguration> =>
+export const layerNode = (options?: Options): Layer.Layer<TokenStore, ConfigurationError> =>
   layer(options).pipe(Layer.provide(Layer.merge(NodeFileSystem.layer, NodePath.layer)))

@@ -19,8 +19,9 @@
  */
 import * as Authorization from "@effect-oauth/core/Authorization"
 import type { ClientConfig } from "@effect-oauth/core/ClientConfig"
-import type { InvalidScopeRequest, TokenRequestError } from "@effect-oauth/core/OAuthError"
-import { AuthorizationResponseError, InvalidConfiguration } from "@effect-oauth/core/OAuthError"
+import type { IdTokenError } from "@effect-oauth/core/IdToken"
+import type { ScopeError, TokenRequestError } from "@effect-oauth/core/OAuthError"
+import { AuthorizationError, ConfigurationError } from "@effect-oauth/core/OAuthError"
 import type { Provider } from "@effect-oauth/core/Provider"
 import type { ScopeSet } from "@effect-oauth/core/Scopes"
 import type { Token } from "@effect-oauth/core/Token"
@@ -80,7 +81,7 @@ export interface Options {
  * @since 0.1.0
  * @category models
  */
-export type LoginError = AuthorizationResponseError | TokenRequestError | InvalidConfiguration | InvalidScopeRequest
+export type LoginError = AuthorizationError | TokenRequestError | ConfigurationError | IdTokenError | ScopeError
 
 const pageHeaders = {
   "content-type": "text/html; charset=utf-8",
@@ -112,7 +113,7 @@ interface Target {
 
 const literal = (host: string) => host === "::1" ? "[::1]" : host
 
-const redirectTarget = (redirectUri: string | undefined): Effect.Effect<Target, InvalidConfiguration> => {
+const redirectTarget = (redirectUri: string | undefined): Effect.Effect<Target, ConfigurationError> => {
   if (redirectUri === undefined) {
     return Effect.succeed({ host: "127.0.0.1", port: 0, path: "/callback", names: ["127.0.0.1"] })
   }
@@ -120,12 +121,15 @@ const redirectTarget = (redirectUri: string | undefined): Effect.Effect<Target, 
   try {
     url = new URL(redirectUri)
   } catch {
-    return Effect.fail(new InvalidConfiguration({ detail: `the redirect URI ${redirectUri} is not a valid URL` }))
+    return Effect.fail(
+      new ConfigurationError({ reason: "InvalidUrl", detail: `the redirect URI ${redirectUri} is not a valid URL` })
+    )
   }
   const host = url.hostname === "[::1]" ? "::1" : url.hostname
   if (url.protocol !== "http:" || (host !== "127.0.0.1" && host !== "::1" && host !== "localhost")) {
     return Effect.fail(
-      new InvalidConfiguration({
+      new ConfigurationError({
+        reason: "InvalidUrl",
         detail:
           `a loopback login needs an http://127.0.0.1:<port>/<path> redirect URI (RFC 8252 §7.3), not ${url.origin}`
       })
@@ -159,15 +163,16 @@ const listen = (
   port: number,
   maxHeaderSize: number,
   onRequest: (request: Http.IncomingMessage, response: Http.ServerResponse) => void
-): Effect.Effect<number, InvalidConfiguration, Scope.Scope> =>
+): Effect.Effect<number, ConfigurationError, Scope.Scope> =>
   Effect.map(
     Effect.acquireRelease(
-      Effect.async<Http.Server, InvalidConfiguration>((resume) => {
+      Effect.async<Http.Server, ConfigurationError>((resume) => {
         const server = Http.createServer({ maxHeaderSize }, onRequest)
         server.once("error", (error: NodeJS.ErrnoException) =>
           resume(
             Effect.fail(
-              new InvalidConfiguration({
+              new ConfigurationError({
+                reason: "Environment",
                 detail: `cannot listen on ${host}:${port} for the login callback (${error.code ?? "error"}): ` +
                   (port === 0 ? "check the loopback interface" : "free the port, or register another redirect URI")
               })
@@ -296,7 +301,7 @@ export const login = (options: Options): Effect.Effect<Token, LoginError, HttpCl
           Effect.annotateLogs({ strays, maxStrays })
         )
         if (last) {
-          return yield* new AuthorizationResponseError({
+          return yield* new AuthorizationError({
             reason: "StateMismatch",
             description: `${strays} requests without this login's state reached ${redirectUri}: ` +
               "another program or page is sending requests to the login address; close it and start the login again"
@@ -307,7 +312,7 @@ export const login = (options: Options): Effect.Effect<Token, LoginError, HttpCl
       Effect.timeoutFail({
         duration: timeout,
         onTimeout: () =>
-          new AuthorizationResponseError({
+          new AuthorizationError({
             reason: "Timeout",
             description: `no sign-in arrived within ${Duration.format(timeout)}: start the login again`
           })

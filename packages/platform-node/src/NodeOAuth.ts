@@ -12,7 +12,7 @@ import type { ClientConfig } from "@effect-oauth/core/ClientConfig"
 import type { GrantKind } from "@effect-oauth/core/Grant"
 import type * as Granted from "@effect-oauth/core/Granted"
 import * as OAuthClient from "@effect-oauth/core/OAuthClient"
-import type { InvalidConfiguration, InvalidScopeRequest, TokenStoreError } from "@effect-oauth/core/OAuthError"
+import type { ConfigurationError, ScopeError, StoreError } from "@effect-oauth/core/OAuthError"
 import type { Provider } from "@effect-oauth/core/Provider"
 import type { ScopeRules } from "@effect-oauth/core/ScopeRules"
 import { validate } from "@effect-oauth/core/ScopeRules"
@@ -78,7 +78,7 @@ export interface Options<P extends string = string, Rules extends ScopeRules<P> 
  * @since 0.1.0
  * @category models
  */
-export type LoginError = LoopbackLogin.LoginError | TokenStoreError
+export type LoginError = LoopbackLogin.LoginError | StoreError
 
 /**
  * Signing the user in.
@@ -153,7 +153,7 @@ export const layerLogin = (
       ): Effect.Effect<Token, LoginError> =>
         client.token.pipe(
           Effect.map(Option.some),
-          Effect.catchTag("ReauthorizationRequired", () => Effect.succeedNone),
+          Effect.catchTag("@effect-oauth/ReauthorizationRequired", () => Effect.succeedNone),
           Effect.flatMap((stored) =>
             Option.isSome(stored) && covers(grant, stored.value)
               ? Effect.succeed(stored.value)
@@ -211,7 +211,7 @@ export const layer = <P extends string, Rules extends ScopeRules<P>, S extends P
   options: Options<P, Rules, S>
 ): Layer.Layer<
   Services<P, Rules, S>,
-  InvalidConfiguration | InvalidScopeRequest
+  ConfigurationError | ScopeError
 > => {
   const store = FileTokenStore.layerNode({ directory: options.directory })
   const client = OAuthClient.layerUser<P, Rules, S>({
@@ -240,5 +240,5 @@ export const layerConfig = <P extends string, Rules extends ScopeRules<P>, S ext
   options: Omit<Options<P, Rules, S>, "client"> & { readonly client: Config.Config<ClientConfig> }
 ): Layer.Layer<
   Services<P, Rules, S>,
-  InvalidConfiguration | InvalidScopeRequest | ConfigError.ConfigError
+  ConfigurationError | ScopeError | ConfigError.ConfigError
 > => Layer.unwrapEffect(Effect.map(options.client, (client) => layer<P, Rules, S>({ ...options, client })))

@@ -139,13 +139,13 @@ describe("FileTokenStore", () => {
         assert.deepStrictEqual(fs.readdirSync(directory), [fileNameFor("k")])
       }))
 
-    it.effect("an unwritable directory is a TokenStoreError naming the path, not the token", () =>
+    it.effect("an unwritable directory is a StoreError naming the path, not the token", () =>
       Effect.gen(function*() {
         const blocker = freshDir()
         fs.writeFileSync(blocker, "not a directory")
         const store = yield* storeIn(path.join(blocker, "sub"))
         const error = yield* Effect.flip(put(store, "k", tokenOf(1, secret)))
-        assert.strictEqual(error._tag, "TokenStoreError")
+        assert.strictEqual(error._tag, "@effect-oauth/StoreError")
         assert.include(error.message, blocker)
         assert.notInclude(error.message, secret)
         assert.notInclude(JSON.stringify(error), secret)
@@ -171,7 +171,7 @@ describe("FileTokenStore", () => {
         }
       }))
 
-    it.effect("a directory of another user that others can write to fails the layer (InvalidConfiguration), untouched", () =>
+    it.effect("a directory of another user that others can write to fails the layer (ConfigurationError), untouched", () =>
       Effect.gen(function*() {
         const directory = freshDir()
         fs.mkdirSync(directory)
@@ -180,7 +180,7 @@ describe("FileTokenStore", () => {
         // What its owner planted there is never read.
         fs.writeFileSync(tokenFileOf(directory, "k"), stored(1))
         const error = yield* Effect.flip(storeIn(directory))
-        assert.strictEqual(error._tag, "InvalidConfiguration")
+        assert.strictEqual(error._tag, "@effect-oauth/ConfigurationError")
         assert.include(error.message, directory)
         assert.include(error.message, `uid ${otherUid}`)
         assert.strictEqual(modeOf(directory), 0o777)
@@ -189,7 +189,7 @@ describe("FileTokenStore", () => {
         yield* storeIn(directory)
       }))
 
-    it.effect("a directory that appears unsafe after the store was built fails the write (TokenStoreError)", () =>
+    it.effect("a directory that appears unsafe after the store was built fails the write (StoreError)", () =>
       Effect.gen(function*() {
         const directory = freshDir()
         const store = yield* storeIn(directory)
@@ -197,7 +197,7 @@ describe("FileTokenStore", () => {
         fs.chmodSync(directory, 0o777)
         fs.chownSync(directory, otherUid, otherUid)
         const error = yield* Effect.flip(put(store, "k", tokenOf(1, secret)))
-        assert.strictEqual(error._tag, "TokenStoreError")
+        assert.strictEqual(error._tag, "@effect-oauth/StoreError")
         assert.include(error.message, "writable by other users")
         assert.notInclude(JSON.stringify(error), secret)
         assert.deepStrictEqual(fs.readdirSync(directory), [])
@@ -209,7 +209,7 @@ describe("FileTokenStore", () => {
         fs.mkdirSync(directory)
         fs.chmodSync(directory, 0o1777)
         const error = yield* Effect.flip(storeIn(directory))
-        assert.strictEqual(error._tag, "InvalidConfiguration")
+        assert.strictEqual(error._tag, "@effect-oauth/ConfigurationError")
         assert.include(error.message, "sticky")
         assert.strictEqual(fs.statSync(directory).mode & 0o7777, 0o1777)
       }))
@@ -448,7 +448,7 @@ describe("FileTokenStore", () => {
           yield* TestClock.adjust("1 second")
           yield* settle
         }
-        assert.strictEqual((yield* Fiber.join(first)).operation, "lock")
+        assert.strictEqual((yield* Fiber.join(first)).reason, "Lock")
         yield* TestClock.adjust("20 seconds")
         const second = yield* Effect.fork(put(store, "k", tokenOf(2)))
         // No time passes: the lock is broken at once, or the writer sleeps on the TestClock for good.
@@ -484,7 +484,7 @@ describe("FileTokenStore", () => {
         assert.strictEqual(Option.getOrThrow(yield* store.get("k")).version, 1)
       }))
 
-    it.effect("a lock held past lockTimeout fails the writer with a TokenStoreError (operation lock)", () =>
+    it.effect("a lock held past lockTimeout fails the writer with a StoreError (operation lock)", () =>
       Effect.gen(function*() {
         const directory = freshDir()
         const store = yield* storeIn(directory, {
@@ -500,8 +500,8 @@ describe("FileTokenStore", () => {
           yield* settle
         }
         const error = yield* Fiber.join(fiber)
-        assert.strictEqual(error._tag, "TokenStoreError")
-        assert.strictEqual(error.operation, "lock")
+        assert.strictEqual(error._tag, "@effect-oauth/StoreError")
+        assert.strictEqual(error.reason, "Lock")
         assert.include(error.message, "k-")
         // The other holder's lock is left alone.
         assert.isTrue(fs.existsSync(lockFileOf(directory, "k")))

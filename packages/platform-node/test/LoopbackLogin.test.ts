@@ -223,8 +223,8 @@ describe("LoopbackLogin", () => {
           return u
         })
       ))
-      assert.strictEqual(error._tag, "AuthorizationResponseError")
-      if (error._tag === "AuthorizationResponseError") assert.strictEqual(error.reason, "Denied")
+      assert.strictEqual(error._tag, "@effect-oauth/AuthorizationError")
+      if (error._tag === "@effect-oauth/AuthorizationError") assert.strictEqual(error.reason, "Denied")
       yield* pageOf(seen)
       assert.strictEqual(seen.page?.status, 400)
       assert.notInclude(seen.page?.body, "<script>")
@@ -269,8 +269,8 @@ describe("LoopbackLogin", () => {
       yield* Effect.yieldNow()
       yield* TestClock.adjust(Duration.minutes(2))
       const error = yield* Fiber.join(fiber)
-      assert.strictEqual(error._tag, "AuthorizationResponseError")
-      if (error._tag === "AuthorizationResponseError") assert.strictEqual(error.reason, "Timeout")
+      assert.strictEqual(error._tag, "@effect-oauth/AuthorizationError")
+      if (error._tag === "@effect-oauth/AuthorizationError") assert.strictEqual(error.reason, "Timeout")
       assert.isFalse(yield* listening(seen.port!))
     }).pipe(Effect.provide(Env())))
 
@@ -317,7 +317,7 @@ describe("LoopbackLogin", () => {
       const refused = yield* Effect.flip(
         loginWith(() => () => Effect.void, { redirectUri: "https://example.com/callback" })
       )
-      assert.strictEqual(refused._tag, "InvalidConfiguration")
+      assert.strictEqual(refused._tag, "@effect-oauth/ConfigurationError")
     }).pipe(Effect.provide(Env())))
 
   describe("a browser that goes away after sending the callback", () => {
@@ -403,8 +403,8 @@ describe("LoopbackLogin", () => {
           })
         )
       )))
-      assert.strictEqual(error._tag, "AuthorizationResponseError")
-      if (error._tag === "AuthorizationResponseError") {
+      assert.strictEqual(error._tag, "@effect-oauth/AuthorizationError")
+      if (error._tag === "@effect-oauth/AuthorizationError") {
         assert.strictEqual(error.reason, "StateMismatch")
         assert.include(error.description, "20 requests")
       }

@@ -10,6 +10,7 @@
  *
  * @since 0.1.0
  */
+import type { StoreError } from "@effect-oauth/core/OAuthError"
 import * as RateLimit from "@effect-oauth/core/RateLimit"
 import * as RateLimiter from "@effect/experimental/RateLimiter"
 import * as RateLimiterRedis from "@effect/experimental/RateLimiter/Redis"
@@ -17,9 +18,9 @@ import type * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { connect, toRedisOptions } from "./internal/connection.js"
+import { connect, toRedisOptions, unavailable } from "./internal/connection.js"
 import type { ConnectionOptions } from "./RedisTokenStore.js"
-import { connectionConfig, RedisUnavailable } from "./RedisTokenStore.js"
+import { connectionConfig } from "./RedisTokenStore.js"
 
 /**
  * @since 0.1.0
@@ -32,7 +33,7 @@ export interface Options extends ConnectionOptions {
 
 /**
  * The core's `RateLimit` on a Redis shared by the fleet. Building it checks that Redis answers
- * (else `RedisUnavailable`), so a misconfigured process fails at start rather than run unlimited.
+ * (else a `StoreError`, reason `Unavailable`), so a misconfigured process fails at start rather than run unlimited.
  *
  * @example
  * ```ts
@@ -44,14 +45,14 @@ export interface Options extends ConnectionOptions {
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options = {}): Layer.Layer<RateLimit.RateLimit, RedisUnavailable> =>
+export const layer = (options: Options = {}): Layer.Layer<RateLimit.RateLimit, StoreError> =>
   RateLimit.layerStore.pipe(
     Layer.provide(Layer.scoped(
       RateLimiter.RateLimiterStore,
       Effect.gen(function*() {
         // A connection of our own, only to find out now whether Redis answers: the store's
         // connection starts in the background and would only tell on the first request.
-        yield* Effect.scoped(connect(options)).pipe(Effect.mapError((failure) => new RedisUnavailable(failure)))
+        yield* Effect.scoped(connect(options)).pipe(Effect.mapError(unavailable))
         // The store's declaration spells ioredis's options without `| undefined` on two optional
         // fields (`disconnectTimeout`, `tls`), which `exactOptionalPropertyTypes` tells apart;
         // they are the same options.
@@ -70,5 +71,5 @@ export const layer = (options: Options = {}): Layer.Layer<RateLimit.RateLimit, R
  */
 export const layerConfig = (
   config: Config.Config<Options> = connectionConfig
-): Layer.Layer<RateLimit.RateLimit, RedisUnavailable | ConfigError.ConfigError> =>
+): Layer.Layer<RateLimit.RateLimit, StoreError | ConfigError.ConfigError> =>
   Layer.unwrapEffect(Effect.map(config, layer))

@@ -11,7 +11,7 @@
  *   released (with a bounded poll as fallback), take it in turn and find the new token under it.
  *   The lease only saves work: if it is lost (a long pause, a failover), the version check still
  *   refuses the late refresh's write.
- * - Redis unreachable at start: the layer fails with `RedisUnavailable` (a fleet member that
+ * - Redis unreachable at start: the layer fails with a `StoreError` (`Unavailable`: a fleet member that
  *   refreshed on its own would spend the refresh tokens the others hold). Later outages and slow
  *   answers are bounded by the command timeout; refreshes wait for Redis (up to `lockTimeout`)
  *   rather than run without the lease, and after every reconnection each process writes back
@@ -25,6 +25,7 @@
  *
  * @since 0.1.0
  */
+import type { StoreError } from "@effect-oauth/core/OAuthError"
 import { TokenStore } from "@effect-oauth/core/TokenStore"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
@@ -33,9 +34,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type { RedisOptions } from "ioredis"
+import { unavailable } from "./internal/connection.js"
 import * as internal from "./internal/tokenStore.js"
 
 /**
@@ -89,7 +90,7 @@ export interface Options extends ConnectionOptions {
    * died mid-refresh.
    */
   readonly leaseTtl?: Duration.DurationInput | undefined
-  /** How long a refresh waits for the lease before failing with a `TokenStoreError`; default 30 seconds. */
+  /** How long a refresh waits for the lease before failing with a `StoreError`; default 30 seconds. */
   readonly lockTimeout?: Duration.DurationInput | undefined
   /** How often a waiter looks at the lease when no announcement arrives; default 100 ms. */
   readonly pollInterval?: Duration.DurationInput | undefined
@@ -101,40 +102,19 @@ export interface Options extends ConnectionOptions {
 }
 
 /**
- * Redis could not be reached (or refused the credentials) when the layer was built. `target`
- * names the host and port (or the Sentinel master), never a password.
- *
- * @since 0.1.0
- * @category errors
- */
-export class RedisUnavailable extends Schema.TaggedError<RedisUnavailable>("@effect-oauth/redis/RedisUnavailable")(
-  "RedisUnavailable",
-  { target: Schema.String, detail: Schema.String }
-) {
-  /**
-   * @since 0.1.0
-   */
-  override get message(): string {
-    return `Redis at ${this.target} is unavailable (${this.detail}): check that it runs, and its URL and password. ` +
-      "The store does not start without it, since a process refreshing on its own would spend refresh tokens " +
-      "that the rest of the fleet still holds."
-  }
-}
-
-/**
  * Builds the store on a new connection, closed with the scope.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options = {}): Effect.Effect<TokenStore.Service, RedisUnavailable, Scope.Scope> =>
+export const make = (options: Options = {}): Effect.Effect<TokenStore.Service, StoreError, Scope.Scope> =>
   internal.make(options, {
     prefix: options.prefix ?? "effect-oauth:",
     leaseTtl: Duration.decode(options.leaseTtl ?? Duration.seconds(10)),
     lockTimeout: Duration.decode(options.lockTimeout ?? Duration.seconds(30)),
     pollInterval: Duration.decode(options.pollInterval ?? Duration.millis(100)),
     recoveryWindow: Duration.decode(options.recoveryWindow ?? Duration.seconds(2))
-  }).pipe(Effect.mapError((failure) => new RedisUnavailable(failure)))
+  }).pipe(Effect.mapError(unavailable))
 
 /**
  * The Redis token store.
@@ -149,7 +129,7 @@ export const make = (options: Options = {}): Effect.Effect<TokenStore.Service, R
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: Options): Layer.Layer<TokenStore, RedisUnavailable> =>
+export const layer = (options?: Options): Layer.Layer<TokenStore, StoreError> =>
   Layer.scoped(TokenStore, make(options))
 
 /**
@@ -185,4 +165,4 @@ export const connectionConfig: Config.Config<ConnectionOptions> = Config.all({
  */
 export const layerConfig = (
   config: Config.Config<Options> = connectionConfig
-): Layer.Layer<TokenStore, RedisUnavailable | ConfigError.ConfigError> => Layer.unwrapEffect(Effect.map(config, layer))
+): Layer.Layer<TokenStore, StoreError | ConfigError.ConfigError> => Layer.unwrapEffect(Effect.map(config, layer))

@@ -43,7 +43,8 @@ describe("RedisRateLimit", () => {
       const error = yield* Effect.flip(
         Layer.build(RedisRateLimit.layer({ url: redis.url, connectTimeout: "500 millis" }))
       )
-      assert.strictEqual(error._tag, "RedisUnavailable")
-      assert.strictEqual(error.target, `127.0.0.1:${redis.port}`)
+      assert.strictEqual(error._tag, "@effect-oauth/StoreError")
+      assert.strictEqual(error.reason, "Unavailable")
+      assert.include(error.detail, `Redis at 127.0.0.1:${redis.port} `)
     }))
 })

@@ -1,4 +1,4 @@
-import type { TokenStoreError } from "@effect-oauth/core/OAuthError"
+import type { StoreError } from "@effect-oauth/core/OAuthError"
 import * as Scopes from "@effect-oauth/core/Scopes"
 import { Token } from "@effect-oauth/core/Token"
 import { encodeStored, TokenStore } from "@effect-oauth/core/TokenStore"
@@ -154,8 +154,9 @@ describe("RedisTokenStore", () => {
             connectTimeout: "1 second"
           }))
         )
-        assert.strictEqual(error._tag, "RedisUnavailable")
-        assert.strictEqual(error.target, `127.0.0.1:${unused.port}`)
+        assert.strictEqual(error._tag, "@effect-oauth/StoreError")
+        assert.strictEqual(error.reason, "Unavailable")
+        assert.include(error.detail, `Redis at 127.0.0.1:${unused.port} `)
         assert.include(error.message, "ECONNREFUSED")
         for (const text of [error.message, JSON.stringify(error), String(error)]) assert.notInclude(text, "SECRET")
       }))
@@ -175,7 +176,7 @@ describe("RedisTokenStore", () => {
             withEnv({ REDIS_URL: guarded.url, REDIS_PASSWORD: "wrong-SECRET-3" })
           )
         )
-        assert.strictEqual(error._tag, "RedisUnavailable")
+        assert.strictEqual(error._tag, "@effect-oauth/StoreError")
         const text = `${error.message} ${JSON.stringify(error)}`
         assert.match(text, /WRONGPASS|NOAUTH|invalid/i)
         assert.notInclude(text, "SECRET")
@@ -190,7 +191,7 @@ describe("RedisTokenStore", () => {
           yield* service.set("k", tokenOf(1, secret), { _tag: "Absent" })
           yield* redis.pause
           yield* Effect.addFinalizer(() => redis.resume)
-          const operations: ReadonlyArray<Effect.Effect<unknown, TokenStoreError>> = [
+          const operations: ReadonlyArray<Effect.Effect<unknown, StoreError>> = [
             service.get("k"),
             service.set("k", tokenOf(2, secret), { _tag: "Version", version: 1 }),
             service.remove("k", { _tag: "Version", version: 1 })
@@ -199,7 +200,7 @@ describe("RedisTokenStore", () => {
             const start = yield* Clock.currentTimeMillis
             const error = yield* Effect.flip(operation)
             const took = yield* since(start)
-            assert.strictEqual(error._tag, "TokenStoreError")
+            assert.strictEqual(error._tag, "@effect-oauth/StoreError")
             assert.include(error.message, "timed out")
             assert.notInclude(JSON.stringify(error) + error.message, "SECRET")
             assert.isAtMost(took, 1_500)
@@ -223,7 +224,7 @@ describe("RedisTokenStore", () => {
         yield* Effect.sleep("50 millis")
         const start = yield* Clock.currentTimeMillis
         const error = yield* Effect.flip(service.get(freshKey("slow")))
-        assert.strictEqual(error._tag, "TokenStoreError")
+        assert.strictEqual(error._tag, "@effect-oauth/StoreError")
         assert.isAtMost(yield* since(start), 800)
         yield* Fiber.join(sleeper)
       }))
@@ -285,8 +286,8 @@ describe("RedisTokenStore", () => {
         yield* Deferred.await(inside)
         yield* Effect.sleep("700 millis")
         const error = yield* Effect.flip(b.withRefreshLock!(key, Effect.void))
-        assert.strictEqual(error._tag, "TokenStoreError")
-        assert.strictEqual(error.operation, "lock")
+        assert.strictEqual(error._tag, "@effect-oauth/StoreError")
+        assert.strictEqual(error.reason, "Lock")
         assert.include(error.message, "held by another process")
         yield* Fiber.join(holder)
       }))

@@ -49,6 +49,6 @@ describe("my API client", () => {
       // The next token request answers 503 with an HTML body, once.
       yield* server.injectFaults([{ status: 503, body: "<h1>down</h1>", headers: { "content-type": "text/html" } }])
       const error = yield* Effect.flip(endpoint.request(Grant.ClientCredentials(Scopes.make("read"))))
-      assert.strictEqual(error._tag, "TransientServerError")
+      assert.strictEqual(error.reason, "Transient")
     }).pipe(Effect.provide(Env())))
 })

@@ -863,7 +863,7 @@ const suite = (transport: string, Env: Env) =>
               (e) => e.request(Grant.ClientCredentials(Scopes.make()))
             )
           )
-          assert.strictEqual(old._tag, "ClientAuthenticationFailed")
+          assert.strictEqual(old.reason, "ClientAuthentication")
         }).pipe(Effect.provide(Env())))
 
       it.effect("revokeAll ends every grant; resetCounters starts the counts again", () =>

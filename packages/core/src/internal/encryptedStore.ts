@@ -12,7 +12,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { InvalidConfiguration, TokenStoreError } from "../OAuthError.js"
+import { ConfigurationError, StoreError } from "../OAuthError.js"
 import { empty as emptyScopes } from "../Scopes.js"
 import { Token } from "../Token.js"
 import type { Expectation, SetResult } from "../TokenStore.js"
@@ -56,36 +56,46 @@ const fromBase64 = (text: string): Option.Option<Uint8Array<ArrayBuffer>> => {
 const additionalData = (id: string, slot: string) =>
   new TextEncoder().encode(`effect-oauth/encrypted-token/v1\n${id}\n${slot}`)
 
-const importKeys = (keys: Keys): Effect.Effect<ReadonlyMap<string, CryptoKey>, InvalidConfiguration> =>
+const importKeys = (keys: Keys): Effect.Effect<ReadonlyMap<string, CryptoKey>, ConfigurationError> =>
   Effect.gen(function*() {
     const all = [keys.current, ...(keys.previous ?? [])]
     const imported = new Map<string, CryptoKey>()
     for (const { id, key } of all) {
       if (!idPattern.test(id)) {
-        return yield* new InvalidConfiguration({
+        return yield* new ConfigurationError({
+          reason: "InvalidOption",
           detail: `the encryption key id ${JSON.stringify(id)} must be 1 to 64 letters, digits, "_" or "-"`
         })
       }
       if (imported.has(id)) {
-        return yield* new InvalidConfiguration({ detail: `two encryption keys have the id "${id}": give each its own` })
+        return yield* new ConfigurationError({
+          reason: "InvalidOption",
+          detail: `two encryption keys have the id "${id}": give each its own`
+        })
       }
       const secret = Redacted.isRedacted(key) ? key : yield* key.pipe(
         Effect.mapError((error) =>
-          new InvalidConfiguration({
+          new ConfigurationError({
+            reason: "InvalidOption",
             detail: `the encryption key "${id}" could not be read from the configuration: ${error.message}`
           })
         )
       )
       const bytes = fromBase64(Redacted.value(secret))
       if (Option.isNone(bytes) || bytes.value.length !== 32) {
-        return yield* new InvalidConfiguration({
+        return yield* new ConfigurationError({
+          reason: "InvalidOption",
           detail: `the encryption key "${id}" is not 32 bytes in base64 (make one with ` +
             "`openssl rand -base64 32`)"
         })
       }
       const cryptoKey = yield* Effect.tryPromise({
         try: () => globalThis.crypto.subtle.importKey("raw", bytes.value, "AES-GCM", false, ["encrypt", "decrypt"]),
-        catch: () => new InvalidConfiguration({ detail: `the encryption key "${id}" cannot be used for AES-256-GCM` })
+        catch: () =>
+          new ConfigurationError({
+            reason: "InvalidOption",
+            detail: `the encryption key "${id}" cannot be used for AES-256-GCM`
+          })
       })
       imported.set(id, cryptoKey)
     }
@@ -93,16 +103,16 @@ const importKeys = (keys: Keys): Effect.Effect<ReadonlyMap<string, CryptoKey>, I
   })
 
 /** Wraps `inner` so that it stores every token encrypted. */
-export const make = (inner: TokenStore.Service, keys: Keys): Effect.Effect<TokenStore.Service, InvalidConfiguration> =>
+export const make = (inner: TokenStore.Service, keys: Keys): Effect.Effect<TokenStore.Service, ConfigurationError> =>
   Effect.map(importKeys(keys), (cryptoKeys) => {
     const currentId = keys.current.id
     const currentKey = cryptoKeys.get(currentId)!
 
-    const seal = (slot: string, token: Token): Effect.Effect<Token, TokenStoreError> =>
+    const seal = (slot: string, token: Token): Effect.Effect<Token, StoreError> =>
       Either.match(encodeStored(token), {
         onLeft: (problem) =>
           Effect.fail(
-            new TokenStoreError({ operation: "set", detail: `the token cannot be stored: ${problem.detail}` })
+            new StoreError({ reason: "Set", detail: `the token cannot be stored: ${problem.detail}` })
           ),
         onRight: (plaintext) =>
           Effect.tryPromise({
@@ -125,7 +135,7 @@ export const make = (inner: TokenStore.Service, keys: Keys): Effect.Effect<Token
                 version: token.version
               })
             },
-            catch: () => new TokenStoreError({ operation: "set", detail: "the token could not be encrypted" })
+            catch: () => new StoreError({ reason: "Set", detail: "the token could not be encrypted" })
           })
       })
 
@@ -188,5 +198,5 @@ export const make = (inner: TokenStore.Service, keys: Keys): Effect.Effect<Token
 
 /** `self`, with its store wrapped. */
 export const layer =
-  (keys: Keys) => <E, R>(self: Layer.Layer<TokenStore, E, R>): Layer.Layer<TokenStore, E | InvalidConfiguration, R> =>
+  (keys: Keys) => <E, R>(self: Layer.Layer<TokenStore, E, R>): Layer.Layer<TokenStore, E | ConfigurationError, R> =>
     Layer.effect(TokenStore, Effect.flatMap(TokenStore, (inner) => make(inner, keys))).pipe(Layer.provide(self))

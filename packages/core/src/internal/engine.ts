@@ -14,15 +14,14 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
 import * as PubSub from "effect/PubSub"
 import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Grant from "../Grant.js"
-import type { FatalError, OAuthClientError } from "../OAuthClient.js"
-import type { ErrorResponse, TokenRequestError } from "../OAuthError.js"
-import { RateLimited, ReauthorizationRequired, TokenStoreError } from "../OAuthError.js"
+import type { OAuthClientError } from "../OAuthClient.js"
+import type { ConfigurationError } from "../OAuthError.js"
+import { isFatal, ReauthorizationRequired, StoreError, TokenRequestError } from "../OAuthError.js"
 import type { Provider } from "../Provider.js"
 import type { ScopeSet } from "../Scopes.js"
 import { Token } from "../Token.js"
@@ -72,24 +71,11 @@ export const refreshFailures = Metric.counter("effect_oauth_refresh_failures", {
   description: "Refreshes that failed, by error tag"
 })
 
-const fatalTags: ReadonlySet<string> = new Set([
-  "ClientAuthenticationFailed",
-  "ReauthorizationRequired",
-  "InvalidConfiguration",
-  "InvalidScopeRequest",
-  "ErrorResponse"
-])
-
-/** Whether an error stops the slot's refreshing. @internal */
-export const isFatal = (error: OAuthClientError): error is FatalError => fatalTags.has(error._tag)
-
 const retryAfterOf = (error: OAuthClientError): Option.Option<number> =>
-  (error._tag === "RateLimited" || error._tag === "TransientServerError") && error.retryAfterMillis !== undefined
-    ? Option.some(error.retryAfterMillis)
-    : Option.none()
+  error instanceof TokenRequestError ? Option.fromNullable(error.retryAfterMillis) : Option.none()
 
-const isInvalidGrant = (error: OAuthClientError): error is ErrorResponse =>
-  Predicate.isTagged(error, "ErrorResponse") && (error as ErrorResponse).error === "invalid_grant"
+const isInvalidGrant = (error: OAuthClientError): error is TokenRequestError =>
+  error instanceof TokenRequestError && error.reason === "ErrorResponse" && error.error === "invalid_grant"
 
 const newer = (candidate: Token, current: Option.Option<Token>) =>
   Option.isNone(current) || candidate.version > current.value.version
@@ -164,7 +150,7 @@ export const make = (options: Options) => {
    * written against the version just read. It never writes over a token it did not read.
    * Returns the token the slot should hold.
    */
-  const persist = (slot: SlotData, token: Token, expected: Expectation): Effect.Effect<Token, TokenStoreError> =>
+  const persist = (slot: SlotData, token: Token, expected: Expectation): Effect.Effect<Token, StoreError> =>
     Effect.gen(function*() {
       let expect = expected
       let mine = token
@@ -188,15 +174,15 @@ export const make = (options: Options) => {
           Option.match(current, { onNone: () => mine.version, onSome: (t) => Math.max(mine.version, t.version + 1) })
         )
       }
-      return yield* new TokenStoreError({
-        operation: "set",
+      return yield* new StoreError({
+        reason: "Set",
         detail: "the stored token kept changing while the new one was written"
       })
     })
 
   // Deletes the slot's token (a sign-out), against the version read; a conflict is retried against
   // what the store answered, so a sign-out removes whatever it finds, but only after reading it.
-  const removeAll = (slot: SlotData, seen: Option.Option<Token>): Effect.Effect<void, TokenStoreError> =>
+  const removeAll = (slot: SlotData, seen: Option.Option<Token>): Effect.Effect<void, StoreError> =>
     Effect.gen(function*() {
       let expected = expectationOf(seen)
       for (let attempt = 0; attempt < 3; attempt++) {
@@ -204,7 +190,7 @@ export const make = (options: Options) => {
         if (result._tag === "Written") return
         expected = expectationOf(result.current)
       }
-      return yield* new TokenStoreError({ operation: "remove", detail: "the stored token kept changing" })
+      return yield* new StoreError({ reason: "Remove", detail: "the stored token kept changing" })
     })
 
   const persistOrKeep = (slot: SlotData, token: Token, expected: Expectation) =>
@@ -235,7 +221,7 @@ export const make = (options: Options) => {
         )),
         Effect.tapBoth({
           onFailure: (error) =>
-            Metric.increment(Metric.tagged(Metric.tagged(tokenRequests, "grant", grant._tag), "outcome", error._tag)),
+            Metric.increment(Metric.tagged(Metric.tagged(tokenRequests, "grant", grant._tag), "outcome", error.reason)),
           onSuccess: () =>
             Metric.increment(Metric.tagged(Metric.tagged(tokenRequests, "grant", grant._tag), "outcome", "ok"))
         })
@@ -302,10 +288,10 @@ export const make = (options: Options) => {
     )
 
   const kindOf = (error: OAuthClientError): Slot.FailureKind => {
-    if (error._tag === "ReauthorizationRequired" && error.reason === "NoToken") return { _tag: "Forget" }
+    if (error instanceof ReauthorizationRequired && error.reason === "NoToken") return { _tag: "Forget" }
     if (isFatal(error)) {
       return isUser
-        ? { _tag: "UserFatal", error, dropToken: error._tag === "ReauthorizationRequired" }
+        ? { _tag: "UserFatal", error, dropToken: error instanceof ReauthorizationRequired }
         : { _tag: "ClientFatal", error }
     }
     return { _tag: "Transient", retryAfterMillis: retryAfterOf(error) }
@@ -322,14 +308,15 @@ export const make = (options: Options) => {
         const error = Cause.failureOption(exit.cause)
         if (Option.isSome(error)) {
           update(slot, (s) => Slot.failed(s, kindOf(error.value), now, duration, timing))
-          yield* Metric.increment(Metric.tagged(refreshFailures, "error", error.value._tag))
+          yield* Metric.increment(Metric.tagged(refreshFailures, "error", error.value.reason))
         }
       }
       slot.inflight = undefined
       yield* reschedule(slot, Exit.isFailure(exit))
     })
 
-  const rateLimited = (retryAfterMillis: number) => new RateLimited({ status: 429, retryAfterMillis })
+  const rateLimited = (retryAfterMillis: number) =>
+    new TokenRequestError({ reason: "RateLimited", status: 429, retryAfterMillis })
 
   /**
    * The single flight: the first caller to find no usable token forks the token request into the
@@ -465,7 +452,7 @@ export const make = (options: Options) => {
    * version the slot last saw; on a conflict it is retried against the version just read (a new
    * login replaces whatever it finds, but only after reading it).
    */
-  const setToken = (slot: SlotData, next: Token): Effect.Effect<void, TokenStoreError> =>
+  const setToken = (slot: SlotData, next: Token): Effect.Effect<void, StoreError> =>
     Effect.gen(function*() {
       let seen = slot.state.token
       for (let attempt = 0; attempt < 3; attempt++) {
@@ -480,14 +467,14 @@ export const make = (options: Options) => {
         }
         seen = result.current
       }
-      return yield* new TokenStoreError({
-        operation: "set",
+      return yield* new StoreError({
+        reason: "Set",
         detail: "the stored token kept changing while the new one was written"
       })
     }).pipe(annotate(slot))
 
   /** Revokes at the provider where it can, and always deletes the slot's token, once. */
-  const revoke = (slot: SlotData): Effect.Effect<void, TokenRequestError | TokenStoreError> =>
+  const revoke = (slot: SlotData): Effect.Effect<void, TokenRequestError | ConfigurationError | StoreError> =>
     Effect.gen(function*() {
       const current = slot.state.token
       update(slot, Slot.cleared)

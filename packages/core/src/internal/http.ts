@@ -9,7 +9,7 @@ import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { InvalidTokenResponse, TransportError } from "../OAuthError.js"
+import { TokenRequestError } from "../OAuthError.js"
 
 /** The largest response body read (1 MiB). @internal */
 export const maxBodyBytes = 1024 * 1024
@@ -27,20 +27,27 @@ export const isLoopbackHost = (hostname: string): boolean =>
  */
 export const readCapped = (
   response: HttpClientResponse.HttpClientResponse
-): Effect.Effect<string, InvalidTokenResponse | TransportError> =>
+): Effect.Effect<string, TokenRequestError> =>
   response.stream.pipe(
     Stream.catchAll((error) =>
       error.reason === "EmptyBody"
         ? Stream.empty
-        : Stream.fail(new TransportError({ reason: "Network", detail: `${error.reason} while reading the body` }))
+        : Stream.fail(
+          new TokenRequestError({
+            reason: "Transport",
+            kind: "Network",
+            detail: `${error.reason} while reading the body`
+          })
+        )
     ),
     Stream.runFoldEffect(
       { size: 0, chunks: Chunk.empty<Uint8Array>() },
       (acc, chunk: Uint8Array) =>
         acc.size + chunk.length > maxBodyBytes
           ? Effect.fail(
-            new InvalidTokenResponse({
-              reason: "BodyTooLarge",
+            new TokenRequestError({
+              reason: "InvalidResponse",
+              kind: "BodyTooLarge",
               status: response.status,
               detail: `the body is larger than ${maxBodyBytes} bytes; reading stopped there`
             })

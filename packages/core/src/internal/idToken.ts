@@ -11,7 +11,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type { CryptoKey, JWSHeaderParameters, JWTPayload } from "jose"
 import { decodeProtectedHeader, jwtVerify } from "jose"
-import type { TokenRequestError } from "../OAuthError.js"
+import type { ConfigurationError, TokenRequestError } from "../OAuthError.js"
 import { base64Url } from "./crypto.js"
 import type { KeyProblem } from "./jwks.js"
 
@@ -62,7 +62,9 @@ export interface Expected {
   readonly code: Option.Option<Redacted.Redacted<string>>
   /** The claims of the ID token a refresh replaces: `iss`, `sub` and `aud` must stay. */
   readonly previous: Option.Option<JWTPayload>
-  readonly key: (header: JWSHeaderParameters) => Effect.Effect<CryptoKey, KeyProblem | TokenRequestError>
+  readonly key: (
+    header: JWSHeaderParameters
+  ) => Effect.Effect<CryptoKey, KeyProblem | TokenRequestError | ConfigurationError>
 }
 
 const audiences = (payload: JWTPayload): ReadonlyArray<string> =>
@@ -124,7 +126,7 @@ const fromJose = (error: unknown): Failure => {
 export const verify = (
   jwt: Redacted.Redacted<string>,
   expected: Expected
-): Effect.Effect<JWTPayload, Failure | TokenRequestError> =>
+): Effect.Effect<JWTPayload, Failure | TokenRequestError | ConfigurationError> =>
   Effect.gen(function*() {
     const compact = Redacted.value(jwt)
     if (compact.split(".").length !== 3) {

@@ -10,10 +10,12 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type { CryptoKey, JSONWebKeySet, JWSHeaderParameters } from "jose"
 import { createLocalJWKSet } from "jose"
-import type { TokenRequestError } from "../OAuthError.js"
+import type { ConfigurationError, TokenRequestError } from "../OAuthError.js"
 
 /** @internal */
-export type GetJson = (url: string) => Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError>
+export type GetJson = (
+  url: string
+) => Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError | ConfigurationError>
 
 /** Why no key came out. @internal */
 export type KeyProblem = { readonly _tag: "UnknownKey" | "Keys"; readonly detail: string }
@@ -30,7 +32,7 @@ export interface Cache {
     url: string,
     header: JWSHeaderParameters,
     getJson: GetJson
-  ) => Effect.Effect<CryptoKey, KeyProblem | TokenRequestError>
+  ) => Effect.Effect<CryptoKey, KeyProblem | TokenRequestError | ConfigurationError>
   /** How many times the set was fetched (for tests and metrics). */
   readonly fetches: () => number
 }

@@ -8,7 +8,7 @@
  * @internal
  */
 import * as Option from "effect/Option"
-import type { FatalError, OAuthClientError } from "../OAuthClient.js"
+import type { OAuthClientError } from "../OAuthClient.js"
 import type { Token } from "../Token.js"
 
 /** The timing rules of a slot. @internal */
@@ -26,7 +26,7 @@ export interface Timing {
 
 /** A fatal failure kept by the slot; `retryAt` is when a client-credentials slot tries again. @internal */
 export interface Failure {
-  readonly error: FatalError
+  readonly error: OAuthClientError
   readonly retryAt: number
   /** How many fatal failures in a row: the cool-down doubles with each. */
   readonly strikes: number
@@ -156,10 +156,10 @@ export const succeeded = (state: State, token: Token, now: number, duration: num
 
 /** How a failed token request is kept. @internal */
 export type FailureKind =
-  /** Fatal for a user slot: kept until a new login; the token is dropped when `dropToken`. */
-  | { readonly _tag: "UserFatal"; readonly error: FatalError; readonly dropToken: boolean }
-  /** Fatal for a client-credentials slot: kept for a cool-down that doubles with each strike. */
-  | { readonly _tag: "ClientFatal"; readonly error: FatalError }
+  /** OAuthClientError for a user slot: kept until a new login; the token is dropped when `dropToken`. */
+  | { readonly _tag: "UserFatal"; readonly error: OAuthClientError; readonly dropToken: boolean }
+  /** OAuthClientError for a client-credentials slot: kept for a cool-down that doubles with each strike. */
+  | { readonly _tag: "ClientFatal"; readonly error: OAuthClientError }
   /** Worth retrying; `retryAfterMillis` is the server's `Retry-After`, which every caller then keeps. */
   | { readonly _tag: "Transient"; readonly retryAfterMillis: Option.Option<number> }
   /** Nothing to keep (e.g. no token stored yet: another process may store one). */

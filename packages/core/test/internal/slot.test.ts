@@ -27,8 +27,8 @@ const holding = (t: Token.Token, patch: Partial<Slot.State> = {}): Slot.State =>
   ...patch
 })
 
-const fatal = new OAuthError.ClientAuthenticationFailed({ status: 401 })
-const rateLimited = (millis: number) => new OAuthError.RateLimited({ status: 429, retryAfterMillis: millis })
+const fatal = new OAuthError.TokenRequestError({ reason: "ClientAuthentication", status: 401 })
+const rateLimited = (millis: number) => new OAuthError.TokenRequestError({ reason: "RateLimited", status: 429, retryAfterMillis: millis })
 
 describe("slot state machine", () => {
   it("the lead is 10% of the lifetime, or twice the recent request duration, at most 60 s and half the lifetime", () => {
@@ -70,7 +70,7 @@ describe("slot state machine", () => {
     assert.deepStrictEqual(Slot.admit(cooling, 25_000, timing, rateLimited), { _tag: "Wait", until: 30_000 })
     const far = Slot.admit(cooling, 15_000, timing, rateLimited)
     assert.strictEqual(far._tag, "Fail")
-    assert.strictEqual(far._tag === "Fail" && far.error._tag === "RateLimited" && far.error.retryAfterMillis, 15_000)
+    assert.strictEqual(far._tag === "Fail" && far.error.reason === "RateLimited" && far.error.retryAfterMillis, 15_000)
   })
 
   it("a client-credentials slot's cool-down doubles from 1 minute up to 1 hour; a user slot's failure is kept", () => {

@@ -8,6 +8,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import { StoreError } from "@effect-oauth/core/OAuthError"
 import type { RedisOptions } from "ioredis"
 import { Redis } from "ioredis"
 import type { ConnectionOptions } from "../RedisTokenStore.js"
@@ -105,6 +106,17 @@ export const connect = (options: ConnectionOptions): Effect.Effect<Redis, Connec
       Effect.tapError(() => Effect.sync(() => redis.disconnect()))
     )
     return redis
+  })
+
+/**
+ * The error of a layer that could not reach Redis when it was built: its address (never a
+ * password) and why.
+ */
+export const unavailable = (failure: ConnectFailure): StoreError =>
+  new StoreError({
+    reason: "Unavailable",
+    detail: `Redis at ${failure.target} cannot be used (${failure.detail}); the layer does not start without it, ` +
+      "since a process refreshing on its own would spend refresh tokens that the rest of the fleet still holds"
   })
 
 /** Opens a second connection like `redis` (for a subscriber, which can run no other command). */

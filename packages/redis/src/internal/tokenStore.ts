@@ -8,7 +8,7 @@
  *
  * @internal
  */
-import { TokenStoreError } from "@effect-oauth/core/OAuthError"
+import { StoreError } from "@effect-oauth/core/OAuthError"
 import type { Token } from "@effect-oauth/core/Token"
 import type { Expectation, SetResult } from "@effect-oauth/core/TokenStore"
 import { conflict, encodeStored, readStored, TokenStore, written } from "@effect-oauth/core/TokenStore"
@@ -80,9 +80,9 @@ export const make = (
     const pollMillis = Math.max(1, Duration.toMillis(settings.pollInterval))
     const recoveryMillis = Duration.toMillis(settings.recoveryWindow)
 
-    const failure = (operation: TokenStoreError["operation"]) => (error: unknown) =>
-      new TokenStoreError({ operation, detail: `Redis at ${target}: ${describeError(error)}` })
-    const command = <A>(operation: TokenStoreError["operation"], run: () => Promise<A>) =>
+    const failure = (operation: StoreError["reason"]) => (error: unknown) =>
+      new StoreError({ reason: operation, detail: `Redis at ${target}: ${describeError(error)}` })
+    const command = <A>(operation: StoreError["reason"], run: () => Promise<A>) =>
       Effect.tryPromise({ try: run, catch: failure(operation) })
 
     // ---- announcements --------------------------------------------------------
@@ -159,7 +159,7 @@ export const make = (
     const decode = (key: string, text: string | null): Effect.Effect<Option.Option<Token>> =>
       text === null ? Effect.succeedNone : readStored(key, text)
 
-    const read = (operation: TokenStoreError["operation"], key: string) =>
+    const read = (operation: StoreError["reason"], key: string) =>
       Effect.tryPromise({ try: () => redis.get(tokenKey(key)), catch: (error) => error }).pipe(
         Effect.flatMap((text) => decode(key, text)),
         Effect.catchAll((error) =>
@@ -184,14 +184,14 @@ export const make = (
       token: Token,
       mode: SetMode,
       expected: number
-    ): Effect.Effect<SetResult, TokenStoreError> =>
+    ): Effect.Effect<SetResult, StoreError> =>
       Either.match(encodeStored(token), {
         onLeft: (problem) =>
           Effect.fail(
-            new TokenStoreError({ operation: "set", detail: `the token cannot be stored: ${problem.detail}` })
+            new StoreError({ reason: "Set", detail: `the token cannot be stored: ${problem.detail}` })
           ),
         onRight: (text) =>
-          command("set", () =>
+          command("Set", () =>
             redis.effectOAuthCompareAndSet(
               tokenKey(key),
               mode,
@@ -219,8 +219,8 @@ export const make = (
     const compareAndSet = (key: string, token: Token, expected: Expectation) =>
       write(key, token, expected._tag === "Absent" ? "absent" : "version", Number(expectedVersion(expected)))
 
-    const compareAndDelete = (key: string, expected: Expectation): Effect.Effect<SetResult, TokenStoreError> =>
-      command("remove", () =>
+    const compareAndDelete = (key: string, expected: Expectation): Effect.Effect<SetResult, StoreError> =>
+      command("Remove", () =>
         redis.effectOAuthCompareAndDelete(
           tokenKey(key),
           expected._tag === "Absent" ? "absent" : "version",
@@ -281,10 +281,10 @@ export const make = (
     // ---- the lease --------------------------------------------------------------------
 
     const lockFailure = (key: string, detail: string) =>
-      new TokenStoreError({ operation: "lock", detail: `the refresh lease of ${JSON.stringify(key)} ${detail}` })
+      new StoreError({ reason: "Lock", detail: `the refresh lease of ${JSON.stringify(key)} ${detail}` })
 
     const release = (key: string, owner: string) =>
-      command("lock", () => redis.effectOAuthReleaseLease(leaseKey(key), owner, channel, announce(key, "released")))
+      command("Lock", () => redis.effectOAuthReleaseLease(leaseKey(key), owner, channel, announce(key, "released")))
         .pipe(
           Effect.zipRight(Effect.sync(() => notify(key))),
           Effect.ignore
@@ -310,7 +310,7 @@ export const make = (
             problem = "is held back while Redis recovers"
           } else {
             const taken = yield* Effect.either(
-              command("lock", () => redis.set(leaseKey(key), owner, "PX", leaseMillis, "NX"))
+              command("Lock", () => redis.set(leaseKey(key), owner, "PX", leaseMillis, "NX"))
             )
             let ours = Either.isRight(taken) && taken.right === "OK"
             if (Either.isLeft(taken)) {
@@ -318,13 +318,13 @@ export const make = (
               uncertain = true
               problem = `could not be taken: ${taken.left.detail}`
             } else if (!ours && uncertain) {
-              ours = (yield* Effect.either(command("lock", () => redis.get(leaseKey(key))))).pipe(
+              ours = (yield* Effect.either(command("Lock", () => redis.get(leaseKey(key))))).pipe(
                 Either.match({ onLeft: () => false, onRight: (holder) => holder === owner })
               )
             }
             if (ours) {
               // The refresh starts from what Redis holds now, never from a read that failed.
-              const current = yield* Effect.either(read("lock", key))
+              const current = yield* Effect.either(read("Lock", key))
               if (Either.isRight(current)) {
                 yield* Effect.logDebug("refresh lease taken").pipe(
                   Effect.annotateLogs({
@@ -354,7 +354,7 @@ export const make = (
     // Keeps the lease while the refresh runs; a lease lost anyway (a long pause) is logged, and the
     // version check still refuses the refresh's write if someone else refreshed meanwhile.
     const renew = (key: string, owner: string) =>
-      command("lock", () => redis.effectOAuthRenewLease(leaseKey(key), owner, String(leaseMillis))).pipe(
+      command("Lock", () => redis.effectOAuthRenewLease(leaseKey(key), owner, String(leaseMillis))).pipe(
         Effect.flatMap((renewed) =>
           renewed === 1 ? Effect.void : Effect.logWarning("the refresh lease expired before the refresh ended")
         ),
@@ -363,7 +363,7 @@ export const make = (
         Effect.delay(Duration.millis(Math.max(1, Math.floor(leaseMillis / 3))))
       )
 
-    const withRefreshLock = <A, E>(key: string, refresh: Effect.Effect<A, E>): Effect.Effect<A, E | TokenStoreError> =>
+    const withRefreshLock = <A, E>(key: string, refresh: Effect.Effect<A, E>): Effect.Effect<A, E | StoreError> =>
       Effect.flatMap(FiberRef.get(heldLeases), (held) => {
         const lease = leaseKey(key)
         if (held.get(lease)?.active === true) return refresh
@@ -387,7 +387,7 @@ export const make = (
         ).pipe(Effect.annotateLogs({ "oauth.slot": key }))
       })
 
-    const get = (key: string): Effect.Effect<Option.Option<Token>, TokenStoreError> =>
+    const get = (key: string): Effect.Effect<Option.Option<Token>, StoreError> =>
       Effect.flatMap(FiberRef.get(heldLeases), (held) => {
         const holder = held.get(leaseKey(key))
         if (holder !== undefined && holder.active && Option.isSome(holder.prefetched)) {
@@ -395,7 +395,7 @@ export const make = (
           holder.prefetched = Option.none()
           return Effect.succeed(value)
         }
-        return read("get", key)
+        return read("Get", key)
       })
 
     return TokenStore.of({ get, set: compareAndSet, remove: compareAndDelete, withRefreshLock })
