@@ -59,9 +59,9 @@ const failure = (error: { readonly _tag: string; readonly message: string }) => 
   switch (error._tag) {
     case "ParseError":
       return text("name a user: ?user=<letters, digits, _ or ->", 400)
-    case "ReauthorizationRequired":
+    case "@effect-oauth/ReauthorizationRequired":
       return text(`not signed in: ${error.message}`, 401)
-    case "AuthorizationError":
+    case "@effect-oauth/AuthorizationError":
       return text(`the login failed: ${error.message}`, 400)
     default:
       return text(`the provider could not be reached: ${error.message}`, 502)

@@ -354,7 +354,7 @@ describe("AuthorizedHttpClient trusted origins (BEHAVIOUR.md §1, §3)", () => {
           }).pipe(Effect.provide(SocketEnv(http, options)))
         const [a1, b1, first] = yield* send({ trustedOrigins: [listed.url] })
         const [a2, b2, second] = yield* send({ trustedOrigins: (url) => url.port === port })
-        assert.deepStrictEqual([a1, b1, a2, b2], [200, "UntrustedOrigin", "UntrustedOrigin", 200])
+        assert.deepStrictEqual([a1, b1, a2, b2], [200, "@effect-oauth/UntrustedOrigin", "@effect-oauth/UntrustedOrigin", 200])
         assert.deepStrictEqual(listed.seen, [{ path: "/a", authorization: `Bearer ${first}` }])
         assert.deepStrictEqual(accepted.seen, [{ path: "/b", authorization: `Bearer ${second}` }])
       }).pipe(Effect.scoped))

@@ -13,8 +13,8 @@ const context = { provider, status: 200, now }
 
 const invalidField = (result: Either.Either<Token.Token, unknown>) => {
   assert.isTrue(Either.isLeft(result))
-  const error = Either.getLeft(result).pipe(Option.getOrThrow) as { reason: string; field?: string }
-  assert.strictEqual(error.reason, "InvalidField")
+  const error = Either.getLeft(result).pipe(Option.getOrThrow) as { kind: string; field?: string }
+  assert.strictEqual(error.kind, "InvalidField")
   return error.field
 }
 
