@@ -108,7 +108,10 @@ describe("AuthorizedHttpClient", () => {
         yield* server.injectFaults([{ path: "/me", status: 401, body: "{}" }])
         return yield* Effect.flip(me)
       }).pipe(Effect.provide(layer))
-      assert.strictEqual(error._tag === "@effect-oauth/ReauthorizationRequired" ? error.reason : error._tag, "NoRefreshToken")
+      assert.strictEqual(
+        error._tag === "@effect-oauth/ReauthorizationRequired" ? error.reason : error._tag,
+        "NoRefreshToken"
+      )
       assert.include(error.message, "refused")
       assert.notInclude(error.message.toLowerCase(), "expired")
     }).pipe(Effect.provide(TestServer.layerInMemory())))
@@ -354,7 +357,12 @@ describe("AuthorizedHttpClient trusted origins (BEHAVIOUR.md §1, §3)", () => {
           }).pipe(Effect.provide(SocketEnv(http, options)))
         const [a1, b1, first] = yield* send({ trustedOrigins: [listed.url] })
         const [a2, b2, second] = yield* send({ trustedOrigins: (url) => url.port === port })
-        assert.deepStrictEqual([a1, b1, a2, b2], [200, "@effect-oauth/UntrustedOrigin", "@effect-oauth/UntrustedOrigin", 200])
+        assert.deepStrictEqual([a1, b1, a2, b2], [
+          200,
+          "@effect-oauth/UntrustedOrigin",
+          "@effect-oauth/UntrustedOrigin",
+          200
+        ])
         assert.deepStrictEqual(listed.seen, [{ path: "/a", authorization: `Bearer ${first}` }])
         assert.deepStrictEqual(accepted.seen, [{ path: "/b", authorization: `Bearer ${second}` }])
       }).pipe(Effect.scoped))
@@ -393,7 +401,10 @@ describe("AuthorizedHttpClient trusted origins (BEHAVIOUR.md §1, §3)", () => {
         const mapped = server.url.replace("127.0.0.1", "[::ffff:127.0.0.1]")
         const get = Effect.flatMap(AuthorizedHttpClient.AuthorizedHttpClient, (http) => http.get(`${mapped}/x`))
         const refused = yield* Effect.flip(get.pipe(Effect.provide(SocketEnv(http, { trustedOrigins: [mapped] }))))
-        assert.strictEqual(refused._tag === "@effect-oauth/UntrustedOrigin" ? refused.reason : refused._tag, "InsecureHttp")
+        assert.strictEqual(
+          refused._tag === "@effect-oauth/UntrustedOrigin" ? refused.reason : refused._tag,
+          "InsecureHttp"
+        )
         assert.include(refused.message, "allowInsecureHttp")
         assert.deepStrictEqual(server.seen, [])
         const response = yield* get.pipe(

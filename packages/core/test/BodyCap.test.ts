@@ -86,7 +86,10 @@ const readers: ReadonlyArray<
     "token",
     (url) =>
       Effect.flatMap(endpointAt(url), (endpoint) => endpoint.request(Grant.ClientCredentials(Scopes.make()))).pipe(
-        Effect.match({ onFailure: (e) => e.reason === "InvalidResponse" ? e.kind ?? "" : e._tag, onSuccess: () => "ok" })
+        Effect.match({
+          onFailure: (e) => e.reason === "InvalidResponse" ? e.kind ?? "" : e._tag,
+          onSuccess: () => "ok"
+        })
       )
   ],
   ["revocation", (url) =>
@@ -97,14 +100,18 @@ const readers: ReadonlyArray<
     "device authorization",
     (url) =>
       Effect.flatMap(endpointAt(url), (endpoint) => DeviceAuthorization.start(endpoint)).pipe(
-        Effect.match({ onFailure: (e) => e.reason === "InvalidResponse" ? e.kind ?? "" : e._tag, onSuccess: () => "ok" })
+        Effect.match({
+          onFailure: (e) => e.reason === "InvalidResponse" ? e.kind ?? "" : e._tag,
+          onSuccess: () => "ok"
+        })
       )
   ],
   ["discovery", (url) =>
     Discovery.discover(url, { attemptTimeout: "10 seconds" }).pipe(
       // Discovery sums up what each metadata URL gave; the reason of each is in the detail.
       Effect.match({
-        onFailure: (e) => e._tag === "@effect-oauth/ConfigurationError" ? (/\((\w+)\)/.exec(e.detail)?.[1] ?? e.detail) : e._tag,
+        onFailure: (e) =>
+          e._tag === "@effect-oauth/ConfigurationError" ? (/\((\w+)\)/.exec(e.detail)?.[1] ?? e.detail) : e._tag,
         onSuccess: () => "ok"
       })
     )]

@@ -1,4 +1,12 @@
-import { Authorization, AuthorizedHttpClient, OAuthClient, Scopes, TokenEndpoint, TokenStore } from "@effect-oauth/core"
+import {
+  Authorization,
+  AuthorizedHttpClient,
+  OAuthClient,
+  OAuthError,
+  Scopes,
+  TokenEndpoint,
+  TokenStore
+} from "@effect-oauth/core"
 import { TestServer } from "@effect-oauth/testing"
 import { HttpClient } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
@@ -74,12 +82,18 @@ describe("secrets", () => {
         context: (f) => f()
       })
       let errors = 0
+      // Which errors of the family the suite met, as `Class/reason`.
+      const kinds = new Set<string>()
       const record = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
         Effect.tap(Effect.exit(effect), (exit) =>
           Effect.sync(() => {
             if (Exit.isFailure(exit)) {
               errors++
-              captured.push(...renderings(Cause.squash(exit.cause)), Cause.pretty(exit.cause))
+              const error = Cause.squash(exit.cause)
+              if (OAuthError.isOAuthError(error)) {
+                kinds.add(`${error._tag.slice("@effect-oauth/".length)}/${error.reason}`)
+              }
+              captured.push(...renderings(error), Cause.pretty(exit.cause))
             } else {
               captured.push(...renderings(exit.value))
             }
@@ -203,6 +217,15 @@ describe("secrets", () => {
 
       assert.isAtLeast(secrets.size, 7)
       assert.isAtLeast(errors, 12)
+      // The suite reaches the classes whose fields carry a server's text or a request's origin.
+      assert.includeMembers([...kinds], [
+        "AuthorizationError/StateMismatch",
+        "ReauthorizationRequired/RefreshRejected",
+        "TokenRequestError/ClientAuthentication",
+        "TokenRequestError/ErrorResponse",
+        "TokenRequestError/InvalidResponse",
+        "UntrustedOrigin/NotTrusted"
+      ])
       assert.isAtLeast(captured.length, 100)
       for (const line of captured) {
         for (const secret of secrets) {

@@ -129,8 +129,7 @@ export const make = (options: Options = {}): Effect.Effect<TokenStore.Service, S
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: Options): Layer.Layer<TokenStore, StoreError> =>
-  Layer.scoped(TokenStore, make(options))
+export const layer = (options?: Options): Layer.Layer<TokenStore, StoreError> => Layer.scoped(TokenStore, make(options))
 
 /**
  * The environment's connection: `REDIS_URL` (a secret, default `redis://127.0.0.1:6379`) and the

@@ -28,7 +28,8 @@ const holding = (t: Token.Token, patch: Partial<Slot.State> = {}): Slot.State =>
 })
 
 const fatal = new OAuthError.TokenRequestError({ reason: "ClientAuthentication", status: 401 })
-const rateLimited = (millis: number) => new OAuthError.TokenRequestError({ reason: "RateLimited", status: 429, retryAfterMillis: millis })
+const rateLimited = (millis: number) =>
+  new OAuthError.TokenRequestError({ reason: "RateLimited", status: 429, retryAfterMillis: millis })
 
 describe("slot state machine", () => {
   it("the lead is 10% of the lifetime, or twice the recent request duration, at most 60 s and half the lifetime", () => {

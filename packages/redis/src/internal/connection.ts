@@ -4,11 +4,11 @@
  *
  * @internal
  */
+import { StoreError } from "@effect-oauth/core/OAuthError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { StoreError } from "@effect-oauth/core/OAuthError"
 import type { RedisOptions } from "ioredis"
 import { Redis } from "ioredis"
 import type { ConnectionOptions } from "../RedisTokenStore.js"
