@@ -33,7 +33,7 @@ export const httpClientLayerContract = (name: string, httpClient: Layer.Layer<Ht
         const error = yield* Effect.flip(
           Effect.flatMap(endpoint, (e) => e.request(Grant.ClientCredentials(Scopes.make())))
         )
-        assert.strictEqual((error as OAuthError.TokenRequestError).reason, "Redirect")
+        assert.strictEqual((error as OAuthError.TokenRequestError).kind, "Redirect")
         assert.deepStrictEqual((yield* server.counters).resourceRequests, {})
       }).pipe(Effect.provide(env)))
   })
