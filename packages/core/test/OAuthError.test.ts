@@ -6,7 +6,8 @@ import { Cause, Data, Effect, Schema } from "effect"
 type Class = "fatal" | "transient" | "neither"
 
 /**
- * One error of every reason of every class, with what a caller should do with it. A reason added
+ * One error of every reason of every class, with what a caller should do with it: spelled out for
+ * the classes whose reasons differ, one verdict for all the reasons of the others. A reason added
  * to a class without a row here fails the coverage test below; a row whose verdict the
  * refinements disagree with fails the classification test.
  */
@@ -23,37 +24,28 @@ const table: ReadonlyArray<readonly [OAuthError.OAuthError, Class]> = [
   [new OAuthError.TokenRequestError({ reason: "Transient", status: 503 }), "transient"],
   [new OAuthError.TokenRequestError({ reason: "RateLimited", status: 429, retryAfterMillis: 2000 }), "transient"],
   [new OAuthError.TokenRequestError({ reason: "InvalidResponse", kind: "NotJson", status: 200 }), "neither"],
-  ...([
-    "StateMismatch",
-    "MissingState",
-    "WrongProvider",
-    "IssuerMismatch",
-    "IssuerNotConfigured",
-    "MissingCode",
-    "DuplicateParameter",
-    "TokenInCallback",
-    "InvalidCallback",
-    "Denied",
-    "Timeout"
-  ] as const).map((reason) => [new OAuthError.AuthorizationError({ reason }), "fatal"] as const),
+  ...OAuthError.AuthorizationError.fields.reason.literals.map((reason) =>
+    [new OAuthError.AuthorizationError({ reason }), "fatal"] as const
+  ),
   [new OAuthError.ScopeError({ reason: "Insufficient", required: ["write"], granted: ["read"] }), "fatal"],
   [new OAuthError.ScopeError({ reason: "BreaksRule", rule: "exclusive", grant: "ClientCredentials" }), "fatal"],
   [new OAuthError.ScopeError({ reason: "Malformed", scope: "a b" }), "fatal"],
-  ...(["NotTrusted", "NoTrustedOrigin", "InsecureHttp", "InvalidUrl"] as const).map((reason) =>
+  ...OAuthError.UntrustedOrigin.fields.reason.literals.map((reason) =>
     [new OAuthError.UntrustedOrigin({ reason, origin: "https://elsewhere.example", trusted: [] }), "fatal"] as const
   ),
-  ...(["NoToken", "RefreshRejected", "NoRefreshToken", "Revoked"] as const).map((reason) =>
+  ...OAuthError.ReauthorizationRequired.fields.reason.literals.map((reason) =>
     [new OAuthError.ReauthorizationRequired({ reason, detail: "sign in" }), "fatal"] as const
   ),
-  ...(["InvalidUrl", "InsecureUrl", "MissingEndpoint", "InvalidMetadata", "InvalidOption", "Environment"] as const)
-    .map((reason) => [new OAuthError.ConfigurationError({ reason, detail: "fix it" }), "fatal"] as const),
-  ...(["Get", "Set", "Remove", "Lock", "Unavailable"] as const).map((reason) =>
+  ...OAuthError.ConfigurationError.fields.reason.literals.map((reason) =>
+    [new OAuthError.ConfigurationError({ reason, detail: "fix it" }), "fatal"] as const
+  ),
+  ...OAuthError.StoreError.fields.reason.literals.map((reason) =>
     [new OAuthError.StoreError({ reason, detail: "disk full" }), "neither"] as const
   ),
   ...IdToken.Check.literals.map((reason) =>
     [new IdToken.IdTokenError({ reason, detail: "refused" }), "fatal"] as const
   ),
-  ...(["NoIdToken", "SubjectMismatch", "InvalidClaims"] as const).map((reason) =>
+  ...UserInfo.UserInfoError.fields.reason.literals.map((reason) =>
     [new UserInfo.UserInfoError({ reason, detail: "refused" }), "fatal"] as const
   )
 ]
