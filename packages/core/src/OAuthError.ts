@@ -25,13 +25,13 @@ import type { UserInfoError } from "./UserInfo.js"
  * The symbol every error of the library carries.
  *
  * @since 0.1.0
- * @category type id
+ * @category type ids
  */
 export const TypeId: typeof internal.TypeId = internal.TypeId
 
 /**
  * @since 0.1.0
- * @category type id
+ * @category type ids
  */
 export type TypeId = typeof TypeId
 
@@ -383,7 +383,7 @@ export type OAuthError =
  * Whether a value is an error of the library.
  *
  * @since 0.1.0
- * @category refinements
+ * @category guards
  */
 export const isOAuthError = (u: unknown): u is OAuthError => Predicate.hasProperty(u, TypeId)
 
@@ -422,7 +422,7 @@ export type Transient = TokenRequestError & { readonly reason: "Transport" | "Tr
  * request at once.
  *
  * @since 0.1.0
- * @category refinements
+ * @category guards
  */
 export const isFatal = (u: unknown): u is Fatal =>
   isOAuthError(u) && (
@@ -435,7 +435,7 @@ export const isFatal = (u: unknown): u is Fatal =>
  * Whether an error is {@link Transient}: worth retrying with backoff.
  *
  * @since 0.1.0
- * @category refinements
+ * @category guards
  */
 export const isTransient = (u: unknown): u is Transient =>
   isOAuthError(u) && u._tag === TokenRequestError._tag && (

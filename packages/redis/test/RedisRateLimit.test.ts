@@ -36,7 +36,7 @@ describe("RedisRateLimit", () => {
     { timeout: 20_000 }
   )
 
-  it.scopedLive("Redis unreachable at start: the layer fails with RedisUnavailable", () =>
+  it.scopedLive("Redis unreachable at start: the layer fails with a StoreError (Unavailable)", () =>
     Effect.gen(function*() {
       const redis = yield* RedisServer.make()
       yield* redis.kill

@@ -144,7 +144,7 @@ describe("RedisTokenStore", () => {
   })
 
   describe("connection", () => {
-    it.scopedLive("Redis unreachable at start: the layer fails with RedisUnavailable naming host and port", () =>
+    it.scopedLive("Redis unreachable at start: the layer fails with a StoreError (Unavailable) naming host and port", () =>
       Effect.gen(function*() {
         const unused = yield* RedisServer.make()
         yield* unused.kill
@@ -161,7 +161,7 @@ describe("RedisTokenStore", () => {
         for (const text of [error.message, JSON.stringify(error), String(error)]) assert.notInclude(text, "SECRET")
       }))
 
-    it.scopedLive("a password from Config.redacted; a wrong one fails with RedisUnavailable without showing it", () =>
+    it.scopedLive("a password from Config.redacted; a wrong one fails with a StoreError (Unavailable) without showing it", () =>
       Effect.gen(function*() {
         const guarded = yield* RedisServer.make(["--requirepass", "pw-SECRET-2"])
         const withEnv = (env: Record<string, string>) =>
