@@ -87,7 +87,7 @@ const program = Effect.gen(function*() {
     yield* Console.log(`osu!:    GET /api/v2/users/2 -> ${user.status} ${summary(yield* user.json)}`)
     yield* Console.log(`Spotify: GET /v1/me -> ${me.status} ${summary(yield* me.json)}`)
     const refused = yield* Effect.flip(misdirected)
-    yield* Console.log(`osu! client asked for the Spotify API -> ${refused._tag}, nothing sent`)
+    yield* Console.log(`osu! client asked for the Spotify API -> ${refused._tag} (${refused.reason}), nothing sent`)
   }).pipe(Effect.provide(apis))
 
   // Each server accepts only the tokens it issued: a 200 on each means each token went home.

@@ -44,7 +44,7 @@ const cases: ReadonlyArray<readonly [string, RegExp, ReadonlyArray<RegExp>]> = [
   ["osu-and-spotify", /two embedded test servers/, [
     /osu!: +GET \/api\/v2\/users\/2 -> 200 \{"id":2/,
     /Spotify: GET \/v1\/me -> 200 \{"id":"test-user"/,
-    /osu! client asked for the Spotify API -> UntrustedOrigin, nothing sent/,
+    /osu! client asked for the Spotify API -> @effect-oauth\/UntrustedOrigin \(NotTrusted\), nothing sent/,
     /The osu! server: 1 token request\(s\), API calls by status \{"200":1\}/,
     /The Spotify server: 0 token request\(s\), API calls by status \{"200":1\}/
   ]],
