@@ -195,50 +195,56 @@ export interface Options<
 }
 
 /**
- * The service of one token slot.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Service<out S extends string = string> {
-  readonly key: string
-  readonly provider: Provider<string>
-  /** The client's id at the provider (its rate limit is kept per provider and client). */
-  readonly clientId: string
-  /** A usable token: the cached one, or the result of the one refresh in flight. */
-  readonly token: Effect.Effect<Token, OAuthClientError>
-  /** Refreshes now (joining a refresh already in flight). */
-  readonly refresh: Effect.Effect<Token, OAuthClientError>
-  /**
-   * Reports a token the server refused (a 401). If it is still the current token, one shared
-   * refresh runs; if another fiber already replaced it, the current token is returned.
-   */
-  readonly invalidate: (stale: Token) => Effect.Effect<Token, OAuthClientError>
-  /**
-   * Reports a token the API refused again after a refresh: a user slot forgets it (the user signs in
-   * again: later callers get `ReauthorizationRequired`), a client-credentials slot fetches a new one.
-   */
-  readonly drop: (stale: Token) => Effect.Effect<void>
-  /** The current token (or none) now and after every change: the on-token-update hook. */
-  readonly changes: Stream.Stream<Option.Option<Token>>
-  /** The scopes of a usable token (typed by what the session's grant can hold). */
-  readonly scopes: Effect.Effect<ScopeSet<S>, OAuthClientError>
-  /** Hands the slot a token from an interactive login: persisted, clears a fatal failure, scheduled. */
-  readonly setToken: (token: Token) => Effect.Effect<void, StoreError>
-  /**
-   * Revokes the tokens at the provider (RFC 7009, where it has an endpoint) and always deletes them
-   * locally.
-   */
-  readonly revoke: Effect.Effect<void, TokenRequestError | ConfigurationError | StoreError>
-}
-
-/**
  * One token slot. See the module's header for how it refreshes.
  *
  * @since 0.1.0
  * @category tags
  */
-export class OAuthClient extends Context.Tag("@effect-oauth/core/OAuthClient")<OAuthClient, Service>() {}
+export class OAuthClient extends Context.Tag("@effect-oauth/core/OAuthClient")<OAuthClient, OAuthClient.Service>() {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace OAuthClient {
+  /**
+   * The service of one token slot.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service<out S extends string = string> {
+    readonly key: string
+    readonly provider: Provider<string>
+    /** The client's id at the provider (its rate limit is kept per provider and client). */
+    readonly clientId: string
+    /** A usable token: the cached one, or the result of the one refresh in flight. */
+    readonly token: Effect.Effect<Token, OAuthClientError>
+    /** Refreshes now (joining a refresh already in flight). */
+    readonly refresh: Effect.Effect<Token, OAuthClientError>
+    /**
+     * Reports a token the server refused (a 401). If it is still the current token, one shared
+     * refresh runs; if another fiber already replaced it, the current token is returned.
+     */
+    readonly invalidate: (stale: Token) => Effect.Effect<Token, OAuthClientError>
+    /**
+     * Reports a token the API refused again after a refresh: a user slot forgets it (the user signs in
+     * again: later callers get `ReauthorizationRequired`), a client-credentials slot fetches a new one.
+     */
+    readonly drop: (stale: Token) => Effect.Effect<void>
+    /** The current token (or none) now and after every change: the on-token-update hook. */
+    readonly changes: Stream.Stream<Option.Option<Token>>
+    /** The scopes of a usable token (typed by what the session's grant can hold). */
+    readonly scopes: Effect.Effect<ScopeSet<S>, OAuthClientError>
+    /** Hands the slot a token from an interactive login: persisted, clears a fatal failure, scheduled. */
+    readonly setToken: (token: Token) => Effect.Effect<void, StoreError>
+    /**
+     * Revokes the tokens at the provider (RFC 7009, where it has an endpoint) and always deletes them
+     * locally.
+     */
+    readonly revoke: Effect.Effect<void, TokenRequestError | ConfigurationError | StoreError>
+  }
+}
 
 /**
  * Token requests by grant and outcome.
@@ -281,7 +287,7 @@ export const make = <
 >(
   options: Options<P, Rules, Sess> & SessionCheck<Rules, Sess>
 ): Effect.Effect<
-  Service<GrantedScopes<P, Rules, Sess>>,
+  OAuthClient.Service<GrantedScopes<P, Rules, Sess>>,
   ScopeError,
   HttpClient.HttpClient | TokenStore | Scope.Scope
 > =>
@@ -393,7 +399,7 @@ export const layerUser = <P extends string, Rules extends ScopeRules.ScopeRules<
  * @category tags
  */
 export const Tag = <const Id extends string>(id: Id) => <Self>(): TagClass<Self, Id> => {
-  const tag = Context.Tag(id)<Self, Service>()
+  const tag = Context.Tag(id)<Self, OAuthClient.Service>()
   return Object.assign(tag, {
     layer: <P extends string, Rules extends ScopeRules.ScopeRules<P>, Sess extends Session>(
       options: Options<P, Rules, Sess> & SessionCheck<Rules, Sess>
@@ -407,7 +413,7 @@ export const Tag = <const Id extends string>(id: Id) => <Self>(): TagClass<Self,
  * @since 0.1.0
  * @category tags
  */
-export interface TagClass<Self, Id extends string> extends Context.TagClass<Self, Id, Service> {
+export interface TagClass<Self, Id extends string> extends Context.TagClass<Self, Id, OAuthClient.Service> {
   /** Builds the slot (see {@link layer}), and provides its `Granted` scopes. */
   readonly layer: <P extends string, Rules extends ScopeRules.ScopeRules<P>, Sess extends Session>(
     options: Options<P, Rules, Sess> & SessionCheck<Rules, Sess>

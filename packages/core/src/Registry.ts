@@ -54,7 +54,7 @@ export declare namespace Registry {
      * The user's slot (opened, reading the store, on first use). The handle may be kept: once the
      * slot is evicted, its next use reopens it (reading the store again).
      */
-    readonly get: (userId: string) => Effect.Effect<OAuthClient.Service>
+    readonly get: (userId: string) => Effect.Effect<OAuthClient.OAuthClient.Service>
     /** An `HttpClient` that spends the user's tokens (see `AuthorizedHttpClient`); it may be kept too. */
     readonly httpClient: (userId: string) => Effect.Effect<HttpClient.HttpClient.With<AuthorizedHttpClient.Error>>
     /** Signs the user out: revokes at the provider where it can, deletes the stored token, forgets the slot. */
@@ -136,7 +136,7 @@ export const make = (
 
     // A handle on the user's slot that outlives the slot: each use goes to the slot open now,
     // reopening it (from the store) after an eviction, so no two slots of one user ever coexist.
-    const handle = (userId: string, first: Entry): OAuthClient.Service => {
+    const handle = (userId: string, first: Entry): OAuthClient.OAuthClient.Service => {
       let current = first
       const live = Effect.suspend(() =>
         current.slot.closed ? Effect.map(entry(userId), (e) => (current = e).slot) : Effect.succeed(current.slot)

@@ -60,7 +60,7 @@ const makeClient = (session: OAuthClient.Session = OAuthClient.clientCredentials
   )
 
 /** Signs a user in through the server's authorize endpoint and hands the token to the client. */
-const login = (client: OAuthClient.Service) =>
+const login = (client: OAuthClient.OAuthClient.Service) =>
   Effect.gen(function*() {
     const server = yield* TestServer.TestServer
     const token = yield* server.issueToken({ scopes: ["read"], lifetimeSeconds: 3600, withRefreshToken: true })

@@ -147,29 +147,37 @@ export type CompleteLoginError =
 
 /**
  * @since 0.1.0
- * @category models
+ * @category tags
  */
-export interface Service {
-  /** Keeps the transaction in `sessionStorage` and sends the page to the authorization URL. */
-  readonly login: (
-    options?: {
-      readonly scopes?: ScopeSet<string> | undefined
-      readonly extraParams?: Readonly<Record<string, string>> | undefined
-    }
-  ) => Effect.Effect<void, ConfigurationError | ScopeError>
-  /** Completes the login on the callback page (see the module's description). */
-  readonly completeLogin: (location: string | URL | Location) => Effect.Effect<Token, CompleteLoginError>
-  /** Whether `location` is a callback to complete (it carries `state` and a `code` or an `error`). */
-  readonly isCallback: (location: string | URL | Location) => boolean
-  /** Revokes the tokens at the provider (where it can) and always forgets them here. */
-  readonly logout: Effect.Effect<void, TokenRequestError | ConfigurationError | StoreError>
-}
+export class BrowserOAuth
+  extends Context.Tag("@effect-oauth/platform-browser/BrowserOAuth")<BrowserOAuth, BrowserOAuth.Service>()
+{}
 
 /**
  * @since 0.1.0
- * @category tags
+ * @category models
  */
-export class BrowserOAuth extends Context.Tag("@effect-oauth/platform-browser/BrowserOAuth")<BrowserOAuth, Service>() {}
+export declare namespace BrowserOAuth {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /** Keeps the transaction in `sessionStorage` and sends the page to the authorization URL. */
+    readonly login: (
+      options?: {
+        readonly scopes?: ScopeSet<string> | undefined
+        readonly extraParams?: Readonly<Record<string, string>> | undefined
+      }
+    ) => Effect.Effect<void, ConfigurationError | ScopeError>
+    /** Completes the login on the callback page (see the module's description). */
+    readonly completeLogin: (location: string | URL | Location) => Effect.Effect<Token, CompleteLoginError>
+    /** Whether `location` is a callback to complete (it carries `state` and a `code` or an `error`). */
+    readonly isCallback: (location: string | URL | Location) => boolean
+    /** Revokes the tokens at the provider (where it can) and always forgets them here. */
+    readonly logout: Effect.Effect<void, TokenRequestError | ConfigurationError | StoreError>
+  }
+}
 
 /**
  * Starts a login: the page leaves for the authorization server.
@@ -178,7 +186,7 @@ export class BrowserOAuth extends Context.Tag("@effect-oauth/platform-browser/Br
  * @category accessors
  */
 export const login = (
-  options?: Parameters<Service["login"]>[0]
+  options?: Parameters<BrowserOAuth.Service["login"]>[0]
 ): Effect.Effect<void, ConfigurationError | ScopeError, BrowserOAuth> =>
   Effect.flatMap(BrowserOAuth, (service) => service.login(options))
 
@@ -263,7 +271,7 @@ const navigateTo = (url: string) =>
  */
 export const make = (
   options: Omit<Options, "store" | "userId">
-): Effect.Effect<Service, never, OAuthClient.OAuthClient | HttpClient.HttpClient> =>
+): Effect.Effect<BrowserOAuth.Service, never, OAuthClient.OAuthClient | HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const client = yield* OAuthClient.OAuthClient
     const endpoint = yield* TokenEndpoint.make({ provider: options.provider, client: options.client })
@@ -325,7 +333,7 @@ export const make = (
       completeLogin,
       isCallback,
       logout: client.revoke
-    } satisfies Service
+    } satisfies BrowserOAuth.Service
   })
 
 /**

@@ -124,25 +124,31 @@ export const withWebLock = <A, E>(
     }))
 
 /**
- * What a tab hears from the others. Nothing vouches for an announcement (any script of the origin
- * can post one): it is only a reason to re-read the store.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Service {
-  /** The versions other tabs say they stored under `key`, from now until the scope closes. */
-  readonly announced: (key: string) => Effect.Effect<Queue.Dequeue<number>, never, Scope.Scope>
-}
-
-/**
  * @since 0.1.0
  * @category tags
  */
 export class TabCoordination extends Context.Tag("@effect-oauth/platform-browser/TabCoordination")<
   TabCoordination,
-  Service
+  TabCoordination.Service
 >() {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace TabCoordination {
+  /**
+   * What a tab hears from the others. Nothing vouches for an announcement (any script of the origin
+   * can post one): it is only a reason to re-read the store.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /** The versions other tabs say they stored under `key`, from now until the scope closes. */
+    readonly announced: (key: string) => Effect.Effect<Queue.Dequeue<number>, never, Scope.Scope>
+  }
+}
 
 /**
  * Wraps `store` for use by several tabs (see the module's description); `tabs` hears the other tabs.
@@ -153,7 +159,7 @@ export class TabCoordination extends Context.Tag("@effect-oauth/platform-browser
 export const make = (
   store: TokenStore.Service,
   options: Options = {}
-): Effect.Effect<{ readonly store: TokenStore.Service; readonly tabs: Service }, never, Scope.Scope> =>
+): Effect.Effect<{ readonly store: TokenStore.Service; readonly tabs: TabCoordination.Service }, never, Scope.Scope> =>
   Effect.gen(function*() {
     const name = options.name ?? "effect-oauth"
     const settle = Duration.decode(options.settle ?? Duration.millis(50))
@@ -228,7 +234,7 @@ export const layer = (options?: Options): Layer.Layer<TokenStore | TabCoordinati
  * @category constructors
  */
 export const follow = (
-  client: OAuthClient.Service
+  client: OAuthClient.OAuthClient.Service
 ): Effect.Effect<void, never, TabCoordination | TokenStore | Scope.Scope> =>
   Effect.gen(function*() {
     const tabs = yield* TabCoordination

@@ -81,26 +81,32 @@ export interface Options<P extends string = string, Rules extends ScopeRules<P> 
 export type LoginError = LoopbackLogin.LoginError | StoreError
 
 /**
- * Signing the user in.
- *
- * @since 0.1.0
- * @category models
- */
-export interface LoginService {
-  /**
-   * The stored token when it is usable (or refreshable) and holds the scopes a login asks for;
-   * otherwise a loopback login (a scope added to `scopes` since the token was stored signs in again).
-   */
-  readonly login: Effect.Effect<Token, LoginError>
-  /** Like `login`, with the device flow (RFC 8628) instead of the browser. */
-  readonly loginWithDevice: Effect.Effect<Token, LoginError>
-}
-
-/**
  * @since 0.1.0
  * @category tags
  */
-export class Login extends Context.Tag("@effect-oauth/platform-node/NodeOAuth/Login")<Login, LoginService>() {}
+export class Login extends Context.Tag("@effect-oauth/platform-node/NodeOAuth/Login")<Login, Login.Service>() {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace Login {
+  /**
+   * Signing the user in.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /**
+     * The stored token when it is usable (or refreshable) and holds the scopes a login asks for;
+     * otherwise a loopback login (a scope added to `scopes` since the token was stored signs in again).
+     */
+    readonly login: Effect.Effect<Token, LoginError>
+    /** Like `login`, with the device flow (RFC 8628) instead of the browser. */
+    readonly loginWithDevice: Effect.Effect<Token, LoginError>
+  }
+}
 
 /**
  * Signs the user in, unless a usable token holding the requested scopes is stored.

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { Options, Service } from "../OAuthClient.js"
+import type { OAuthClient, Options } from "../OAuthClient.js"
 import type { Provider } from "../Provider.js"
 import type { ScopeSet } from "../Scopes.js"
 import type { Token } from "../Token.js"
@@ -38,7 +38,7 @@ export const serviceOf = <S extends string>(
   slot: Engine.SlotData | Effect.Effect<Engine.SlotData>,
   provider: Provider<string>,
   clientId: string
-): Service<S> => {
+): OAuthClient.Service<S> => {
   const on = Effect.isEffect(slot)
     ? <A, E>(f: (slot: Engine.SlotData) => Effect.Effect<A, E>) => Effect.flatMap(slot, f)
     : <A, E>(f: (slot: Engine.SlotData) => Effect.Effect<A, E>) => Effect.suspend(() => f(slot))
