@@ -19,6 +19,7 @@ import type { ClientConfig } from "./ClientConfig.js"
 import * as Grant from "./Grant.js"
 import type { IdTokenError } from "./IdToken.js"
 import { randomString } from "./internal/crypto.js"
+import { checkEndpoint } from "./internal/http.js"
 import type { ScopeError, TokenRequestError } from "./OAuthError.js"
 import { AuthorizationError, ConfigurationError } from "./OAuthError.js"
 import * as Pkce from "./Pkce.js"
@@ -28,7 +29,6 @@ import type { ScopeSet } from "./Scopes.js"
 import { empty, format, fromIterable, ScopeSetFromString } from "./Scopes.js"
 import type { Token } from "./Token.js"
 import type { TokenEndpoint } from "./TokenEndpoint.js"
-import { checkEndpoint } from "./TokenEndpoint.js"
 
 /**
  * A login in progress: what the callback is checked against, and what the exchange needs. It is a

@@ -19,6 +19,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Grant from "./Grant.js"
 import type { IdTokenError } from "./IdToken.js"
+import { checkEndpoint } from "./internal/http.js"
 import type { ScopeError } from "./OAuthError.js"
 import { AuthorizationError, ConfigurationError, isTransient, TokenRequestError } from "./OAuthError.js"
 import { validate } from "./ScopeRules.js"
@@ -26,7 +27,6 @@ import type { ScopeSet } from "./Scopes.js"
 import { empty, format } from "./Scopes.js"
 import type { Token } from "./Token.js"
 import type { TokenEndpoint } from "./TokenEndpoint.js"
-import { checkEndpoint } from "./TokenEndpoint.js"
 
 /**
  * A device authorization in progress: what to show the user, and what to poll with.

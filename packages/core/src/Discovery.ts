@@ -14,12 +14,13 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { pushed } from "./Authorization.js"
+import { checkEndpoint } from "./internal/http.js"
 import type { Transient } from "./OAuthError.js"
 import { ConfigurationError, isTransient, TokenRequestError } from "./OAuthError.js"
 import type { ClientAuthentication, Options as ProviderOptions, Provider } from "./Provider.js"
 import { make as makeProvider } from "./Provider.js"
 import type { ScopeRules } from "./ScopeRules.js"
-import { checkEndpoint, make as makeEndpoint } from "./TokenEndpoint.js"
+import { make as makeEndpoint } from "./TokenEndpoint.js"
 
 /**
  * The metadata fields effect-oauth reads (RFC 8414 §2); other members are ignored.

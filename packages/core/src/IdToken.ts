@@ -20,6 +20,7 @@ import type { JWTPayload } from "jose"
 import { decodeJwt } from "jose"
 import type { Grant } from "./Grant.js"
 import * as OAuthErrorBase from "./internal/error.js"
+import { checkEndpoint } from "./internal/http.js"
 import * as internal from "./internal/idToken.js"
 import * as Jwks from "./internal/jwks.js"
 import type { TokenRequestError } from "./OAuthError.js"
@@ -28,7 +29,6 @@ import { challenge } from "./Pkce.js"
 import type { Provider } from "./Provider.js"
 import { Token } from "./Token.js"
 import type { TokenEndpoint } from "./TokenEndpoint.js"
-import { checkEndpoint } from "./TokenEndpoint.js"
 
 /**
  * The checks an ID token can fail. `Missing`: a login's token response has no `id_token`; `Keys`:

@@ -11,23 +11,20 @@
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type { ClientConfig } from "./ClientConfig.js"
 import type { Grant } from "./Grant.js"
 import type { IdTokenError } from "./IdToken.js"
-import { base64 } from "./internal/crypto.js"
 import { toForm } from "./internal/grantForm.js"
 import * as Http from "./internal/http.js"
-import * as RetryAfter from "./internal/retryAfter.js"
-import { ConfigurationError, isTransient, TokenRequestError } from "./OAuthError.js"
-import type { ErrorBody, Provider } from "./Provider.js"
+import type { ConfigurationError } from "./OAuthError.js"
+import { isTransient, TokenRequestError } from "./OAuthError.js"
+import type { Provider } from "./Provider.js"
 import type { ScopeSet } from "./Scopes.js"
 import type { Token } from "./Token.js"
 import { toToken } from "./TokenResponse.js"
@@ -91,77 +88,6 @@ export interface TokenEndpoint {
   ) => Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError | ConfigurationError>
 }
 
-/**
- * The largest response body read (1 MiB), counted in decoded bytes as they stream.
- *
- * @since 0.1.0
- * @category constants
- */
-export const maxBodyBytes: number = Http.maxBodyBytes
-
-/**
- * Checks that an endpoint is `https:`, or `http:` on a loopback host, or that insecure HTTP was
- * allowed explicitly.
- *
- * @since 0.1.0
- * @category validation
- */
-export const checkEndpoint = (
-  url: string,
-  allowInsecureHttp: boolean
-): Either.Either<URL, ConfigurationError> => {
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    return Either.left(new ConfigurationError({ reason: "InvalidUrl", detail: `${url} is not a valid URL` }))
-  }
-  if (parsed.protocol === "https:") return Either.right(parsed)
-  if (parsed.protocol === "http:" && (Http.isLoopbackHost(parsed.hostname) || allowInsecureHttp)) {
-    return Either.right(parsed)
-  }
-  return Either.left(
-    new ConfigurationError({
-      reason: "InsecureUrl",
-      detail: `${parsed.origin} is not https: use an https endpoint (http is allowed only on loopback, or with ` +
-        "allowInsecureHttp)"
-    })
-  )
-}
-
-/**
- * Adds the client's authentication to a form: `client_secret_basic` (an `Authorization: Basic`
- * header of the form-encoded id and secret), `client_secret_post` (both in the body) or `none`
- * (the id in the body). A client without a secret always sends its id in the body.
- *
- * @since 0.1.0
- * @category encoding
- */
-export const authenticate = (
-  provider: Provider<string>,
-  client: ClientConfig,
-  form: ReadonlyArray<readonly [string, string]>
-): { readonly headers: Record<string, string>; readonly form: ReadonlyArray<readonly [string, string]> } => {
-  if (Option.isNone(client.clientSecret) || provider.clientAuthentication === "none") {
-    return { headers: {}, form: [...form, ["client_id", client.clientId]] }
-  }
-  const secret = Redacted.value(client.clientSecret.value)
-  if (provider.clientAuthentication === "client_secret_post") {
-    return { headers: {}, form: [...form, ["client_id", client.clientId], ["client_secret", secret]] }
-  }
-  return {
-    // RFC 6749 §2.3.1: the client id and secret are form-encoded before they are joined for Basic.
-    headers: {
-      authorization: `Basic ${
-        base64(new TextEncoder().encode(`${Http.formEncode(client.clientId)}:${Http.formEncode(secret)}`))
-      }`
-    },
-    form
-  }
-}
-
-const rfcCodes = new Set(["server_error", "temporarily_unavailable"])
-
 // The form fields that carry a credential: a server that echoes one must not get it into an error.
 const secretFields = new Set([
   "client_secret",
@@ -173,131 +99,6 @@ const secretFields = new Set([
   "password",
   "token"
 ])
-
-const parseJson = (text: string): Option.Option<unknown> => {
-  try {
-    return Option.some(JSON.parse(text))
-  } catch {
-    return Option.none()
-  }
-}
-
-const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
-
-// The server's text is scrubbed here, before it can enter an error's message, a log line or a span.
-const errorBodyOf = (
-  provider: Provider<string>,
-  status: number,
-  body: Readonly<Record<string, unknown>>,
-  secrets: ReadonlyArray<string>
-): Option.Option<ErrorBody> =>
-  Option.map(
-    Option.orElse(provider.classifyError(status, body), () =>
-      typeof body.error === "string"
-        ? Option.some({
-          error: body.error,
-          description: typeof body.error_description === "string" ? body.error_description : undefined,
-          uri: typeof body.error_uri === "string" ? body.error_uri : undefined
-        })
-        : Option.none()),
-    (error) => ({
-      error: Http.scrub(error.error, secrets),
-      description: error.description === undefined ? undefined : Http.scrub(error.description, secrets),
-      uri: error.uri === undefined ? undefined : Http.scrub(error.uri, secrets)
-    })
-  )
-
-const transient = (status: number, preview: string, retryAfter: Option.Option<number>) =>
-  new TokenRequestError({
-    reason: "Transient",
-    status,
-    ...(preview === "" ? {} : { description: preview }),
-    ...(Option.isSome(retryAfter) ? { retryAfterMillis: retryAfter.value } : {})
-  })
-
-const fromErrorBody = (status: number, error: ErrorBody, retryAfter: Option.Option<number>): TokenRequestError => {
-  if (error.error === "invalid_client") {
-    return new TokenRequestError({
-      reason: "ClientAuthentication",
-      error: error.error,
-      status,
-      ...(error.description ? { description: error.description } : {})
-    })
-  }
-  if (status === 429) return rateLimited(status, retryAfter)
-  if (rfcCodes.has(error.error) || status >= 500) {
-    return transient(status, Http.preview(error.description ?? error.error, []), retryAfter)
-  }
-  return new TokenRequestError({
-    reason: "ErrorResponse",
-    error: error.error,
-    status,
-    ...(error.description !== undefined ? { description: error.description } : {}),
-    ...(error.uri !== undefined ? { uri: error.uri } : {})
-  })
-}
-
-const rateLimited = (status: number, retryAfter: Option.Option<number>) =>
-  new TokenRequestError({
-    reason: "RateLimited",
-    status,
-    ...(Option.isSome(retryAfter) ? { retryAfterMillis: retryAfter.value } : {})
-  })
-
-/**
- * Reads a token endpoint's answer as JSON, or the typed error it stands for; `secrets` (what the
- * request carried, and the client secret) are replaced with `<redacted>` in any server text kept.
- *
- * @since 0.1.0
- * @category utils
- */
-export const readResponse = (
-  provider: Provider<string>,
-  response: HttpClientResponse.HttpClientResponse,
-  secrets: ReadonlyArray<string>
-): Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError> =>
-  Effect.gen(function*() {
-    const status = response.status
-    // Status 0 is what a browser's fetch shows of a redirect it was told not to follow.
-    if (status === 0 || (status >= 300 && status < 400)) {
-      return yield* new TokenRequestError({
-        reason: "InvalidResponse",
-        kind: "Redirect",
-        status,
-        detail: "the endpoint redirected; redirects are never followed from a token endpoint"
-      })
-    }
-    const now = yield* Clock.currentTimeMillis
-    const retryAfter = RetryAfter.parse(response.headers["retry-after"], now)
-    const text = yield* Http.readCapped(response)
-    const json = parseJson(text)
-    if (status >= 200 && status < 300) {
-      if (Option.isNone(json)) {
-        return yield* invalid("NotJson", status, "the body is not JSON")
-      }
-      if (!isRecord(json.value)) {
-        return yield* invalid("NotObject", status, "the body is not a JSON object")
-      }
-      if (json.value.access_token === undefined) {
-        const error = errorBodyOf(provider, status, json.value, secrets)
-        if (Option.isSome(error)) return yield* fromErrorBody(status, error.value, retryAfter)
-      }
-      return json.value
-    }
-    const error = Option.flatMap(Option.filter(json, isRecord), (body) => errorBodyOf(provider, status, body, secrets))
-    if (Option.isSome(error)) return yield* fromErrorBody(status, error.value, retryAfter)
-    if (status === 429) return yield* rateLimited(status, retryAfter)
-    // Only a body that is not JSON is previewed: a JSON body might echo a credential.
-    if (status >= 500) {
-      return yield* transient(status, Option.isSome(json) ? "" : Http.preview(text, secrets), retryAfter)
-    }
-    return yield* invalid(
-      "UnexpectedStatus",
-      status,
-      "the server answered with an error status and no OAuth error body"
-    )
-  })
 
 /**
  * The token endpoint of one client at one provider.
@@ -330,7 +131,7 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
       const attempt = (headers: Record<string, string>) =>
         Effect.flatMap(
           clientAssertion === undefined
-            ? Effect.succeed(authenticate(provider, client, form))
+            ? Effect.succeed(Http.authenticate(provider, client, form))
             : clientAssertion.authenticate(client, provider, form),
           (authenticated) =>
             send(
@@ -392,7 +193,7 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
           Effect.tap((response) =>
             dpop?.observe(request.url, response.headers)
           ),
-          Effect.flatMap((response) => readResponse(provider, response, secrets)),
+          Effect.flatMap((response) => Http.readResponse(provider, response, secrets)),
           Effect.scoped,
           // A fetch-based client would follow redirects by itself; the caller's other fetch options stay.
           Effect.provideService(FetchHttpClient.RequestInit, {
@@ -442,7 +243,7 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
         return Effect.retry(attempt(deadlineAt), policy)
       })
 
-    const endpointUrl = (url: string) => Effect.mapError(checkEndpoint(url, provider.allowInsecureHttp), (e) => e)
+    const endpointUrl = (url: string) => Effect.mapError(Http.checkEndpoint(url, provider.allowInsecureHttp), (e) => e)
 
     const annotations = (grantType: string) => ({ "oauth.grant_type": grantType, "oauth.provider": provider.name })
 
@@ -559,6 +360,3 @@ const outcomeUnknown = (error: Failure): boolean =>
     (error.reason === "Transport" && error.kind !== "Deadline") ||
     (error.kind === "NotJson" && error.status !== undefined && error.status >= 200 && error.status < 300)
   )
-
-const invalid = (kind: "NotJson" | "NotObject" | "UnexpectedStatus", status: number, detail: string) =>
-  new TokenRequestError({ reason: "InvalidResponse", kind, status, detail })

@@ -16,10 +16,10 @@ import * as Schema from "effect/Schema"
 import type { IdTokenError } from "./IdToken.js"
 import { claims as idTokenClaims } from "./IdToken.js"
 import * as OAuthErrorBase from "./internal/error.js"
+import { checkEndpoint, readResponse } from "./internal/http.js"
 import { ConfigurationError, TokenRequestError } from "./OAuthError.js"
 import type { Provider } from "./Provider.js"
 import type { Token } from "./Token.js"
-import { checkEndpoint, readResponse } from "./TokenEndpoint.js"
 
 /**
  * The standard claims of a UserInfo response (OIDC Core §5.1); extend it for more

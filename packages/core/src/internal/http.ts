@@ -7,9 +7,17 @@
  */
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import { TokenRequestError } from "../OAuthError.js"
+import type { ClientConfig } from "../ClientConfig.js"
+import { ConfigurationError, TokenRequestError } from "../OAuthError.js"
+import type { ErrorBody, Provider } from "../Provider.js"
+import { base64 } from "./crypto.js"
+import * as RetryAfter from "./retryAfter.js"
 
 /** The largest response body read (1 MiB). @internal */
 export const maxBodyBytes = 1024 * 1024
@@ -112,3 +120,171 @@ export const preview = (body: string, secrets: ReadonlyArray<string>): string =>
     .replace(/\s+/g, " ")
     .trim()
     .slice(0, 100)
+
+// An endpoint must be https:, or http: on a loopback host, or insecure HTTP allowed explicitly.
+export const checkEndpoint = (
+  url: string,
+  allowInsecureHttp: boolean
+): Either.Either<URL, ConfigurationError> => {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return Either.left(new ConfigurationError({ reason: "InvalidUrl", detail: `${url} is not a valid URL` }))
+  }
+  if (parsed.protocol === "https:") return Either.right(parsed)
+  if (parsed.protocol === "http:" && (isLoopbackHost(parsed.hostname) || allowInsecureHttp)) {
+    return Either.right(parsed)
+  }
+  return Either.left(
+    new ConfigurationError({
+      reason: "InsecureUrl",
+      detail: `${parsed.origin} is not https: use an https endpoint (http is allowed only on loopback, or with ` +
+        "allowInsecureHttp)"
+    })
+  )
+}
+
+export const authenticate = (
+  provider: Provider<string>,
+  client: ClientConfig,
+  form: ReadonlyArray<readonly [string, string]>
+): { readonly headers: Record<string, string>; readonly form: ReadonlyArray<readonly [string, string]> } => {
+  if (Option.isNone(client.clientSecret) || provider.clientAuthentication === "none") {
+    return { headers: {}, form: [...form, ["client_id", client.clientId]] }
+  }
+  const secret = Redacted.value(client.clientSecret.value)
+  if (provider.clientAuthentication === "client_secret_post") {
+    return { headers: {}, form: [...form, ["client_id", client.clientId], ["client_secret", secret]] }
+  }
+  return {
+    // RFC 6749 §2.3.1: the client id and secret are form-encoded before they are joined for Basic.
+    headers: {
+      authorization: `Basic ${base64(new TextEncoder().encode(`${formEncode(client.clientId)}:${formEncode(secret)}`))}`
+    },
+    form
+  }
+}
+
+const rfcCodes = new Set(["server_error", "temporarily_unavailable"])
+
+const parseJson = (text: string): Option.Option<unknown> => {
+  try {
+    return Option.some(JSON.parse(text))
+  } catch {
+    return Option.none()
+  }
+}
+
+const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
+
+// The server's text is scrubbed here, before it can enter an error's message, a log line or a span.
+const errorBodyOf = (
+  provider: Provider<string>,
+  status: number,
+  body: Readonly<Record<string, unknown>>,
+  secrets: ReadonlyArray<string>
+): Option.Option<ErrorBody> =>
+  Option.map(
+    Option.orElse(provider.classifyError(status, body), () =>
+      typeof body.error === "string"
+        ? Option.some({
+          error: body.error,
+          description: typeof body.error_description === "string" ? body.error_description : undefined,
+          uri: typeof body.error_uri === "string" ? body.error_uri : undefined
+        })
+        : Option.none()),
+    (error) => ({
+      error: scrub(error.error, secrets),
+      description: error.description === undefined ? undefined : scrub(error.description, secrets),
+      uri: error.uri === undefined ? undefined : scrub(error.uri, secrets)
+    })
+  )
+
+const transient = (status: number, preview: string, retryAfter: Option.Option<number>) =>
+  new TokenRequestError({
+    reason: "Transient",
+    status,
+    ...(preview === "" ? {} : { description: preview }),
+    ...(Option.isSome(retryAfter) ? { retryAfterMillis: retryAfter.value } : {})
+  })
+
+const fromErrorBody = (status: number, error: ErrorBody, retryAfter: Option.Option<number>): TokenRequestError => {
+  if (error.error === "invalid_client") {
+    return new TokenRequestError({
+      reason: "ClientAuthentication",
+      error: error.error,
+      status,
+      ...(error.description ? { description: error.description } : {})
+    })
+  }
+  if (status === 429) return rateLimited(status, retryAfter)
+  if (rfcCodes.has(error.error) || status >= 500) {
+    return transient(status, preview(error.description ?? error.error, []), retryAfter)
+  }
+  return new TokenRequestError({
+    reason: "ErrorResponse",
+    error: error.error,
+    status,
+    ...(error.description !== undefined ? { description: error.description } : {}),
+    ...(error.uri !== undefined ? { uri: error.uri } : {})
+  })
+}
+
+const rateLimited = (status: number, retryAfter: Option.Option<number>) =>
+  new TokenRequestError({
+    reason: "RateLimited",
+    status,
+    ...(Option.isSome(retryAfter) ? { retryAfterMillis: retryAfter.value } : {})
+  })
+
+export const readResponse = (
+  provider: Provider<string>,
+  response: HttpClientResponse.HttpClientResponse,
+  secrets: ReadonlyArray<string>
+): Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError> =>
+  Effect.gen(function*() {
+    const status = response.status
+    // Status 0 is what a browser's fetch shows of a redirect it was told not to follow.
+    if (status === 0 || (status >= 300 && status < 400)) {
+      return yield* new TokenRequestError({
+        reason: "InvalidResponse",
+        kind: "Redirect",
+        status,
+        detail: "the endpoint redirected; redirects are never followed from a token endpoint"
+      })
+    }
+    const now = yield* Clock.currentTimeMillis
+    const retryAfter = RetryAfter.parse(response.headers["retry-after"], now)
+    const text = yield* readCapped(response)
+    const json = parseJson(text)
+    if (status >= 200 && status < 300) {
+      if (Option.isNone(json)) {
+        return yield* invalid("NotJson", status, "the body is not JSON")
+      }
+      if (!isRecord(json.value)) {
+        return yield* invalid("NotObject", status, "the body is not a JSON object")
+      }
+      if (json.value.access_token === undefined) {
+        const error = errorBodyOf(provider, status, json.value, secrets)
+        if (Option.isSome(error)) return yield* fromErrorBody(status, error.value, retryAfter)
+      }
+      return json.value
+    }
+    const error = Option.flatMap(Option.filter(json, isRecord), (body) => errorBodyOf(provider, status, body, secrets))
+    if (Option.isSome(error)) return yield* fromErrorBody(status, error.value, retryAfter)
+    if (status === 429) return yield* rateLimited(status, retryAfter)
+    // Only a body that is not JSON is previewed: a JSON body might echo a credential.
+    if (status >= 500) {
+      return yield* transient(status, Option.isSome(json) ? "" : preview(text, secrets), retryAfter)
+    }
+    return yield* invalid(
+      "UnexpectedStatus",
+      status,
+      "the server answered with an error status and no OAuth error body"
+    )
+  })
+
+const invalid = (kind: "NotJson" | "NotObject" | "UnexpectedStatus", status: number, detail: string) =>
+  new TokenRequestError({ reason: "InvalidResponse", kind, status, detail })
