@@ -32,8 +32,8 @@ import type { TokenEndpoint } from "./TokenEndpoint.js"
 
 /**
  * A login in progress: what the callback is checked against, and what the exchange needs. It is a
- * schema class so platforms can keep it in `sessionStorage` or a file (encoded, the state and
- * verifier are plain strings: keep the encoded form somewhere only this client can read).
+ * schema class so platforms can keep it in `sessionStorage` or a file (encoded, the state,
+ * verifier and nonce are plain strings: keep the encoded form somewhere only this client can read).
  *
  * @since 0.1.0
  * @category models
@@ -50,7 +50,9 @@ export class Transaction extends Schema.Class<Transaction>("@effect-oauth/core/A
   /** The effective scopes of the request (with the provider's defaults and implied scopes). */
   scopes: ScopeSetFromString,
   /** Epoch milliseconds, from the `Clock`. */
-  createdAt: Schema.Number
+  createdAt: Schema.Number,
+  /** The OpenID Connect nonce sent with the login (`IdToken.openId`), checked in its ID token. */
+  nonce: Schema.optionalWith(Schema.Redacted(Schema.String), { as: "Option", nullable: true })
 }) {}
 
 /**
@@ -144,7 +146,8 @@ export const start = (
     url.searchParams.set("code_challenge", pkce.challenge)
     url.searchParams.set("code_challenge_method", pkce.method)
     const { openId, pushedAuthorization } = provider.extensions ?? {}
-    for (const [key, value] of openId ? yield* openId.login(pkce.verifier) : []) url.searchParams.set(key, value)
+    const login = openId ? yield* openId.login : undefined
+    for (const [key, value] of login?.params ?? []) url.searchParams.set(key, value)
     const transaction = new Transaction({
       state: Redacted.make(state),
       codeVerifier: pkce.verifier,
@@ -153,7 +156,8 @@ export const start = (
       issuer: provider.issuer,
       clientId: client.clientId,
       scopes,
-      createdAt: yield* Clock.currentTimeMillis
+      createdAt: yield* Clock.currentTimeMillis,
+      nonce: Option.fromNullable(login?.nonce)
     })
     return {
       url: pushedAuthorization ? yield* pushedAuthorization.push(provider, options.endpoint, url) : url.toString(),
@@ -336,7 +340,7 @@ const checkAndExchange = (
         // The stored URI, byte for byte: the server compares it with the one it saw in the request.
         redirectUri: transaction.redirectUri
       }),
-      { requested: transaction.scopes }
+      { requested: transaction.scopes, nonce: transaction.nonce }
     )
   })
 

@@ -19,13 +19,13 @@ import * as Schema from "effect/Schema"
 import type { JWTPayload } from "jose"
 import { decodeJwt } from "jose"
 import type { Grant } from "./Grant.js"
+import { randomString } from "./internal/crypto.js"
 import * as OAuthErrorBase from "./internal/error.js"
 import { checkEndpoint } from "./internal/http.js"
 import * as internal from "./internal/idToken.js"
 import * as Jwks from "./internal/jwks.js"
 import type { TokenRequestError } from "./OAuthError.js"
 import { ConfigurationError } from "./OAuthError.js"
-import { challenge } from "./Pkce.js"
 import type { Provider } from "./Provider.js"
 import { Token } from "./Token.js"
 import type { TokenEndpoint } from "./TokenEndpoint.js"
@@ -165,6 +165,21 @@ export interface Response {
   readonly token: Token
   readonly grant: Grant
   readonly previous: Token | undefined
+  /** The nonce of the login whose code was exchanged, from its transaction. */
+  readonly nonce: Option.Option<Redacted.Redacted<string>>
+}
+
+/**
+ * What {@link Extension.login} adds to one login.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Login {
+  /** The login's nonce: kept in its transaction, checked in the ID token of its code exchange. */
+  readonly nonce: Redacted.Redacted<string>
+  /** The query parameters of the authorization request: `nonce`, and `max_age` when set. */
+  readonly params: ReadonlyArray<readonly [string, string]>
 }
 
 /**
@@ -174,13 +189,8 @@ export interface Response {
  * @category models
  */
 export interface Extension {
-  /**
-   * The query parameters `Authorization.start` adds to the login with this PKCE verifier: its
-   * `nonce` (see {@link nonceOf}), and `max_age` when set.
-   */
-  readonly login: (
-    codeVerifier: Redacted.Redacted<string>
-  ) => Effect.Effect<ReadonlyArray<readonly [string, string]>, ConfigurationError>
+  /** A fresh nonce (256 random bits) for one login, and the parameters `Authorization.start` sends. */
+  readonly login: Effect.Effect<Login, ConfigurationError>
   /** Checks a token response's `id_token`; the token with it, or the previous one's on a refresh without. */
   readonly check: (response: Response) => Effect.Effect<Token, IdTokenError | TokenRequestError | ConfigurationError>
   /** How many times the JWKS was fetched. */
@@ -197,19 +207,6 @@ const payloadOf = (idToken: Redacted.Redacted<string>): Option.Option<JWTPayload
     return Option.none()
   }
 }
-
-/**
- * The nonce of the login whose PKCE verifier is `codeVerifier`: BASE64URL(SHA-256("nonce:" ‖
- * verifier)). OIDC Core §15.5.2 suggests the hash of a random value the client keeps; the
- * transaction keeps the verifier (256 random bits, secret until the exchange), so the nonce needs no
- * field of its own and every exchange of the login's code can check it, however it is completed.
- * The label keeps it apart from the `code_challenge`, the hash of the verifier alone.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const nonceOf = (codeVerifier: Redacted.Redacted<string>): Effect.Effect<string, ConfigurationError> =>
-  challenge(Redacted.make(`nonce:${Redacted.value(codeVerifier)}`))
 
 /**
  * The ID token extension itself, for a provider with an `issuer` and a JWKS.
@@ -264,8 +261,9 @@ export const make = (options: Options = {}): Extension => {
         algorithms,
         skewSeconds,
         now: yield* Clock.currentTimeMillis,
-        nonce: grant._tag === "AuthorizationCode" ?
-          Option.some(Redacted.make(yield* nonceOf(grant.codeVerifier))) :
+        // A login's nonce is its transaction's; a refresh's ID token may only repeat the login's.
+        nonce: login ?
+          response.nonce :
           Option.flatMap(
             previousClaims,
             (claims) => typeof claims.nonce === "string" ? Option.some(Redacted.make(claims.nonce)) : Option.none()
@@ -280,8 +278,10 @@ export const make = (options: Options = {}): Extension => {
       return new Token({ ...token, idToken: Option.some(jwt) })
     }).pipe(Effect.withSpan("IdToken.check", { captureStackTrace: false }))
   const maxAgeParam = Option.toArray(Option.map(maxAgeSeconds, (seconds) => ["max_age", `${seconds}`] as const))
-  const login: Extension["login"] = (codeVerifier) =>
-    Effect.map(nonceOf(codeVerifier), (nonce) => [["nonce", nonce], ...maxAgeParam])
+  const login: Extension["login"] = Effect.map(
+    randomString(32),
+    (nonce) => ({ nonce: Redacted.make(nonce), params: [["nonce", nonce], ...maxAgeParam] })
+  )
   return { login, check, jwksFetches: cache.fetches }
 }
 

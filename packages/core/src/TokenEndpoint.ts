@@ -57,13 +57,15 @@ export interface TokenEndpoint {
   readonly client: ClientConfig
   /**
    * Sends one grant. `requested` is recorded as granted when the response has no `scope`;
-   * `previous` is the token being replaced (its refresh token is kept when the response has none).
+   * `previous` is the token being replaced (its refresh token is kept when the response has none);
+   * `nonce` is the login's, which its ID token must carry (`IdToken.openId`).
    */
   readonly request: (
     grant: Grant,
     options?: {
       readonly requested?: ScopeSet<string> | undefined
       readonly previous?: Token | undefined
+      readonly nonce?: Option.Option<Redacted.Redacted<string>> | undefined
     }
   ) => Effect.Effect<Token, TokenRequestError | ConfigurationError | IdTokenError>
   /**
@@ -275,7 +277,14 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
         })
         return openId === undefined
           ? token
-          : yield* openId.check({ endpoint: self, body, token, grant, previous: requestOptions?.previous })
+          : yield* openId.check({
+            endpoint: self,
+            body,
+            token,
+            grant,
+            previous: requestOptions?.previous,
+            nonce: requestOptions?.nonce ?? Option.none()
+          })
       }).pipe(
         Effect.withSpan("TokenEndpoint.request", {
           captureStackTrace: false,

@@ -42,16 +42,23 @@ const faultCheck = (fault: TestServer.Switches["idTokenFault"], options: IdToken
   })
 
 describe("IdToken", () => {
-  it.effect("a login sends a nonce derived from its verifier, and returns the checked ID token with its claims", () =>
+  it.effect("a login sends a fresh random nonce kept in its transaction, and returns the checked ID token with its claims", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.TestServer
       const { started, token } = yield* signIn()
       const sent = new URL(started.url).searchParams.get("nonce")
       assert.isNotNull(sent)
-      assert.strictEqual(sent, yield* IdToken.nonceOf(started.transaction.codeVerifier))
-      // Neither the verifier nor its code_challenge.
+      assert.strictEqual(sent, Redacted.value(Option.getOrThrow(started.transaction.nonce)))
+      // 256 random bits in base64url, neither the state, the verifier nor its code_challenge.
+      assert.match(sent!, /^[A-Za-z0-9_-]{43}$/)
+      assert.notStrictEqual(sent, Redacted.value(started.transaction.state))
       assert.notStrictEqual(sent, Redacted.value(started.transaction.codeVerifier))
       assert.notStrictEqual(sent, new URL(started.url).searchParams.get("code_challenge"))
+      // Another login, another nonce.
+      const other = yield* Authorization.start({ provider: IdToken.openId(server.provider()), client: server.client, redirectUri })
+      assert.notStrictEqual(new URL(other.url).searchParams.get("nonce"), sent)
+      assert.notInclude(String(started.transaction), sent!)
+      assert.notInclude(JSON.stringify(started.transaction), sent!)
       assert.isTrue(Option.isSome(token.idToken))
       const claims = Option.getOrThrow(yield* IdToken.claims(token))
       assert.strictEqual(claims.sub, "1")
@@ -67,6 +74,32 @@ describe("IdToken", () => {
       const jwt = Redacted.value(Option.getOrThrow(token.idToken))
       assert.notInclude(JSON.stringify(token), jwt)
       assert.notInclude(String(claims.nonce), sent!)
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+
+  it.effect("the ID token must carry its own transaction's nonce: another login's, or none, is refused", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const provider = IdToken.openId(server.provider())
+      const endpoint = yield* TokenEndpoint.make({ provider, client: server.client })
+      const start = Authorization.start({ provider, client: server.client, redirectUri, scopes: Scopes.make("openid") })
+      const exchange = (transaction: (started: Authorization.Started) => Authorization.Transaction) =>
+        Effect.gen(function*() {
+          const started = yield* start
+          const callback = yield* server.authorize(started.url)
+          return failedCheck(yield* Effect.exit(Authorization.complete(endpoint, transaction(started), callback)))
+        })
+      const another = yield* start
+      // The callback and verifier of one login, the nonce of another: the code is exchanged, the ID token refused.
+      assert.strictEqual(
+        yield* exchange((started) => new Authorization.Transaction({ ...started.transaction, nonce: another.transaction.nonce })),
+        "Nonce"
+      )
+      assert.strictEqual(
+        yield* exchange((started) => new Authorization.Transaction({ ...started.transaction, nonce: Option.none() })),
+        "Nonce"
+      )
+      assert.strictEqual(yield* exchange((started) => started.transaction), "succeeded")
+      assert.strictEqual((yield* server.counters).tokenRequests.authorization_code.ok, 3)
     }).pipe(Effect.provide(TestServer.layerInMemory())))
 
   it.effect("a plain provider sends no nonce and keeps no ID token", () =>

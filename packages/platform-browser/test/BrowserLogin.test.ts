@@ -1,9 +1,9 @@
 // @vitest-environment happy-dom
-import { AuthorizedHttpClient, OAuthClient, Scopes } from "@effect-oauth/core"
+import { Authorization, AuthorizedHttpClient, IdToken, OAuthClient, Scopes } from "@effect-oauth/core"
 import { BrowserOAuth } from "@effect-oauth/platform-browser"
 import { TestServer } from "@effect-oauth/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Layer, TestClock } from "effect"
+import { Duration, Effect, Inspectable, Layer, Option, Redacted, Schema, TestClock } from "effect"
 
 const origin = globalThis.location.origin
 const redirectUri = `${origin}/callback`
@@ -12,14 +12,15 @@ const redirectUri = `${origin}/callback`
 const Env = (
   sent: Array<string>,
   store: BrowserOAuth.Store = BrowserOAuth.sessionStorage,
-  switches?: TestServer.Options
+  switches?: TestServer.Options,
+  openId = false
 ) =>
   Layer.unwrapEffect(
     Effect.map(TestServer.TestServer, (server) =>
       BrowserOAuth.layerWith({
-        provider: server.provider(),
+        provider: openId ? IdToken.openId(server.provider()) : server.provider(),
         client: server.publicClient,
-        scopes: Scopes.make("read"),
+        scopes: openId ? Scopes.make("openid", "read") : Scopes.make("read"),
         redirectUri,
         store,
         navigate: (url) => Effect.sync(() => sent.push(url))
@@ -82,6 +83,27 @@ describe("BrowserOAuth", () => {
         Effect.provide(Env([]))
       )
       assert.strictEqual(again.version, result.token.version)
+    }))
+
+  it.effect("an OpenID login keeps its nonce in the stored transaction, never printed, and completes with it after the round trip", () =>
+    Effect.gen(function*() {
+      globalThis.sessionStorage.clear()
+      const sent: Array<string> = []
+      const token = yield* Effect.gen(function*() {
+        yield* BrowserOAuth.login()
+        const url = new URL(sent[0]!)
+        const nonce = url.searchParams.get("nonce")!
+        const stored = globalThis.sessionStorage.getItem(BrowserOAuth.transactionKey(url.searchParams.get("state")!))!
+        assert.strictEqual(JSON.parse(stored).nonce, nonce)
+        const transaction = Schema.decodeUnknownSync(Schema.parseJson(Authorization.Transaction))(stored)
+        assert.strictEqual(Redacted.value(Option.getOrThrow(transaction.nonce)), nonce)
+        for (const printed of [String(transaction), JSON.stringify(transaction), Inspectable.format(transaction)]) {
+          assert.notInclude(printed, nonce)
+        }
+        yield* landOnCallback(sent[0]!)
+        return yield* BrowserOAuth.completeLogin(globalThis.location)
+      }).pipe(Effect.provide(Env(sent, BrowserOAuth.sessionStorage, undefined, true)))
+      assert.isTrue(Option.isSome(token.idToken))
     }))
 
   it.effect("a server that requires pushed requests: the login is pushed, the page sees only client_id and request_uri", () =>
