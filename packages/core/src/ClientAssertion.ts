@@ -13,10 +13,11 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import type { CryptoKey, JWK } from "jose"
-import { importJWK, SignJWT } from "jose"
+import type { CryptoKey } from "jose"
+import { SignJWT } from "jose"
 import type { ClientConfig } from "./ClientConfig.js"
 import { randomString } from "./internal/crypto.js"
+import { importPrivateJwk } from "./internal/privateJwk.js"
 import { ConfigurationError } from "./OAuthError.js"
 import type { Provider } from "./Provider.js"
 
@@ -66,7 +67,7 @@ export interface Options {
  * @category models
  */
 export interface PrivateKeyOptions extends Options {
-  /** The signing algorithm (default: the JWK's `alg`, else `ES256` for an EC key, `EdDSA` for Ed25519, else `RS256`). */
+  /** The signing algorithm (default: the JWK's `alg`, else `ES256`/`ES384`/`ES512` by an EC key's curve, `EdDSA` for Ed25519, else `RS256`). */
   readonly alg?: string | undefined
   /** The key id registered with the provider (default: the JWK's `kid`). */
   readonly kid?: string | undefined
@@ -106,8 +107,7 @@ const sign = (
     return { headers: {}, form: [...form, ...members] }
   })
 
-const algorithmOf = (key: CryptoKey, jwk: JWK | undefined): string => {
-  if (jwk?.alg !== undefined) return jwk.alg
+const algorithmOf = (key: CryptoKey): string => {
   const name = key.algorithm.name
   if (name === "ECDSA") {
     const curve = (key.algorithm as EcKeyAlgorithm).namedCurve
@@ -134,28 +134,12 @@ export const privateKeyJwt = (
   const load = Effect.suspend(() => {
     if (imported !== undefined) return Effect.succeed(imported)
     if (!Redacted.isRedacted(key)) {
-      imported = { key, alg: options.alg ?? algorithmOf(key, undefined), kid: options.kid }
+      imported = { key, alg: options.alg ?? algorithmOf(key), kid: options.kid }
       return Effect.succeed(imported)
     }
-    let jwk: JWK
-    try {
-      jwk = JSON.parse(Redacted.value(key)) as JWK
-    } catch {
-      return Effect.fail(invalid("the client's private key is not a JWK in JSON"))
-    }
-    if (typeof jwk !== "object" || jwk === null || typeof jwk.kty !== "string" || jwk.d === undefined) {
-      return Effect.fail(invalid("the client's private key is not a private JWK"))
-    }
-    const alg = options.alg ?? jwk.alg ?? (jwk.kty === "EC" ? "ES256" : jwk.kty === "OKP" ? "EdDSA" : "RS256")
-    return Effect.tryPromise({
-      try: () => importJWK(jwk, alg),
-      catch: () => invalid(`the client's private JWK cannot be imported for ${alg}`)
-    }).pipe(
-      Effect.flatMap((cryptoKey) =>
-        cryptoKey instanceof Uint8Array
-          ? Effect.fail(invalid("private_key_jwt needs an asymmetric private key, not a symmetric JWK"))
-          : Effect.sync(() => (imported = { key: cryptoKey, alg, kid: options.kid ?? jwk.kid }))
-      )
+    return Effect.map(
+      importPrivateJwk(key, "the client's private key", options.alg),
+      (jwk) => (imported = { key: jwk.key, alg: jwk.alg, kid: options.kid ?? jwk.kid })
     )
   })
   return {

@@ -6,6 +6,13 @@
  * `token_type` is `DPoP` is accepted only when the provider has this extension, and is never sent
  * as a Bearer token; its refresh token is bound to the same key.
  *
+ * The refresh token is worth no more than the key: a program that keeps its tokens across restarts
+ * must keep the key too — on a server, a private JWK made once with {@link generateJwk}, kept as a
+ * secret and read back with {@link importKey}; in a browser, the {@link KeyPair} itself in
+ * IndexedDB (its non-extractable `CryptoKey` survives the structured clone). A refresh with another
+ * key is refused by the server (`invalid_grant`): the client drops the token and asks for a new
+ * login (`ReauthorizationRequired`), once.
+ *
  * @since 0.1.0
  */
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -17,6 +24,7 @@ import type { CryptoKey, JWK } from "jose"
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT } from "jose"
 import { randomString } from "./internal/crypto.js"
 import { discard } from "./internal/http.js"
+import { importPrivateJwk } from "./internal/privateJwk.js"
 import { ConfigurationError, TokenRequestError } from "./OAuthError.js"
 import { challenge } from "./Pkce.js"
 import type { Provider } from "./Provider.js"
@@ -75,21 +83,69 @@ export interface Extension {
 const invalid = (detail: string) => new ConfigurationError({ reason: "InvalidOption", detail })
 
 /**
+ * The algorithms of DPoP keys made here.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Algorithm = "ES256" | "ES384" | "PS256" | "RS256" | "EdDSA"
+
+const keyPairOf = (alg: string, privateKey: CryptoKey, publicJwk: JWK): Promise<KeyPair> =>
+  calculateJwkThumbprint(publicJwk).then((thumbprint) => ({ alg, privateKey, publicJwk, thumbprint }))
+
+/**
  * A fresh key pair (default `ES256`); the private key is not extractable, so script on the page can
- * use it but never read it.
+ * use it but never read it. It lives as long as the process (or as long as you keep it: see the
+ * module's note on restarts).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const generateKey = (alg: "ES256" | "ES384" | "PS256" | "RS256" | "EdDSA" = "ES256") =>
+export const generateKey = (alg: Algorithm = "ES256"): Effect.Effect<KeyPair, ConfigurationError> =>
   Effect.tryPromise({
     try: async (): Promise<KeyPair> => {
       const pair = await generateKeyPair(alg, { extractable: false })
       const { alg: _alg, ...publicJwk } = await exportJWK(pair.publicKey)
-      return { alg, privateKey: pair.privateKey, publicJwk, thumbprint: await calculateJwkThumbprint(publicJwk) }
+      return keyPairOf(alg, pair.privateKey, publicJwk)
     },
     catch: () => invalid(`WebCrypto cannot generate a ${alg} DPoP key here`)
   })
+
+/**
+ * A new private key (default `ES256`) as JWK JSON text, to keep as a secret (a file only the
+ * program can read, a secret store) and load with {@link importKey} on every start, so tokens bound
+ * to it survive restarts.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const generateJwk = (alg: Algorithm = "ES256"): Effect.Effect<Redacted.Redacted<string>, ConfigurationError> =>
+  Effect.tryPromise({
+    try: async () => {
+      const pair = await generateKeyPair(alg, { extractable: true })
+      return Redacted.make(JSON.stringify({ ...(await exportJWK(pair.privateKey)), alg }))
+    },
+    catch: () => invalid(`WebCrypto cannot generate a ${alg} DPoP key here`)
+  })
+
+/**
+ * The key pair of a kept private JWK (JSON text, e.g. read with `Config.redacted("DPOP_PRIVATE_JWK")`):
+ * the same key, so the same thumbprint, on every start. The private key is imported non-extractable;
+ * the algorithm is the JWK's `alg`, else the usual one of its key type. A JWK that is not a private
+ * asymmetric key fails with a `ConfigurationError` (`InvalidOption`), without quoting it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const importKey = (
+  privateJwk: Redacted.Redacted<string>,
+  alg?: Algorithm | undefined
+): Effect.Effect<KeyPair, ConfigurationError> =>
+  Effect.flatMap(importPrivateJwk(privateJwk, "the DPoP key", alg), (imported) =>
+    Effect.tryPromise({
+      try: () => keyPairOf(imported.alg, imported.key, imported.publicJwk),
+      catch: () => invalid("the DPoP key's public members give no thumbprint")
+    }))
 
 // RFC 9449 §4.2: htu is the URL without query and fragment.
 const htuOf = (url: string): string => {

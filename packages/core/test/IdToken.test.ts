@@ -55,7 +55,11 @@ describe("IdToken", () => {
       assert.notStrictEqual(sent, Redacted.value(started.transaction.codeVerifier))
       assert.notStrictEqual(sent, new URL(started.url).searchParams.get("code_challenge"))
       // Another login, another nonce.
-      const other = yield* Authorization.start({ provider: IdToken.openId(server.provider()), client: server.client, redirectUri })
+      const other = yield* Authorization.start({
+        provider: IdToken.openId(server.provider()),
+        client: server.client,
+        redirectUri
+      })
       assert.notStrictEqual(new URL(other.url).searchParams.get("nonce"), sent)
       assert.notInclude(String(started.transaction), sent!)
       assert.notInclude(JSON.stringify(started.transaction), sent!)
@@ -91,7 +95,9 @@ describe("IdToken", () => {
       const another = yield* start
       // The callback and verifier of one login, the nonce of another: the code is exchanged, the ID token refused.
       assert.strictEqual(
-        yield* exchange((started) => new Authorization.Transaction({ ...started.transaction, nonce: another.transaction.nonce })),
+        yield* exchange((started) =>
+          new Authorization.Transaction({ ...started.transaction, nonce: another.transaction.nonce })
+        ),
         "Nonce"
       )
       assert.strictEqual(

@@ -15,7 +15,7 @@ import {
 import { TestServer } from "@effect-oauth/testing"
 import { HttpClient, HttpClientRequest } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Duration, Effect, Layer, Option, Redacted, TestClock } from "effect"
 import { exportJWK, generateKeyPair } from "jose"
 
 const redirectUri = "http://127.0.0.1:8765/callback"
@@ -170,6 +170,64 @@ describe("Dpop", () => {
       const refreshed = yield* endpoint.request(Grant.RefreshToken(refreshToken), { previous: token })
       assert.strictEqual(refreshed.tokenType, "DPoP")
     }).pipe(Effect.provide(TestServer.layerInMemory())))
+})
+
+describe("Dpop across restarts", () => {
+  it.effect("a refresh token bound to a kept key (generateJwk, importKey) survives a restart", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const jwk = yield* Dpop.generateJwk()
+      const first = yield* Dpop.importKey(jwk)
+      assert.isFalse(first.privateKey.extractable)
+      const { token } = yield* signIn(Dpop.bind(server.provider(), first))
+      assert.strictEqual(token.tokenType, "DPoP")
+      // The next process reads the same JWK: the same key, a new extension (no nonces carried over).
+      const again = yield* Dpop.importKey(jwk)
+      assert.strictEqual(again.thumbprint, first.thumbprint)
+      const endpoint = yield* TokenEndpoint.make({
+        provider: Dpop.bind(server.provider(), again),
+        client: server.client
+      })
+      const refreshed = yield* endpoint.request(Grant.RefreshToken(Option.getOrThrow(token.refreshToken)), {
+        previous: token
+      })
+      assert.strictEqual(refreshed.tokenType, "DPoP")
+      assert.strictEqual((yield* server.counters).invalidGrant, 0)
+      // A public JWK is no DPoP key; the error does not quote it.
+      const refused = yield* Effect.flip(Dpop.importKey(Redacted.make(JSON.stringify(first.publicJwk))))
+      assert.strictEqual(refused._tag, "@effect-oauth/ConfigurationError")
+      assert.notInclude(refused.message, String(first.publicJwk.x))
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+
+  it.effect("a restart with a new key: the refresh is refused once, the token dropped, and a new login asked for", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const { token } = yield* signIn(Dpop.bind(server.provider(), yield* Dpop.generateKey()))
+      const session = OAuthClient.user("ann")
+      yield* Effect.flatMap(OAuthClient.OAuthClient, (client) => client.setToken(token)).pipe(
+        Effect.provide(OAuthClient.layer({ provider: server.provider(), client: server.client, session }))
+      )
+      yield* TestClock.adjust(Duration.hours(2))
+      // The next process made a key of its own: the stored refresh token is bound to the lost one.
+      const restarted = OAuthClient.layer({
+        provider: Dpop.bind(server.provider(), yield* Dpop.generateKey()),
+        client: server.client,
+        session
+      })
+      const { errors, stored } = yield* Effect.gen(function*() {
+        const client = yield* OAuthClient.OAuthClient
+        const errors = [yield* Effect.flip(client.token), yield* Effect.flip(client.token)]
+        const store = yield* TokenStore.TokenStore
+        return { errors, stored: yield* store.get(client.key) }
+      }).pipe(Effect.provide(restarted))
+      // A typed verdict that leads to a new login, given to every caller; one refresh sent, no loop.
+      assert.deepStrictEqual(
+        errors.map((error) => error._tag === "@effect-oauth/ReauthorizationRequired" ? error.reason : error._tag),
+        ["RefreshRejected", "RefreshRejected"]
+      )
+      assert.isTrue(Option.isNone(stored))
+      assert.deepStrictEqual((yield* server.counters).tokenRequests.refresh_token, { ok: 0, error: 1 })
+    }).pipe(Effect.provide(Layer.merge(TestServer.layerInMemory(), TokenStore.layerMemory))))
 })
 
 describe("Dpop through AuthorizedHttpClient and UserInfo", () => {
