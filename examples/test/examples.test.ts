@@ -48,6 +48,14 @@ const cases: ReadonlyArray<readonly [string, RegExp, ReadonlyArray<RegExp>]> = [
     /The osu! server: 1 token request\(s\), API calls by status \{"200":1\}/,
     /The Spotify server: 0 token request\(s\), API calls by status \{"200":1\}/
   ]],
+  ["oidc-sign-in", /signing in at the embedded test server/, [
+    /Discovered http:\/\/127\.0\.0\.1:\d+: keys at .*\/jwks, userinfo at .*\/userinfo/,
+    /ID token checked: iss http:\/\/127\.0\.0\.1:\d+, sub 1, aud test-client/,
+    /userinfo: sub 1, Test User <test-user@example\.com>/,
+    // The second run opens no browser: the stored token, with its checked ID token.
+    /A second run: the stored token is used, no browser\n(?!.*the browser opens).*ID token checked/,
+    /Done\./
+  ]],
   ["demo", /embedded authorization server/, [/did not sign in/, /Done\./]]
 ]
 
