@@ -15,5 +15,11 @@ export default defineConfig({
       { find: /^@effect-oauth\/([a-z-]+)\/(.+)$/, replacement: path.join(packages, "$1/src/$2.ts") }
     ]
   },
-  build: { outDir: path.join(here, "dist"), emptyOutDir: true, target: "es2022" }
+  build: {
+    outDir: path.join(here, "dist"),
+    emptyOutDir: true,
+    target: "es2022",
+    // Two pages: the plain OAuth app, and the OpenID Connect sign-in.
+    rollupOptions: { input: { main: path.join(here, "index.html"), oidc: path.join(here, "oidc.html") } }
+  }
 })

@@ -223,3 +223,64 @@ describe("browser-spa in Chromium", () => {
     }
   })
 })
+
+describe("OpenID sign-in (oidc.html) in Chromium", () => {
+  /** Signs in on the OpenID page; the nonce of the authorization request the page was sent to. */
+  const signInWithOpenId = async (page: Page, spa: Spa, done: string) => {
+    const nonces: Array<string | null> = []
+    page.on("request", (request) => {
+      const url = new URL(request.url())
+      if (url.pathname === "/authorize") nonces.push(url.searchParams.get("nonce"))
+    })
+    await page.goto(`${spa.url}/oidc.html`)
+    await page.waitForSelector("#status:has-text('Signed out.')")
+    await page.click("#login")
+    await page.waitForSelector(done, { timeout: 15_000 })
+    return nonces
+  }
+
+  const storedKeys = (page: Page) => page.evaluate(() => Object.keys(sessionStorage))
+
+  it("discovery, the redirect login with a nonce, the ID token checked: its claims and the userinfo shown", async () => {
+    const { spa, context, close } = await session()
+    try {
+      const page = await context.newPage()
+      const nonces = await signInWithOpenId(page, spa, "#status:has-text('Signed in as test-user')")
+      assert.strictEqual(nonces.length, 1)
+      assert.match(nonces[0] ?? "", /^[A-Za-z0-9_-]{43}$/)
+      assert.strictEqual(
+        await page.textContent("#claims"),
+        `ID token: iss ${spa.server.issuer}, sub 1, aud ${spa.server.publicClient.clientId}`
+      )
+      assert.strictEqual(await page.textContent("#userinfo"), "userinfo: Test User <test-user@example.com>")
+      const c = await counters(spa)
+      assert.strictEqual(c.tokenRequests.authorization_code.ok, 1)
+      assert.strictEqual(c.jwksRequests, 1)
+      assert.strictEqual(c.userinfoRequests, 1)
+      // The transaction (and its nonce) is gone; the token, with its ID token, is stored.
+      const keys = await storedKeys(page)
+      assert.isFalse(keys.some((key) => key.startsWith("effect-oauth/login/")))
+      const stored = JSON.parse((await recorded(page)).written.at(-1)!) as { token: { idToken?: string | null } }
+      assert.isString(stored.token.idToken)
+    } finally {
+      await close()
+    }
+  })
+
+  it("an ID token with another nonce is refused: a typed error naming the check, nothing stored", async () => {
+    const { spa, context, close } = await session({ idTokenFault: "wrongNonce" })
+    try {
+      const page = await context.newPage()
+      await signInWithOpenId(page, spa, "#error:has-text('InvalidIdToken')")
+      assert.include(await page.textContent("#error"), "Nonce")
+      assert.strictEqual(await page.textContent("#status"), "The sign-in failed.")
+      // The code was exchanged; its token was dropped.
+      assert.strictEqual((await counters(spa)).tokenRequests.authorization_code.ok, 1)
+      const keys = await storedKeys(page)
+      assert.isFalse(keys.some((key) => key.startsWith("effect-oauth/token/")))
+      assert.deepStrictEqual((await recorded(page)).written, [])
+    } finally {
+      await close()
+    }
+  })
+})
