@@ -10,6 +10,7 @@ import { AuthorizedHttpClient, ClientConfig, Provider, Scopes } from "@effect-oa
 import { BrowserOAuth } from "@effect-oauth/platform-browser"
 import type { Layer } from "effect"
 import { Effect, ManagedRuntime } from "effect"
+import { describeError, show } from "./page.js"
 
 interface Config {
   readonly serverUrl: string
@@ -18,9 +19,6 @@ interface Config {
 }
 
 const element = (id: string) => document.getElementById(id)!
-const show = (id: string, text: string) => {
-  element(id).textContent = text
-}
 
 const start = async () => {
   const config = (await (await fetch("/config.json")).json()) as Config
@@ -51,7 +49,8 @@ const start = async () => {
       unknown,
       BrowserOAuth.BrowserOAuth | OAuthClient.OAuthClient | AuthorizedHttpClient.AuthorizedHttpClient
     >
-  ) => runtime.runPromise(effect.pipe(Effect.tapError((error) => Effect.sync(() => show("error", describe(error))))))
+  ) =>
+    runtime.runPromise(effect.pipe(Effect.tapError((error) => Effect.sync(() => show("error", describeError(error))))))
 
   const whoAmI = Effect.gen(function*() {
     const http = yield* AuthorizedHttpClient.AuthorizedHttpClient
@@ -103,10 +102,5 @@ const start = async () => {
   }
   await run(whoAmI).catch(() => show("status", "Signed out."))
 }
-
-const describe = (error: unknown): string =>
-  typeof error === "object" && error !== null && "message" in error && typeof error.message === "string"
-    ? `${(error as { readonly _tag?: string })._tag ?? "Error"}: ${error.message}`
-    : String(error)
 
 void start()

@@ -11,20 +11,12 @@ import { ClientConfig, Discovery, IdToken, Scopes, UserInfo } from "@effect-oaut
 import { BrowserOAuth } from "@effect-oauth/platform-browser"
 import { FetchHttpClient } from "@effect/platform"
 import { Effect, ManagedRuntime, Option } from "effect"
+import { describeError, show } from "./page.js"
 
 interface Config {
   readonly serverUrl: string
   readonly clientId: string
 }
-
-const show = (id: string, text: string) => {
-  document.getElementById(id)!.textContent = text
-}
-
-const describe = (error: unknown): string =>
-  typeof error === "object" && error !== null && "message" in error && typeof error.message === "string"
-    ? `${(error as { readonly _tag?: string })._tag ?? "Error"}: ${error.message}`
-    : String(error)
 
 const start = async () => {
   const config = (await (await fetch("/config.json")).json()) as Config
@@ -51,7 +43,7 @@ const start = async () => {
     }).pipe(Effect.provide(FetchHttpClient.layer))
 
   const run = <A, E>(effect: Effect.Effect<A, E, BrowserOAuth.BrowserOAuth>) =>
-    runtime.runPromise(effect.pipe(Effect.tapError((error) => Effect.sync(() => show("error", describe(error))))))
+    runtime.runPromise(effect.pipe(Effect.tapError((error) => Effect.sync(() => show("error", describeError(error))))))
 
   document.getElementById("login")!.onclick = () => void run(BrowserOAuth.login())
   const service = await runtime.runPromise(BrowserOAuth.BrowserOAuth)
