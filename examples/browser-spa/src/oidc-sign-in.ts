@@ -30,7 +30,7 @@ const start = async () => {
     client: ClientConfig.make({ clientId: config.clientId }),
     scopes: Scopes.make<ReadonlyArray<string>>("openid", "profile", "email"),
     redirectUri: `${location.origin}${location.pathname}`,
-    store: "sessionStorage"
+    store: BrowserOAuth.sessionStorage
   }))
 
   const showUser = (token: Token.Token) =>
