@@ -2,25 +2,32 @@
  * Every example runs offline: started as its own process with no credentials in the environment,
  * it says in its first line that it uses the embedded test server, exits 0, and prints no token.
  */
-import { spawnSync } from "node:child_process"
+import { execFile } from "node:child_process"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "vitest"
 
 const examples = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "..")
 
+// Asynchronous, so the test worker keeps answering the runner while an example runs.
 const run = (name: string) => {
   const env = Object.fromEntries(
     Object.entries(process.env).filter(([key]) => !/_CLIENT_(ID|SECRET)$/.test(key) && key !== "OSU_REDIRECT_URI")
   )
-  return spawnSync(
-    process.execPath,
-    ["--import", "tsx", `src/${name}.ts`],
-    {
-      cwd: examples,
-      env: { ...env, TSX_TSCONFIG_PATH: Path.join(examples, "..", "tsconfig.json") },
-      encoding: "utf8",
-      timeout: 60_000
+  return new Promise<{ readonly status: number | null; readonly stdout: string; readonly stderr: string }>(
+    (resolve) => {
+      execFile(
+        process.execPath,
+        ["--import", "tsx", `src/${name}.ts`],
+        {
+          cwd: examples,
+          env: { ...env, TSX_TSCONFIG_PATH: Path.join(examples, "..", "tsconfig.json") },
+          encoding: "utf8",
+          timeout: 60_000
+        },
+        (error, stdout, stderr) =>
+          resolve({ status: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })
+      )
     }
   )
 }
@@ -61,8 +68,8 @@ const cases: ReadonlyArray<readonly [string, RegExp, ReadonlyArray<RegExp>]> = [
 
 describe("examples", () => {
   for (const [name, first, expected] of cases) {
-    it(`${name} runs offline against the test server and says so first`, () => {
-      const result = run(name)
+    it(`${name} runs offline against the test server and says so first`, async () => {
+      const result = await run(name)
       assert.strictEqual(result.status, 0, `${name} exited ${result.status}: ${result.stderr}`)
       const lines = result.stdout.split("\n").filter((line) => line.trim().length > 0)
       assert.match(lines[0] ?? "", first)
