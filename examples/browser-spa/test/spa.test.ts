@@ -271,7 +271,7 @@ describe("OpenID sign-in (oidc.html) in Chromium", () => {
     const { spa, context, close } = await session({ idTokenFault: "wrongNonce" })
     try {
       const page = await context.newPage()
-      await signInWithOpenId(page, spa, "#error:has-text('InvalidIdToken')")
+      await signInWithOpenId(page, spa, "#error:has-text('IdTokenError')")
       assert.include(await page.textContent("#error"), "Nonce")
       assert.strictEqual(await page.textContent("#status"), "The sign-in failed.")
       // The code was exchanged; its token was dropped.
