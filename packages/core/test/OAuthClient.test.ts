@@ -10,6 +10,7 @@ import {
   Exit,
   Fiber,
   Layer,
+  Logger,
   Option,
   Redacted,
   Stream,
@@ -362,6 +363,27 @@ describe("OAuthClient", () => {
         const client = yield* makeClient(OAuthClient.user("alice"))
         const error = yield* Effect.flip(client.token)
         assert.strictEqual(error._tag, "@effect-oauth/ReauthorizationRequired")
+      }).pipe(Effect.provide(Env())))
+
+    it.scoped("a user slot without a token waits for a sign-in: no background turns, no warnings", () =>
+      Effect.gen(function*() {
+        const lines: Array<string> = []
+        const logger = Logger.make(({ message }) => {
+          lines.push(Array.isArray(message) ? message.join(" ") : String(message))
+        })
+        yield* Effect.gen(function*() {
+          const client = yield* makeClient(OAuthClient.user("carol"), "carol")
+          yield* Effect.flip(client.token)
+          yield* TestClock.adjust(Duration.minutes(10))
+          assert.deepStrictEqual(lines.filter((line) => line.includes("background refresh")), [])
+          // A sign-in brings the background refresh back: the token is renewed before it expires.
+          yield* login(client)
+          const first = yield* client.token
+          yield* TestClock.adjust(Duration.hours(2))
+          const later = yield* client.token
+          assert.notStrictEqual(later.version, first.version)
+          assert.deepStrictEqual(lines.filter((line) => line.includes("background refresh")), [])
+        }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
       }).pipe(Effect.provide(Env())))
 
     it.scoped("refresh rotates the refresh token and persists before releasing callers", () =>

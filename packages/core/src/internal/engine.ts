@@ -302,17 +302,23 @@ export const make = (options: Options) => {
       const now = yield* Clock.currentTimeMillis
       const duration = slot.requestMillis
       slot.requestMillis = undefined
+      let forget = false
       if (Exit.isSuccess(exit)) {
         update(slot, (s) => Slot.succeeded(s, exit.value, now, duration))
       } else {
         const error = Cause.failureOption(exit.cause)
         if (Option.isSome(error)) {
-          update(slot, (s) => Slot.failed(s, kindOf(error.value), now, duration, timing))
+          const kind = kindOf(error.value)
+          forget = kind._tag === "Forget"
+          update(slot, (s) => Slot.failed(s, kind, now, duration, timing))
           yield* Metric.increment(Metric.tagged(refreshFailures, "error", error.value.reason))
         }
       }
       slot.inflight = undefined
-      yield* reschedule(slot, Exit.isFailure(exit))
+      // A slot with no token to refresh has no background turn: a login (setToken), a store's
+      // announcement or the next caller (who reads the store) brings it back.
+      if (forget) scheduler.cancel(slot.task)
+      else yield* reschedule(slot, Exit.isFailure(exit))
     })
 
   const rateLimited = (retryAfterMillis: number) =>
