@@ -200,7 +200,9 @@ describe("a fleet on Redis", () => {
         for (let i = 0; i < 200 && (yield* server.counters).faults === 0; i++) yield* Effect.sleep("25 millis")
         assert.strictEqual((yield* server.counters).faults, 1)
         assert.strictEqual((yield* redis.cli("EXISTS", "effect-oauth:lease:fleet/kill")).trim(), "1")
-        const waiter = yield* Processes.start(fixture, bundled, [JSON.stringify({ ...job, millis: 2_000 })])
+        // The waiter's calls run long enough that, after up to 2.5 s blocked on the dead holder's lease,
+        // it still makes its calls when the machine is busy.
+        const waiter = yield* Processes.start(fixture, bundled, [JSON.stringify({ ...job, millis: 4_000 })])
         yield* waiter.waitFor("ready")
         holder.process.kill("SIGKILL")
         const killedAt = yield* Clock.currentTimeMillis
@@ -229,7 +231,8 @@ describe("a fleet on Redis", () => {
         const server = yield* TestServer.TestServer
         yield* server.configure({ accessTokenLifetimeSeconds: 2, rotateRefreshTokens: true })
         yield* seedUser(redis.url, "fleet/outage", 2)
-        const job = { ...jobOf(redis, server), mode: "user", key: "fleet/outage", millis: 6_000 }
+        // Long enough that each child makes its calls after the outage, also on a busy machine.
+        const job = { ...jobOf(redis, server), mode: "user", key: "fleet/outage", millis: 9_000 }
         const children = yield* Effect.forEach(
           [0, 1, 2],
           () => Processes.start(fixture, bundled, [JSON.stringify(job)])
