@@ -10,7 +10,7 @@ import { Token } from "@effect-oauth/core/Token"
 import { encrypted, expectationOf, TokenStore } from "@effect-oauth/core/TokenStore"
 import type { Expectation } from "@effect-oauth/core/TokenStore"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Equal, Layer, Option, Redacted } from "effect"
+import { Cause, Context, Effect, Equal, HashMap, Layer, Logger, Option, Redacted } from "effect"
 
 /** Options of {@link tokenStoreContract}. */
 export interface TokenStoreContractOptions {
@@ -46,6 +46,33 @@ export const makeToken = (overrides: Partial<ConstructorParameters<typeof Token>
     scopes: Scopes.make("identify", "public", "chat.write"),
     version: 0,
     ...overrides
+  })
+
+/** A store test's token of `version`, its access token `access`. */
+export const tokenOf = (version: number, access = `token-${version}`): Token =>
+  new Token({
+    accessToken: Redacted.make(access),
+    tokenType: "Bearer",
+    refreshToken: Option.some(Redacted.make(`refresh-SECRET-${version}`)),
+    expiresAt: Option.some(1_700_000_086_400_000),
+    issuedAt: 1_700_000_000_000,
+    scopes: Scopes.make("identify"),
+    version
+  })
+
+/** Runs `self` with every log line (message, annotations, cause) captured as text. */
+export const captureLogs = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const lines: Array<string> = []
+    const logger = Logger.make(({ annotations, cause, message }) => {
+      lines.push(
+        `${JSON.stringify(message)} ${JSON.stringify(Object.fromEntries(HashMap.toEntries(annotations)))} ${
+          Cause.pretty(cause)
+        }`
+      )
+    })
+    const result = yield* self.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+    return [result, lines] as const
   })
 
 /** Asserts that `actual` holds a token equal, field by field, to `expected`. */

@@ -2,8 +2,8 @@ import { ConfigurationError } from "@effect-oauth/core/OAuthError"
 import * as TokenStore from "@effect-oauth/core/TokenStore"
 import * as KeyValueStore from "@effect/platform/KeyValueStore"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Config, ConfigProvider, Effect, Either, Exit, HashMap, Layer, Logger, Option, Redacted } from "effect"
-import { assertToken, contractKeys, makeToken, tokenStoreContract } from "./TokenStoreContract.js"
+import { Cause, Config, ConfigProvider, Effect, Either, Exit, Layer, Option, Redacted } from "effect"
+import { assertToken, captureLogs, contractKeys, makeToken, tokenStoreContract } from "./TokenStoreContract.js"
 
 const secretAccess = "access-SECRET-9f2c"
 const secretRefresh = "refresh-SECRET-51ab"
@@ -30,21 +30,6 @@ const storeOver = (kv: KeyValueStore.KeyValueStore, keys: TokenStore.encrypted.K
 
 const rawToken = (kv: KeyValueStore.KeyValueStore, key: string) =>
   Effect.map(kv.get(prefix + key), (text) => Either.getOrThrow(TokenStore.decodeStored(Option.getOrThrow(text))))
-
-/** Runs `self` with every log line captured as text. */
-const captureLogs = <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const lines: Array<string> = []
-    const logger = Logger.make(({ annotations, cause, message }) => {
-      lines.push(
-        `${JSON.stringify(message)} ${JSON.stringify(Object.fromEntries(HashMap.toEntries(annotations)))} ${
-          Cause.pretty(cause)
-        }`
-      )
-    })
-    const result = yield* self.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
-    return [result, lines] as const
-  })
 
 const assertAbsentAndLogged = (read: Option.Option<unknown>, lines: ReadonlyArray<string>, words: string) => {
   assert.isTrue(Option.isNone(read))

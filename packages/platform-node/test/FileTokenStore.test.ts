@@ -1,5 +1,3 @@
-import * as Scopes from "@effect-oauth/core/Scopes"
-import { Token } from "@effect-oauth/core/Token"
 import { decodeStored, encodeStored, TokenStore } from "@effect-oauth/core/TokenStore"
 import { TestServer } from "@effect-oauth/testing"
 import { assert, describe, it } from "@effect/vitest"
@@ -26,7 +24,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll } from "vitest"
-import { cas, del, put, tokenStoreContract } from "../../core/test/TokenStoreContract.js"
+import { cas, del, put, tokenOf, tokenStoreContract } from "../../core/test/TokenStoreContract.js"
 import * as FileTokenStore from "../src/FileTokenStore.js"
 import { fileNameFor } from "../src/internal/tokenFiles.js"
 
@@ -37,17 +35,6 @@ let dirs = 0
 const freshDir = () => path.join(root, `case-${++dirs}`)
 
 const secret = "access-SECRET-77aa"
-const tokenOf = (version: number, access = `token-${version}`) =>
-  new Token({
-    accessToken: Redacted.make(access),
-    tokenType: "Bearer",
-    refreshToken: Option.some(Redacted.make(`refresh-SECRET-${version}`)),
-    expiresAt: Option.some(1_700_000_086_400_000),
-    issuedAt: 1_700_000_000_000,
-    scopes: Scopes.make("identify"),
-    version
-  })
-
 const storeIn = (directory: string, options: FileTokenStore.Options = {}) =>
   Effect.flatMap(TokenStore, Effect.succeed).pipe(
     Effect.provide(FileTokenStore.layerNode({ directory, ...options }))

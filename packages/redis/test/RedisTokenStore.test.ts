@@ -1,10 +1,7 @@
 import type { StoreError } from "@effect-oauth/core/OAuthError"
-import * as Scopes from "@effect-oauth/core/Scopes"
-import { Token } from "@effect-oauth/core/Token"
 import { encodeStored, TokenStore } from "@effect-oauth/core/TokenStore"
 import { assert, describe, it } from "@effect/vitest"
 import {
-  Cause,
   Clock,
   ConfigProvider,
   Deferred,
@@ -13,15 +10,13 @@ import {
   Either,
   Exit,
   Fiber,
-  HashMap,
   Layer,
-  Logger,
   Option,
   Redacted,
   Scope
 } from "effect"
 import { afterAll, beforeAll } from "vitest"
-import { tokenStoreContract } from "../../core/test/TokenStoreContract.js"
+import { captureLogs, tokenOf, tokenStoreContract } from "../../core/test/TokenStoreContract.js"
 import * as internal from "../src/internal/tokenStore.js"
 import * as RedisTokenStore from "../src/RedisTokenStore.js"
 import * as RedisServer from "./redisServer.js"
@@ -40,17 +35,6 @@ const storeLayer = (options: RedisTokenStore.Options = {}) =>
 tokenStoreContract("RedisTokenStore (contract)", storeLayer(), { sharedBetweenBuilds: true, encrypted: true })
 
 const secret = "access-SECRET-5e1d"
-const tokenOf = (version: number, access = `token-${version}`) =>
-  new Token({
-    accessToken: Redacted.make(access),
-    tokenType: "Bearer",
-    refreshToken: Option.some(Redacted.make(`refresh-SECRET-${version}`)),
-    expiresAt: Option.some(1_700_000_086_400_000),
-    issuedAt: 1_700_000_000_000,
-    scopes: Scopes.make("identify"),
-    version
-  })
-
 let keys = 0
 const freshKey = (label: string) => `test/${++keys}/${label}`
 
@@ -66,21 +50,6 @@ const settings = (overrides: Partial<internal.StoreSettings> = {}): internal.Sto
 /** The store and its compare-and-set, on `url`, for the rest of the scope. */
 const open = (url: string, overrides: Partial<internal.StoreSettings> = {}, connection = {}) =>
   internal.make({ url, commandTimeout: "500 millis", ...connection }, settings(overrides))
-
-/** Collects log lines (message, annotations, cause) written while `self` runs. */
-const captureLogs = <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const lines: Array<string> = []
-    const logger = Logger.make(({ annotations, cause, message }) => {
-      lines.push(
-        `${JSON.stringify(message)} ${JSON.stringify(Object.fromEntries(HashMap.toEntries(annotations)))} ${
-          Cause.pretty(cause)
-        }`
-      )
-    })
-    const result = yield* self.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
-    return [result, lines] as const
-  })
 
 const since = (start: number) => Effect.map(Clock.currentTimeMillis, (now) => now - start)
 
