@@ -42,7 +42,7 @@ export type TypeId = typeof TypeId
  * @since 0.1.0
  * @category models
  */
-export const ErrorCode = Schema.Literal(
+export const ErrorCode = /* @__PURE__ */ Schema.Literal(
   "invalid_request",
   "invalid_client",
   "invalid_grant",

@@ -207,7 +207,7 @@ export const isSubset = (self: ScopeSet<string>, that: ScopeSet<string>): boolea
  * @since 0.1.0
  * @category schemas
  */
-export const ScopeSetFromSelf: Schema.Schema<ScopeSet<string>> = Schema.declare(isScopeSet, {
+export const ScopeSetFromSelf: Schema.Schema<ScopeSet<string>> = /* @__PURE__ */ Schema.declare(isScopeSet, {
   identifier: "ScopeSet",
   pretty: () => (self) => inspectFormat(self.values)
 })
@@ -218,7 +218,7 @@ export const ScopeSetFromSelf: Schema.Schema<ScopeSet<string>> = Schema.declare(
  * @since 0.1.0
  * @category schemas
  */
-export const ScopeSetFromString: Schema.Schema<ScopeSet<string>, string> = Schema.transformOrFail(
+export const ScopeSetFromString: Schema.Schema<ScopeSet<string>, string> = /* @__PURE__ */ Schema.transformOrFail(
   Schema.String,
   ScopeSetFromSelf,
   {

@@ -362,7 +362,7 @@ export const writeIfExpected = <E, R>(
  * @since 0.1.0
  * @category constructors
  */
-export const makeMemory: Effect.Effect<TokenStore.Service> = Effect.map(
+export const makeMemory: Effect.Effect<TokenStore.Service> = /* @__PURE__ */ Effect.map(
   Ref.make(HashMap.empty<string, Token>()),
   (ref) =>
     TokenStore.of({
@@ -386,7 +386,7 @@ export const makeMemory: Effect.Effect<TokenStore.Service> = Effect.map(
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory: Layer.Layer<TokenStore> = Layer.effect(TokenStore, makeMemory)
+export const layerMemory: Layer.Layer<TokenStore> = /* @__PURE__ */ Layer.effect(TokenStore, makeMemory)
 
 // -----------------------------------------------------------------------------
 // KeyValueStore

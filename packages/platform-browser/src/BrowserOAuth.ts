@@ -207,11 +207,12 @@ export const completeLogin = (
  * @since 0.1.0
  * @category accessors
  */
-export const logout: Effect.Effect<void, TokenRequestError | ConfigurationError | StoreError, BrowserOAuth> = Effect
-  .flatMap(
-    BrowserOAuth,
-    (service) => service.logout
-  )
+export const logout: Effect.Effect<void, TokenRequestError | ConfigurationError | StoreError, BrowserOAuth> =
+  /* @__PURE__ */ Effect
+    .flatMap(
+      BrowserOAuth,
+      (service) => service.logout
+    )
 
 /**
  * The `sessionStorage` key of a pending login's transaction.
