@@ -208,11 +208,7 @@ export const completeLogin = (
  * @category accessors
  */
 export const logout: Effect.Effect<void, TokenRequestError | ConfigurationError | StoreError, BrowserOAuth> =
-  /* @__PURE__ */ Effect
-    .flatMap(
-      BrowserOAuth,
-      (service) => service.logout
-    )
+  /* @__PURE__ */ Effect.flatMap(BrowserOAuth, (service) => service.logout)
 
 /**
  * The `sessionStorage` key of a pending login's transaction.
