@@ -6,7 +6,9 @@
  * the `sessionStorage` store; the same app signing in with OpenID Connect (`IdToken.openId`, the ID
  * token checked against the provider's JWKS with `jose`, its claims read with `IdToken.claims`); and
  * `@badgateway/oauth2-client`'s `OAuth2Client` + `OAuth2Fetch` for comparison. The figure over
- * `effect` + `@effect/platform` alone (one `fetch` request, nothing decoded) is kept beside it.
+ * `effect` + `@effect/platform` alone (one `fetch` request, nothing decoded) is kept beside it, and
+ * so are two parts of the OAuth SPA measured on their own (the error classes; a login and its code
+ * exchange without the client, the store or the authorized client), to show where its bytes go.
  * `largest` lists the ten input files that add the most minified bytes to the plain OAuth SPA over
  * the baseline (from esbuild's metafile).
  *
@@ -137,6 +139,45 @@ import * as BrowserOAuth from "@effect-oauth/platform-browser/BrowserOAuth"`,
   client: "AuthorizedHttpClient.AuthorizedHttpClient"
 })
 
+/**
+ * Two parts of the plain SPA on their own, to show where its bytes go: the error classes alone, and
+ * a login with its code exchange (`Authorization.start` + `complete` over `TokenEndpoint`, with no
+ * `OAuthClient`, no store and no `AuthorizedHttpClient`).
+ */
+const errorsAlone = spa({
+  imports: `
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as OAuthError from "@effect-oauth/core/OAuthError"`,
+  layer: "FetchHttpClient.layer",
+  extra: `export const errors = [OAuthError.TokenRequestError, OAuthError.AuthorizationError, OAuthError.ScopeError,
+  OAuthError.UntrustedOrigin, OAuthError.ReauthorizationRequired, OAuthError.ConfigurationError, OAuthError.StoreError,
+  OAuthError.isFatal, OAuthError.isTransient]`,
+  client: "HttpClient.HttpClient"
+})
+
+const loginAndExchange = spa({
+  imports: `
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as Authorization from "@effect-oauth/core/Authorization"
+import * as ClientConfig from "@effect-oauth/core/ClientConfig"
+import * as Provider from "@effect-oauth/core/Provider"
+import * as TokenEndpoint from "@effect-oauth/core/TokenEndpoint"`,
+  layer: "FetchHttpClient.layer",
+  extra: `const provider = Provider.make({
+  authorizationEndpoint: "https://auth.example.com/authorize",
+  tokenEndpoint: "https://auth.example.com/token"
+})
+const client = ClientConfig.make({ clientId: "spa" })
+const redirectUri = "https://app.example.com/callback"
+export const logIn = () => runtime.runPromise(Authorization.start({ provider, client, redirectUri }))`,
+  before: `const endpoint = yield* TokenEndpoint.make({ provider, client })
+  const started = yield* Authorization.start({ provider, client, redirectUri })
+  yield* Authorization.complete(endpoint, started.transaction, location.href)`,
+  client: "HttpClient.HttpClient"
+})
+
 const withBadgateway = `
 import { OAuth2Client, OAuth2Fetch } from "@badgateway/oauth2-client"
 const client = new OAuth2Client({
@@ -207,8 +248,10 @@ const largest = (app: Metafile, base: Metafile) => {
 
 /** The figures of the "bundle" entry of bench/results.json. */
 export const measureBundles = async () => {
-  const [bare, base, ours, openId, theirs] = await Promise.all(
-    [effectAndPlatform, baseline, withEffectOAuth, withOpenId, withBadgateway].map(bundle)
+  const [bare, base, ours, openId, theirs, errors, login] = await Promise.all(
+    [effectAndPlatform, baseline, withEffectOAuth, withOpenId, withBadgateway, errorsAlone, loginAndExchange].map(
+      bundle
+    )
   )
   const figures = (app: Bundle) => ({
     gzipBytesOverBaseline: app.gzipBytes - base!.gzipBytes,
@@ -218,6 +261,8 @@ export const measureBundles = async () => {
   return {
     "effect-oauth-browser": figures(ours!),
     "effect-oauth-browser-openid": figures(openId!),
+    "effect-oauth-errors-alone": figures(errors!),
+    "effect-oauth-login-and-exchange-alone": figures(login!),
     baseline: { gzipBytesTotal: base!.gzipBytes },
     "effect+platform": { gzipBytesTotal: bare!.gzipBytes },
     badgateway: { gzipBytesTotal: theirs!.gzipBytes },
