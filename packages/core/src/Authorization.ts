@@ -19,6 +19,7 @@ import type { ClientConfig } from "./ClientConfig.js"
 import * as Grant from "./Grant.js"
 import type { IdTokenError } from "./IdToken.js"
 import { randomString } from "./internal/crypto.js"
+import { postForm } from "./internal/endpoint.js"
 import { checkEndpoint } from "./internal/http.js"
 import type { ScopeError, TokenRequestError } from "./OAuthError.js"
 import { AuthorizationError, ConfigurationError } from "./OAuthError.js"
@@ -198,7 +199,7 @@ const push: PushedAuthorization["push"] = (provider, endpoint, url) =>
     // client_id would be a repeated parameter. A refused push is a login that cannot start.
     const form = [...url.searchParams].filter(([name]) => name !== "client_id")
     const answer = yield* Effect.mapError(
-      endpoint.postForm(provider.pushedAuthorizationRequestEndpoint, form),
+      postForm(endpoint, provider.pushedAuthorizationRequestEndpoint, form),
       (error) =>
         error instanceof ConfigurationError
           ? error

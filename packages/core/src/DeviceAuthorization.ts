@@ -19,6 +19,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Grant from "./Grant.js"
 import type { IdTokenError } from "./IdToken.js"
+import { postForm } from "./internal/endpoint.js"
 import { checkEndpoint } from "./internal/http.js"
 import type { ScopeError } from "./OAuthError.js"
 import { AuthorizationError, ConfigurationError, isTransient, TokenRequestError } from "./OAuthError.js"
@@ -100,7 +101,8 @@ export const start = (
       })
     }
     const scopes = yield* validate(provider.scopeRules, "DeviceCode", options.scopes ?? empty)
-    const body = yield* endpoint.postForm(
+    const body = yield* postForm(
+      endpoint,
       provider.deviceAuthorizationEndpoint.value,
       scopes.size > 0 ? [["scope", format(scopes)]] : []
     )

@@ -2,8 +2,8 @@
  * Provider discovery from RFC 8414 authorization-server metadata, or OpenID Connect Discovery
  * metadata as a fallback, from an issuer or from the metadata document's own URL. The metadata's
  * `issuer` must be exactly the one the document was looked up for, and its endpoints must be
- * `https:` (or loopback). This is `Provider.discover`: it lives in its own module because it needs
- * the token endpoint's HTTP reader, which itself depends on `Provider`.
+ * `https:` (or loopback). This is `Provider.discover`: it lives in its own module so that a
+ * provider made by hand does not bring the HTTP reader and the metadata schema into a bundle.
  *
  * @since 0.1.0
  */
@@ -15,12 +15,12 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { pushed } from "./Authorization.js"
 import { checkEndpoint } from "./internal/http.js"
+import * as Reader from "./internal/reader.js"
 import type { Transient } from "./OAuthError.js"
 import { ConfigurationError, isTransient, TokenRequestError } from "./OAuthError.js"
 import type { ClientAuthentication, Options as ProviderOptions, Provider } from "./Provider.js"
 import { make as makeProvider } from "./Provider.js"
 import type { ScopeRules } from "./ScopeRules.js"
-import { make as makeEndpoint } from "./TokenEndpoint.js"
 
 /**
  * The metadata fields effect-oauth reads (RFC 8414 §2); other members are ignored.
@@ -187,8 +187,6 @@ export const discover = <S extends string = string, Rules extends ScopeRules<S> 
           "query or fragment, which RFC 8414 forbids"
       })
     }
-    const perAttempt = Duration.decode(attemptTimeout ?? Duration.seconds(10))
-    const overall = Duration.decode(deadline ?? Duration.seconds(30))
     // Where each URL redirected to: the reader reports a redirect, not its `Location`.
     const locations = new Map<string, string>()
     const http = HttpClient.tap(yield* HttpClient.HttpClient, (response) =>
@@ -198,14 +196,14 @@ export const discover = <S extends string = string, Rules extends ScopeRules<S> 
           locations.set(response.request.url, location)
         }
       }))
-    // The token endpoint's reader gives discovery the same caps: no redirects, 1 MiB, timeouts.
-    const reader = yield* makeEndpoint({
-      provider: makeProvider({ tokenEndpoint: given, allowInsecureHttp, clientAuthentication: "none" }),
-      client: { clientId: "", clientSecret: Option.none() },
-      maxAttempts: 2,
-      attemptTimeout: perAttempt,
-      deadline: overall
-    }).pipe(Effect.provideService(HttpClient.HttpClient, http))
+    // The token endpoint's rules hold for discovery too: no redirects, 1 MiB, timeouts.
+    const reader = Reader.make(
+      http,
+      { classifyError: () => Option.none(), allowInsecureHttp },
+      [],
+      { maxAttempts: 2, attemptTimeout, deadline },
+      Duration.seconds(30)
+    )
 
     // The reader's own words are about a token; a failed discovery says it is one, and where.
     const inDiscovery = (url: string, error: Transient): TokenRequestError => {
@@ -216,9 +214,9 @@ export const discover = <S extends string = string, Rules extends ScopeRules<S> 
             reason: "Transport",
             ...(error.kind === undefined ? {} : { kind: error.kind }),
             detail: error.kind === "Deadline"
-              ? `${where}: no metadata within ${Duration.format(overall)}`
+              ? `${where}: no metadata within ${Duration.format(reader.deadline)}`
               : error.kind === "Timeout"
-              ? `${where}: no answer within ${Duration.format(perAttempt)}`
+              ? `${where}: no answer within ${Duration.format(reader.attemptTimeout)}`
               : `${where}: ${error.detail}`
           })
         case "Transient":
@@ -233,7 +231,7 @@ export const discover = <S extends string = string, Rules extends ScopeRules<S> 
     }
 
     const read = (url: string) =>
-      Effect.flatMap(Effect.either(reader.getJson(url)), (body) => {
+      Effect.flatMap(Effect.either(Reader.getJson(reader, url)), (body) => {
         if (Either.isRight(body) || !isRedirect(body.left)) {
           return Effect.succeed({ url, body })
         }
@@ -241,7 +239,7 @@ export const discover = <S extends string = string, Rules extends ScopeRules<S> 
           onNone: () => Effect.succeed({ url, body }),
           // Followed once: a second redirect is reported like any other.
           onSome: (slashed) =>
-            Effect.map(Effect.either(reader.getJson(slashed)), (again) => ({ url: slashed, body: again }))
+            Effect.map(Effect.either(Reader.getJson(reader, slashed)), (again) => ({ url: slashed, body: again }))
         })
       })
 

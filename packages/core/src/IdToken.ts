@@ -20,10 +20,12 @@ import type { JWTPayload } from "jose"
 import { decodeJwt } from "jose"
 import type { Grant } from "./Grant.js"
 import { randomString } from "./internal/crypto.js"
+import { readerOf } from "./internal/endpoint.js"
 import * as OAuthErrorBase from "./internal/error.js"
 import { checkEndpoint } from "./internal/http.js"
 import * as internal from "./internal/idToken.js"
 import * as Jwks from "./internal/jwks.js"
+import * as Reader from "./internal/reader.js"
 import type { TokenRequestError } from "./OAuthError.js"
 import { ConfigurationError } from "./OAuthError.js"
 import type { Provider } from "./Provider.js"
@@ -159,7 +161,7 @@ export interface Options {
  * @category models
  */
 export interface Response {
-  /** The endpoint that received it: its provider, its client, and its JSON reader for the JWKS. */
+  /** The endpoint that received it: its provider, its client, and its HTTP client for the JWKS. */
   readonly endpoint: TokenEndpoint
   readonly body: Readonly<Record<string, unknown>>
   readonly token: Token
@@ -200,6 +202,10 @@ export interface Extension {
 const toError = <E extends TokenRequestError | ConfigurationError>(error: internal.Failure | E): IdTokenError | E =>
   error._tag === "Failure" ? new IdTokenError({ reason: error.check, detail: error.detail }) : error
 
+// The JWKS is read like the endpoint's own answers: its HTTP client, timeouts, caps and secrets.
+const readWith = (endpoint: TokenEndpoint): Jwks.GetJson => (url) =>
+  Effect.flatMap(readerOf(endpoint), (reader) => Reader.getJson(reader, url))
+
 const payloadOf = (idToken: Redacted.Redacted<string>): Option.Option<JWTPayload> => {
   try {
     return Option.some(decodeJwt(Redacted.value(idToken)))
@@ -227,7 +233,8 @@ export const make = (options: Options = {}): Extension => {
   })
   const check: Extension["check"] = (response) =>
     Effect.gen(function*() {
-      const { body, endpoint: { client, getJson, provider }, grant, previous, token } = response
+      const { body, endpoint, grant, previous, token } = response
+      const { client, provider } = endpoint
       const idToken = body.id_token
       const login = grant._tag === "AuthorizationCode"
       if (idToken === undefined || idToken === null) {
@@ -273,7 +280,7 @@ export const make = (options: Options = {}): Extension => {
         accessToken: Option.some(token.accessToken),
         code: grant._tag === "AuthorizationCode" ? Option.some(grant.code) : Option.none(),
         previous: previousClaims,
-        key: (header) => cache.key(jwksUrl.href, header, getJson)
+        key: (header) => cache.key(jwksUrl.href, header, readWith(endpoint))
       }).pipe(Effect.mapError(toError))
       return new Token({ ...token, idToken: Option.some(jwt) })
     }).pipe(Effect.withSpan("IdToken.check", { captureStackTrace: false }))

@@ -11,6 +11,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import { postForm } from "./internal/endpoint.js"
 import { ConfigurationError, TokenRequestError } from "./OAuthError.js"
 import type { ScopeSet } from "./Scopes.js"
 import { empty, parse } from "./Scopes.js"
@@ -87,7 +88,7 @@ export const introspect = (
         detail: `${endpoint.provider.name} has no introspection_endpoint`
       })
     }
-    const body = yield* endpoint.postForm(url, [
+    const body = yield* postForm(endpoint, url, [
       ["token", Redacted.value(token)],
       ...(options.hint === undefined ? [] : [["token_type_hint", options.hint] as const])
     ])

@@ -8,20 +8,20 @@
  *
  * @since 0.1.0
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Schedule from "effect/Schedule"
 import type { ClientConfig } from "./ClientConfig.js"
 import type { Grant } from "./Grant.js"
 import type { IdTokenError } from "./IdToken.js"
+import type { WithReader } from "./internal/endpoint.js"
+import { clientSecrets, post, ReaderId } from "./internal/endpoint.js"
 import { toForm } from "./internal/grantForm.js"
-import * as Http from "./internal/http.js"
+import { checkEndpoint } from "./internal/http.js"
+import * as Reader from "./internal/reader.js"
 import type { ConfigurationError } from "./OAuthError.js"
 import { isTransient, TokenRequestError } from "./OAuthError.js"
 import type { Provider } from "./Provider.js"
@@ -47,7 +47,11 @@ export interface Options {
 }
 
 /**
- * The token endpoint of one client at one provider.
+ * The token endpoint of one client at one provider. Device authorization, introspection, pushed
+ * authorization requests and the ID token's JWKS are sent with the HTTP client, timeouts and client
+ * authentication of an endpoint from {@link make} (or a copy of one, `{ ...endpoint }`); one built
+ * by hand, as a test double, serves `request` and `revoke` only (the others refuse it with a
+ * `ConfigurationError`).
  *
  * @since 0.1.0
  * @category models
@@ -76,31 +80,7 @@ export interface TokenEndpoint {
     token: Redacted.Redacted<string>,
     options?: { readonly hint?: "access_token" | "refresh_token" | undefined }
   ) => Effect.Effect<void, TokenRequestError | ConfigurationError>
-  /**
-   * Posts a form to one of the provider's endpoints with the client's authentication, and reads a
-   * JSON object back (used by device authorization).
-   */
-  readonly postForm: (
-    url: string,
-    form: ReadonlyArray<readonly [string, string]>
-  ) => Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError | ConfigurationError>
-  /** Reads a JSON object from one of the provider's URLs with the same caps (used by discovery). */
-  readonly getJson: (
-    url: string
-  ) => Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError | ConfigurationError>
 }
-
-// The form fields that carry a credential: a server that echoes one must not get it into an error.
-const secretFields = new Set([
-  "client_secret",
-  "client_assertion",
-  "code",
-  "code_verifier",
-  "refresh_token",
-  "device_code",
-  "password",
-  "token"
-])
 
 /**
  * The token endpoint of one client at one provider.
@@ -111,141 +91,15 @@ const secretFields = new Set([
 export const make = (options: Options): Effect.Effect<TokenEndpoint, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const { client, provider } = options
-    // No `traceparent` to the provider: it is another party's server, and in a browser the extra
-    // header makes the token request need a CORS preflight that providers do not allow.
-    const http = HttpClient.withTracerPropagation(yield* HttpClient.HttpClient, false)
-    const attemptTimeout = Duration.decode(options.attemptTimeout ?? Duration.seconds(10))
-    const deadline = Duration.decode(options.deadline ?? Duration.seconds(60))
-    const maxAttempts = Math.max(1, Math.floor(options.maxAttempts ?? 4))
-    const backoff = Duration.decode(options.backoff ?? Duration.millis(500))
-
-    const { clientAssertion, dpop, openId } = provider.extensions ?? {}
-
-    const clientSecret = Option.match(client.clientSecret, { onNone: () => [], onSome: (s) => [Redacted.value(s)] })
-
-    // A signed assertion and a DPoP proof are made afresh for every attempt (a new jti each).
-    const post = (
-      url: URL,
-      form: ReadonlyArray<readonly [string, string]>,
-      deadlineAt: number,
-      known: ReadonlyArray<Redacted.Redacted<string>> = []
-    ) => {
-      const attempt = (headers: Record<string, string>) =>
-        Effect.flatMap(
-          clientAssertion === undefined
-            ? Effect.succeed(Http.authenticate(provider, client, form))
-            : clientAssertion.authenticate(client, provider, form),
-          (authenticated) =>
-            send(
-              HttpClientRequest.post(url).pipe(
-                HttpClientRequest.setHeaders({ accept: "application/json", ...authenticated.headers, ...headers }),
-                HttpClientRequest.bodyUrlParams(authenticated.form)
-              ),
-              [
-                ...clientSecret,
-                ...authenticated.form.filter(([name]) => secretFields.has(name)).map(([, value]) => value),
-                ...known.map(Redacted.value)
-              ],
-              deadlineAt
-            )
-        )
-      return dpop === undefined ? attempt({}) : dpop.tokenRequest(url.href, attempt)
-    }
-
-    // One timer per attempt: the attempt's own timeout, or what is left of the deadline if that is
-    // sooner (a timer is a fiber or two, so the deadline is not raced separately).
-    const timeout =
-      (deadlineAt: number) => <A, E, R>(attempt: Effect.Effect<A, E, R>): Effect.Effect<A, E | TokenRequestError, R> =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const left = deadlineAt - now
-          return left < Duration.toMillis(attemptTimeout)
-            ? Effect.timeoutFail(attempt, {
-              duration: Duration.millis(Math.max(0, left)),
-              onTimeout: () =>
-                new TokenRequestError({
-                  reason: "Transport",
-                  kind: "Deadline",
-                  detail: `no token within ${Duration.format(deadline)}`
-                })
-            })
-            : Effect.timeoutFail(attempt, {
-              duration: attemptTimeout,
-              onTimeout: () =>
-                new TokenRequestError({
-                  reason: "Transport",
-                  kind: "Timeout",
-                  detail: `no answer within ${Duration.format(attemptTimeout)}`
-                })
-            })
-        })
-
-    const send = (request: HttpClientRequest.HttpClientRequest, secrets: ReadonlyArray<string>, deadlineAt: number) =>
-      Effect.flatMap(Effect.serviceOption(FetchHttpClient.RequestInit), (requestInit) =>
-        http.execute(request).pipe(
-          // A client piped through `filterStatusOk` hands error statuses over as failures: read them anyway.
-          Effect.catchTag("ResponseError", (error) =>
-            error.reason === "StatusCode" ? Effect.succeed(error.response) : Effect.fail(error)),
-          Effect.mapError((error) =>
-            new TokenRequestError({
-              reason: "Transport",
-              kind: "Network",
-              detail: error._tag === "RequestError" ? `${error.reason} error` : `unexpected ${error.reason}`
-            })
-          ),
-          Effect.tap((response) =>
-            dpop?.observe(request.url, response.headers)
-          ),
-          Effect.flatMap((response) => Http.readResponse(provider, response, secrets)),
-          Effect.scoped,
-          // A fetch-based client would follow redirects by itself; the caller's other fetch options stay.
-          Effect.provideService(FetchHttpClient.RequestInit, {
-            ...Option.getOrElse(requestInit, () => ({})),
-            redirect: "manual"
-          }),
-          timeout(deadlineAt)
-        ))
-
-    /**
-     * Transient failures are retried with exponential backoff and jitter, waiting at least
-     * `Retry-After`; a wait that would end after the deadline is not started, so the caller gets
-     * the server's own error (with its `Retry-After`) rather than a bare deadline.
-     */
-    const withRetries = <A>(
-      attempt: (deadlineAt: number) => Effect.Effect<A, Failure>,
-      retryable: (error: Failure) => boolean
-    ): Effect.Effect<A, Failure> =>
-      Effect.flatMap(Clock.currentTimeMillis, (start) => {
-        const deadlineAt = start + Duration.toMillis(deadline)
-        const waitFor = (delay: Duration.Duration, error: Failure) =>
-          Duration.max(delay, Duration.millis(error instanceof TokenRequestError ? error.retryAfterMillis ?? 0 : 0))
-        const policy = Schedule.exponential(backoff).pipe(
-          Schedule.jittered,
-          Schedule.delays,
-          Schedule.intersect(Schedule.identity<Failure>()),
-          Schedule.intersect(Schedule.count),
-          Schedule.modifyDelay(([[delay, error]]) => waitFor(delay, error)),
-          Schedule.checkEffect((_, [[delay, error], retries]) =>
-            retries + 1 >= maxAttempts || !retryable(error)
-              ? Effect.succeed(false)
-              : Effect.map(
-                Clock.currentTimeMillis,
-                (now) => now + Duration.toMillis(waitFor(delay, error)) <= deadlineAt
-              )
-          ),
-          Schedule.tapInput((error: Failure) =>
-            Effect.logDebug("token endpoint attempt failed").pipe(
-              Effect.annotateLogs({
-                "oauth.error": error.reason,
-                "oauth.status": error instanceof TokenRequestError ? error.status ?? 0 : 0
-              })
-            )
-          )
-        )
-        // Each attempt's timer stops at the deadline, and no wait is started that would end after it.
-        return Effect.retry(attempt(deadlineAt), policy)
-      })
-
-    const endpointUrl = (url: string) => Effect.mapError(Http.checkEndpoint(url, provider.allowInsecureHttp), (e) => e)
+    const { openId } = provider.extensions ?? {}
+    const reader = Reader.make(
+      yield* HttpClient.HttpClient,
+      provider,
+      clientSecrets(client),
+      options,
+      Duration.seconds(60)
+    )
+    const endpointUrl = (url: string) => checkEndpoint(url, provider.allowInsecureHttp)
 
     const annotations = (grantType: string) => ({ "oauth.grant_type": grantType, "oauth.provider": provider.name })
 
@@ -259,8 +113,9 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
         const known = previous === undefined ? [] : [previous.accessToken, ...Option.toArray(previous.refreshToken)]
         // The token's lifetime counts from when the successful attempt was sent, not from when its
         // answer was read: the server's clock started then.
-        const [body, sentAt] = yield* withRetries(
-          (deadlineAt) => sentAtOf(post(url, toForm(grant), deadlineAt, known)),
+        const [body, sentAt] = yield* Reader.withRetries(
+          reader,
+          (deadlineAt) => sentAtOf(post(options, reader, url, toForm(grant), deadlineAt, known)),
           (error) => {
             // A code or device code is single-use: its exchange is never repeated.
             if (grant._tag === "AuthorizationCode" || grant._tag === "DeviceCode") return false
@@ -293,12 +148,6 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
         Effect.annotateLogs(annotations(grant._tag))
       )
 
-    const postForm: TokenEndpoint["postForm"] = (url, form) =>
-      Effect.flatMap(
-        endpointUrl(url),
-        (parsed) => withRetries((deadlineAt) => post(parsed, form, deadlineAt), isTransient)
-      )
-
     const revoke: TokenEndpoint["revoke"] = (token, revokeOptions) =>
       Option.match(provider.revocationEndpoint, {
         onNone: () =>
@@ -308,9 +157,10 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
           ).pipe(Effect.annotateLogs({ "oauth.provider": provider.name })),
         onSome: (url) =>
           Effect.flatMap(endpointUrl(url), (parsed) =>
-            withRetries(
+            Reader.withRetries(
+              reader,
               (deadlineAt) =>
-                post(parsed, [
+                post(options, reader, parsed, [
                   ["token", Redacted.value(token)],
                   ...(revokeOptions?.hint ? [["token_type_hint", revokeOptions.hint] as const] : [])
                 ], deadlineAt).pipe(
@@ -331,22 +181,9 @@ export const make = (options: Options): Effect.Effect<TokenEndpoint, never, Http
             )
       })
 
-    const getJson: TokenEndpoint["getJson"] = (url) =>
-      Effect.flatMap(
-        endpointUrl(url),
-        (parsed) =>
-          withRetries(
-            (deadlineAt) =>
-              send(HttpClientRequest.get(parsed).pipe(HttpClientRequest.acceptJson), clientSecret, deadlineAt),
-            isTransient
-          )
-      )
-
-    const self: TokenEndpoint = { provider, client, request, revoke, postForm, getJson }
+    const self: WithReader = { provider, client, request, revoke, [ReaderId]: reader }
     return self
   })
-
-type Failure = TokenRequestError | ConfigurationError
 
 const sentAtOf = <A, E, R>(attempt: Effect.Effect<A, E, R>): Effect.Effect<readonly [A, number], E, R> =>
   Effect.flatMap(Clock.currentTimeMillis, (sentAt) => Effect.map(attempt, (a) => [a, sentAt] as const))
@@ -364,7 +201,7 @@ const singleUse = <E>(error: E | TokenRequestError): E | TokenRequestError =>
     : error
 
 // The answer to these never arrived whole, so the server may or may not have acted on the request.
-const outcomeUnknown = (error: Failure): boolean =>
+const outcomeUnknown = (error: Reader.Failure): boolean =>
   error instanceof TokenRequestError && (
     (error.reason === "Transport" && error.kind !== "Deadline") ||
     (error.kind === "NotJson" && error.status !== undefined && error.status >= 200 && error.status < 300)

@@ -64,9 +64,7 @@ const fakeEndpoint = (
         calls.push({ grant, requested: requestOptions?.requested })
         return options.answer ?? Effect.succeed(sampleToken)
       }),
-    revoke: () => Effect.dieMessage("not used"),
-    postForm: () => Effect.dieMessage("not used"),
-    getJson: () => Effect.dieMessage("not used")
+    revoke: () => Effect.dieMessage("not used")
   }
   return { endpoint, calls }
 }

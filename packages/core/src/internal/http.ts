@@ -181,7 +181,7 @@ const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
 
 // The server's text is scrubbed here, before it can enter an error's message, a log line or a span.
 const errorBodyOf = (
-  provider: Provider<string>,
+  provider: ErrorBodies,
   status: number,
   body: Readonly<Record<string, unknown>>,
   secrets: ReadonlyArray<string>
@@ -239,8 +239,11 @@ const rateLimited = (status: number, retryAfter: Option.Option<number>) =>
     ...(Option.isSome(retryAfter) ? { retryAfterMillis: retryAfter.value } : {})
   })
 
+/** Where a provider's own error shapes are read: all a response reader needs of it. @internal */
+export type ErrorBodies = Pick<Provider<string>, "classifyError">
+
 export const readResponse = (
-  provider: Provider<string>,
+  provider: ErrorBodies,
   response: HttpClientResponse.HttpClientResponse,
   secrets: ReadonlyArray<string>
 ): Effect.Effect<Readonly<Record<string, unknown>>, TokenRequestError> =>

@@ -1,6 +1,6 @@
 /**
- * A provider's JSON Web Key Set, fetched through the token endpoint's reader (no redirects, 1 MiB,
- * timeouts) and kept: it is read again when it is older than its maximum age, and once more for a
+ * A provider's JSON Web Key Set, fetched through the token endpoint's HTTP reader (no redirects,
+ * 1 MiB, timeouts) and kept: it is read again when it is older than its maximum age, and once more for a
  * `kid` it does not hold, but never twice within the cool-down, so a stream of tokens naming unknown
  * keys costs at most one request per cool-down.
  *
