@@ -142,6 +142,27 @@ describe("DeviceAuthorization", () => {
       assert.strictEqual((yield* server.counters).deviceAuthorizationRequests, 0)
     }).pipe(Effect.provide(TestServer.layerInMemory())))
 
+  it.effect("sends through the endpoint's own HTTP client: a copy of an endpoint does, a hand-made one cannot", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.TestServer
+      const real = yield* endpointFor()
+      // What a test or a wrapper does to an endpoint: the copy keeps what `make` gave it.
+      const copy: TokenEndpoint.TokenEndpoint = { ...real, request: (grant, options) => real.request(grant, options) }
+      const started = yield* DeviceAuthorization.start(copy, { scopes })
+      assert.match(started.userCode, /^[A-Z]{4}-[A-Z]{4}$/)
+      const handMade: TokenEndpoint.TokenEndpoint = {
+        provider: real.provider,
+        client: real.client,
+        request: real.request,
+        revoke: real.revoke
+      }
+      const error = yield* Effect.flip(DeviceAuthorization.start(handMade, { scopes }))
+      assert.strictEqual(error._tag, "@effect-oauth/ConfigurationError")
+      assert.strictEqual(error.reason, "InvalidOption")
+      assert.include(error.message, "TokenEndpoint.make")
+      assert.strictEqual((yield* server.counters).deviceAuthorizationRequests, 1)
+    }).pipe(Effect.provide(TestServer.layerInMemory())))
+
   /**
    * A real device authorization, whose answer the server then sends again with `interval` as given
    * (left out when undefined): the device code is the server's, so polls are answered for real.
