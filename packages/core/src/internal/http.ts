@@ -121,7 +121,12 @@ export const preview = (body: string, secrets: ReadonlyArray<string>): string =>
     .trim()
     .slice(0, 100)
 
-// An endpoint must be https:, or http: on a loopback host, or insecure HTTP allowed explicitly.
+/**
+ * The URL of an endpoint, if it is one a token may be sent to: https:, or http: on a loopback host,
+ * or insecure HTTP allowed explicitly.
+ *
+ * @internal
+ */
 export const checkEndpoint = (
   url: string,
   allowInsecureHttp: boolean
@@ -145,6 +150,12 @@ export const checkEndpoint = (
   )
 }
 
+/**
+ * The client's authentication for a form post, as the provider asks: HTTP Basic, the secret in the
+ * form, or the client id alone (a public client).
+ *
+ * @internal
+ */
 export const authenticate = (
   provider: Provider<string>,
   client: ClientConfig,
@@ -242,6 +253,12 @@ const rateLimited = (status: number, retryAfter: Option.Option<number>) =>
 /** Where a provider's own error shapes are read: all a response reader needs of it. @internal */
 export type ErrorBodies = Pick<Provider<string>, "classifyError">
 
+/**
+ * Reads a provider's answer: a JSON object from a 2xx, or the typed error its status and body say
+ * (the provider's own error shapes included), with the client's secrets taken out of any server text.
+ *
+ * @internal
+ */
 export const readResponse = (
   provider: ErrorBodies,
   response: HttpClientResponse.HttpClientResponse,

@@ -169,7 +169,7 @@ export const withRetries = <A, E extends Failure>(
           )
       ),
       Schedule.tapInput((error: E) =>
-        Effect.logDebug("token endpoint attempt failed").pipe(
+        Effect.logDebug("an attempt of a request to the provider failed").pipe(
           Effect.annotateLogs({
             "oauth.error": error.reason,
             "oauth.status": error instanceof TokenRequestError ? error.status ?? 0 : 0
