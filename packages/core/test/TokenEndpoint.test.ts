@@ -409,6 +409,7 @@ describe("TokenEndpoint", () => {
         const error = yield* Fiber.join(fiber)
         assert.strictEqual(error.reason, "Transport")
         if (error.reason === "Transport") assert.strictEqual(error.kind, "Deadline")
+        assert.include(error.message, "no answer within 25s, all attempts counted")
         assert.isAtLeast(attempts, 2)
       }))
 

@@ -87,7 +87,7 @@ const timeout =
             new TokenRequestError({
               reason: "Transport",
               kind: "Deadline",
-              detail: `no token within ${Duration.format(reader.deadline)}`
+              detail: `no answer within ${Duration.format(reader.deadline)}, all attempts counted`
             })
         })
         : Effect.timeoutFail(attempt, {
